@@ -15,7 +15,7 @@ _LAZY = {
     "load": "vaekit.run",
     "Run": "vaekit.run",
     "train": "vaekit.api",
-    "evaluate": "vaekit.evaluate",
+    "evaluate": "vaekit.evaluation",
     "load_dataset": "vaekit.data",
     "list_datasets": "vaekit.data",
     "TrainConfig": "vaekit.config",

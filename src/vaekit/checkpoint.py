@@ -1,0 +1,128 @@
+"""Checkpoints in safetensors: tensors in the file, everything else as JSON in its metadata.
+
+Loading never unpickles: safetensors holds raw tensors only, and the training state (epoch, step,
+optimizer hyper-parameters, best validation loss) is JSON. Writes go to a temporary file in the
+same folder and are moved into place with ``os.replace``, so a checkpoint is either the old one or
+the new one, never half of each, even if the process dies mid-write.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from .errors import RunError
+
+META_KEY = "vaekit"
+
+
+def _temporary_beside(path: Path) -> str:
+    """A temporary file in ``path``'s folder with the permissions a plain open() would give."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = _temporary_beside(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu").contiguous().clone()
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, state: dict[str, Any],
+                    optimizer: torch.optim.Optimizer | None = None,
+                    extra_tensors: dict[str, torch.Tensor] | None = None) -> None:
+    """Write model weights (keys ``model.*``), optionally the optimizer (``optim.*``), atomically."""
+    tensors = {f"model.{k}": _cpu(v) for k, v in model.state_dict().items()}
+    meta: dict[str, Any] = {"state": state}
+    if optimizer is not None:
+        opt = optimizer.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for index, slots in opt["state"].items():
+            for name, value in slots.items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{index}.{name}"] = _cpu(value)
+                else:
+                    scalars.setdefault(str(index), {})[name] = value
+        meta["optimizer"] = {"param_groups": opt["param_groups"], "scalars": scalars}
+    for name, value in (extra_tensors or {}).items():
+        tensors[f"extra.{name}"] = _cpu(value)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_beside(path)
+    try:
+        save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Checkpoint:
+    """A loaded checkpoint: tensors by group, and the JSON metadata."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
+        self.tensors = tensors
+        self.meta = meta
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.meta.get("state", {})
+
+    def group(self, prefix: str) -> dict[str, torch.Tensor]:
+        prefix = prefix + "."
+        return {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+
+    def load_model(self, model: torch.nn.Module) -> None:
+        weights = self.group("model")
+        expected = model.state_dict()
+        if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
+            raise RunError("the checkpoint's weights do not match the model in config.json: the run folder is inconsistent")
+        model.load_state_dict(weights)
+
+    def load_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        info = self.meta.get("optimizer")
+        if info is None:
+            raise RunError("this checkpoint holds no optimizer state, so training cannot resume from it")
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in self.group("optim").items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        for index, scalars in info["scalars"].items():
+            state.setdefault(int(index), {}).update(scalars)
+        optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"checkpoint {path} is missing: the run is incomplete (train it again, or --resume if last.safetensors exists)")
+    try:
+        tensors = load_file(str(path), device=str(device))
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+        raise RunError(f"checkpoint {path} is corrupt ({str(exc).splitlines()[0]}): retrain, or restore it from a backup") from None
+    return Checkpoint(tensors, meta)

@@ -1,0 +1,171 @@
+"""The ``vaekit`` command: a thin skin over the library.
+
+Each command parses its options, calls one library function and renders the result. Nothing here
+imports torch at module level, so ``vaekit --help`` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .errors import VaekitError
+
+log = logging.getLogger("vaekit.cli")
+
+# Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
+TRAIN_OPTIONS = [
+    ("--dataset", str, "dataset name (fashion-mnist, mnist, digits) or a path to .npy/.npz or an image folder"),
+    ("--data-dir", str, "folder holding the dataset files (searched first)"),
+    ("--image-size", int, "side length image folders are resized to"),
+    ("--val-fraction", float, "share of the training split held out for validation (default 0.1)"),
+    ("--model", str, "ae | vae | beta-vae (default vae)"),
+    ("--arch", str, "linear | mlp | conv (default mlp)"),
+    ("--hidden", str, "MLP widths, comma-separated (default 512)"),
+    ("--channels", str, "conv channels per stage, comma-separated (default 32,64,128,256)"),
+    ("--latent-dim", int, "latent dimensions (default 16)"),
+    ("--likelihood", str, "bernoulli | continuous-bernoulli | gaussian | discretized-logistic | mse "
+                          "(default bernoulli for VAEs, mse for the AE)"),
+    ("--binarize", str, "for bernoulli: none | static | dynamic (default dynamic)"),
+    ("--sigma", str, "for gaussian: a positive number or 'learned' (default learned)"),
+    ("--beta", float, "KL weight (default 1 for vae, 4 for beta-vae)"),
+    ("--epochs", int, "training epochs (default 10)"),
+    ("--batch-size", int, "batch size (default 128)"),
+    ("--lr", float, "Adam learning rate (default 1e-3)"),
+    ("--lr-schedule", str, "constant | cosine (default constant)"),
+    ("--kl-warmup", float, "epochs over which the KL weight rises from 0 to beta (default 0)"),
+    ("--grad-clip", float, "clip the global gradient norm to this value"),
+    ("--patience", int, "stop early after this many epochs without a better validation loss"),
+    ("--seed", int, "random seed (default 0)"),
+    ("--device", str, "auto | cpu | cuda | mps (default auto: CUDA, then MPS, then CPU)"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaekit", description="Train and evaluate autoencoders and VAEs.")
+    parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train an AE, VAE or beta-VAE", description="Train a model into a run folder.")
+    train.add_argument("--config", help="TOML or YAML file of options (command-line options override it)")
+    for flag, kind, text in TRAIN_OPTIONS:
+        train.add_argument(flag, type=kind, help=text)
+    train.add_argument("--out", help="run folder to create (default runs/<dataset>-<model>)")
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (with --epochs N to extend it)")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a run and write RUN/eval.json")
+    evaluate.add_argument("run", metavar="RUN")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.add_argument("--iw-samples", type=int, default=1000, help="importance samples K for the NLL (default 1000)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(handler=_evaluate)
+
+    datasets = commands.add_parser("datasets", help="list datasets and where they are found")
+    datasets.add_argument("--data-dir")
+    datasets.set_defaults(handler=_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="vaekit: %(levelname)s: %(message)s")
+    try:
+        return args.handler(args) or 0
+    except VaekitError as exc:
+        print(f"vaekit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vaekit: interrupted; a run can be continued with `vaekit train --resume RUN`", file=sys.stderr)
+        return 130
+
+
+# -- train ---------------------------------------------------------------------------------------
+def _train(args) -> int:
+    from . import render
+
+    given = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag, _, _ in TRAIN_OPTIONS}
+    if args.resume:
+        return _resume(args, given)
+    from .config import build_config
+    from .data import load_dataset
+    from .run import check_run_dir
+    from .trainer import train
+
+    config = build_config(args.config, given)
+    out = args.out or f"runs/{_slug(config.dataset)}-{config.model}"
+    check_run_dir(out, overwrite=args.overwrite)  # before loading data: fail fast, touch nothing
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
+                           image_size=config.image_size, progress=render.DownloadBar())
+    render.dataset_warnings(dataset)
+    print(render.train_header(config, dataset, out))
+    with render.TrainBar() as bar:
+        result = train(config, dataset, out, overwrite=args.overwrite, callbacks=[bar])
+    print(render.train_summary(result))
+    return 0
+
+
+def _resume(args, given) -> int:
+    from . import render
+    from .data import load_dataset
+    from .errors import ConfigError
+    from .trainer import resume
+
+    extra = [k for k, v in given.items() if v is not None and k not in ("epochs", "data_dir", "device")]
+    if extra or args.config or args.out:
+        names = ", ".join("--" + k.replace("_", "-") for k in extra) or "--config/--out"
+        raise ConfigError(f"--resume continues a run with its own settings; only --epochs, --data-dir and --device may be given (not {names})")
+
+    def loader(config):
+        if given["data_dir"]:
+            config.data_dir = given["data_dir"]
+        if given["device"]:
+            config.device = given["device"]
+        return load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
+                            image_size=config.image_size, progress=render.DownloadBar())
+
+    with render.TrainBar() as bar:
+        result = resume(args.resume, loader, epochs=given["epochs"], callbacks=[bar])
+    print(render.train_summary(result))
+    return 0
+
+
+def _slug(name: str) -> str:
+    from pathlib import Path
+
+    return Path(name).stem.replace(" ", "-") or "data"
+
+
+# -- evaluate and datasets -----------------------------------------------------------------------
+def _evaluate(args) -> int:
+    from . import render
+    from .evaluation import evaluate
+
+    with render.CountBar("evaluating", unit="img") as bar:
+        result = evaluate(args.run, split=args.split, iw_samples=args.iw_samples, seed=args.seed,
+                          data_dir=args.data_dir, device=args.device, progress=bar)
+    print(render.eval_table(result))
+    print(f"\nwritten to {result['run']}/eval.json")
+    return 0
+
+
+def _datasets(args) -> int:
+    from . import render
+    from .data import list_datasets
+
+    print(render.datasets_table(list_datasets(args.data_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

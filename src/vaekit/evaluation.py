@@ -1,0 +1,188 @@
+"""Evaluation: reconstruction, KL, the ELBO, an importance-weighted log-likelihood, bits/dim and PCA.
+
+All quantities are nats per image unless the name says otherwise (``mse`` is per pixel,
+``bits_per_dim`` per data value).
+
+The importance-weighted estimate (Burda et al. 2016, eq. 8) is
+
+    log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x),
+
+a stochastic lower bound on log p(x) that tightens as K grows; ``nll`` is minus it. The same K
+samples also give the Monte-Carlo reconstruction term, so ``nelbo`` costs nothing extra.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_write_text
+from .distributions import standard_normal_log_prob
+from .errors import ConfigError
+from .likelihoods import observed
+
+log = logging.getLogger(__name__)
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
+EVAL_SEED_OFFSET = 104729
+
+
+def _rows_per_chunk(model, memory_cap_bytes: int) -> int:
+    """How many decoder evaluations fit in the memory cap (a generous 8 floats of working memory per output)."""
+    values = math.prod(model.sample_shape) * model.likelihood.params_per_value
+    return max(1, memory_cap_bytes // (4 * 8 * values))
+
+
+@torch.inference_mode()
+def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None,
+                              memory_cap_bytes: int = 512 * 2**20) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: (log p(x) estimated with K importance samples, Monte-Carlo E_q[log p(x|z)]).
+
+    Samples are drawn in chunks of at most ``memory_cap_bytes`` of decoder output and combined with
+    a running log-sum-exp, so K = 1000 costs time, not memory.
+    """
+    posterior = model.encode(x)
+    batch = x.shape[0]
+    chunk = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes) // batch))
+    log_w_max = torch.full((batch,), -math.inf, device=x.device, dtype=torch.float64)
+    sum_exp = torch.zeros(batch, device=x.device, dtype=torch.float64)
+    log_px_z_sum = torch.zeros(batch, device=x.device, dtype=torch.float64)
+    done = 0
+    while done < k:
+        n = min(chunk, k - done)
+        z = posterior.sample(n, generator=generator)                     # (n, B, L)
+        flat_z = z.reshape(n * batch, -1)
+        targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
+        log_px_z = model.log_likelihood(targets, flat_z).view(n, batch)
+        log_w = (log_px_z + standard_normal_log_prob(z) - posterior.log_prob(z)).double()
+        new_max = torch.maximum(log_w_max, log_w.max(0).values)
+        sum_exp = sum_exp * torch.exp(log_w_max - new_max) + torch.exp(log_w - new_max).sum(0)
+        log_w_max = new_max
+        log_px_z_sum += log_px_z.double().sum(0)
+        done += n
+    return log_w_max + torch.log(sum_exp) - math.log(k), log_px_z_sum / k
+
+
+def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -> float:
+    """Per-pixel MSE of PCA with ``components`` components fitted on ``train_x``.
+
+    A linear autoencoder trained to its optimum spans the same subspace (Baldi & Hornik 1989), so
+    this is the number a linear AE should match and a deep one should beat.
+    """
+    train = torch.as_tensor(train_x.reshape(len(train_x), -1), dtype=torch.float64)
+    evals = torch.as_tensor(eval_x.reshape(len(eval_x), -1), dtype=torch.float64)
+    mean = train.mean(0)
+    centred = train - mean
+    dim = centred.shape[1]
+    components = min(components, dim, len(train))
+    if dim <= 4096:
+        _, vectors = torch.linalg.eigh(centred.T @ centred)
+        basis = vectors[:, -components:] if components else vectors[:, :0]
+    else:
+        _, _, v = torch.svd_lowrank(centred, q=min(components + 10, dim), niter=6)
+        basis = v[:, :components]
+    e = evals - mean
+    residual = e - (e @ basis) @ basis.T
+    return float(residual.pow(2).mean())
+
+
+@torch.inference_mode()
+def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
+                   batch_size: int = 100, memory_cap_bytes: int = 512 * 2**20,
+                   progress=None) -> dict[str, Any]:
+    """Every number in eval.json, computed on one split of ``dataset``."""
+    if iw_samples < 1:
+        raise ConfigError(f"--iw-samples must be at least 1, not {iw_samples}")
+    started = time.perf_counter()
+    model.eval()
+    device = next(model.parameters()).device
+    grey = torch.as_tensor(dataset.split(split).x, device=device)
+    target = observed(grey, model.likelihood, seed + EVAL_SEED_OFFSET)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    n, dims = len(grey), math.prod(model.sample_shape)
+    totals = {"recon": 0.0, "kl": 0.0, "nll": 0.0, "sq_err": 0.0}
+    kl_per_dim = torch.zeros(model.latent_dim, dtype=torch.float64, device=device)
+    means = []
+    for start in range(0, n, batch_size):
+        x, xt = grey[start:start + batch_size], target[start:start + batch_size]
+        posterior = model.encode(xt)
+        totals["sq_err"] += float((model.decode(posterior.mode()) - x).double().pow(2).sum())
+        means.append(posterior.mode().double())
+        if model.variational:
+            log_px, log_px_z = importance_weighted_bound(model, xt, iw_samples, generator=generator,
+                                                         memory_cap_bytes=memory_cap_bytes)
+            totals["nll"] -= float(log_px.sum())
+            totals["recon"] -= float(log_px_z.sum())
+            per_dim = posterior.kl_per_dim().double()
+            kl_per_dim += per_dim.sum(0)
+            totals["kl"] += float(per_dim.sum())
+        else:
+            totals["recon"] -= float(model.log_likelihood(xt, posterior.mode()).double().sum())
+        if progress is not None:
+            progress(min(start + batch_size, n), n)
+
+    lik = model.likelihood
+    variational = model.variational
+    recon = totals["recon"] / n
+    kl = totals["kl"] / n if variational else None
+    nll = totals["nll"] / n if variational else None
+    honest_bits = variational and lik.proper and lik.discrete
+    latent_means = torch.cat(means)
+    active = int((latent_means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()) if variational else None
+    notes = []
+    if not lik.proper:
+        notes.append(f"{lik.describe()} is not a normalised likelihood: recon, nelbo and nll are losses, not nats of a probability")
+    elif not lik.discrete:
+        notes.append(f"{lik.describe()} is a density on [0, 1], not a probability of 8-bit images: bits_per_dim is not reported")
+    if not variational:
+        notes.append("a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply")
+    result = {
+        "split": split,
+        "n": n,
+        "likelihood": lik.describe(),
+        "proper_likelihood": bool(lik.proper),
+        "recon": recon,
+        "kl": kl,
+        "nelbo": recon + kl if variational else None,
+        "nll": nll,
+        "iw_samples": iw_samples if variational else None,
+        "bits_per_dim": nll / (dims * math.log(2)) if honest_bits else None,
+        "mse": totals["sq_err"] / (n * dims),
+        "kl_per_dim": (kl_per_dim / n).tolist() if variational else None,
+        "active_units": active,
+        "pca_mse": pca_baseline_mse(dataset.train.x, dataset.split(split).x, model.latent_dim),
+        "latent_dim": model.latent_dim,
+        "seed": seed,
+        "seconds": time.perf_counter() - started,
+        "notes": notes,
+    }
+    return result
+
+
+def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
+             data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True) -> dict[str, Any]:
+    """Evaluate a run folder's best weights and write ``RUN/eval.json``."""
+    from .data import load_dataset
+    from .run import open_run
+    from .trainer import resolve_device
+
+    opened = open_run(run)
+    config = opened.config
+    torch_device = resolve_device(device)
+    model = opened.load_model("best", device=torch_device)
+    dataset = load_dataset(config.dataset, data_dir=data_dir or config.data_dir, val_fraction=config.val_fraction,
+                           image_size=config.image_size)
+    if tuple(dataset.sample_shape) != opened.sample_shape:
+        raise ConfigError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's {opened.sample_shape}")
+    result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress)
+    result["run"] = str(opened.path)
+    result["dataset"] = opened.info["data"]["name"]
+    if write:
+        atomic_write_text(opened.path / "eval.json", json.dumps(result, indent=2) + "\n")
+    return result

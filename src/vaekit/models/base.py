@@ -1,0 +1,69 @@
+"""The plain (deterministic) autoencoder, and the interface every model shares.
+
+A model owns an encoder, a decoder and a likelihood (see ``networks`` and ``likelihoods``):
+
+* ``encode(x)`` returns the posterior over codes (a point mass for the AE);
+* ``decode(z)`` returns the expected image in [0, 1], shaped like the data;
+* ``forward(x)`` returns a :class:`ModelOutput` whose fields are the logged metric names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..distributions import PointPosterior
+from ..likelihoods import build_likelihood
+from ..networks import build_networks
+
+
+@dataclass
+class ModelOutput:
+    """Batch means, in nats per image. ``kl`` and ``kl_per_dim`` are None for the AE."""
+
+    loss: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor | None = None
+    kl_per_dim: torch.Tensor | None = None
+
+
+class AutoEncoder(nn.Module):
+    """x -> z = encoder(x) -> decoder(z); trained to minimise the reconstruction loss alone."""
+
+    variational = False
+
+    def __init__(self, config: TrainConfig, sample_shape: tuple[int, ...]):
+        super().__init__()
+        self.config = config
+        self.sample_shape = tuple(sample_shape)
+        self.latent_dim = config.latent_dim
+        self.likelihood = build_likelihood(config.likelihood, binarize=config.binarize, sigma=config.sigma)
+        encoder_out = 2 * config.latent_dim if self.variational else config.latent_dim
+        self.encoder, self.decoder = build_networks(
+            config.arch, self.sample_shape, config.latent_dim, encoder_out,
+            self.likelihood.params_per_value, config.hidden, config.channels)
+
+    def encode(self, x: torch.Tensor):
+        return PointPosterior(self.encoder(x))
+
+    def decoder_params(self, z: torch.Tensor) -> torch.Tensor:
+        """Likelihood parameters, shape (B, P, *sample_shape)."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The expected image under p(x|z), values in [0, 1], shape (B, *sample_shape)."""
+        return self.likelihood.mean(self.decoder(z))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image, in nats."""
+        return self.likelihood.log_prob(self.decoder(z), x)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean: the reconstruction used for MSE and plots."""
+        return self.decode(self.encode(x).mode())
+
+    def forward(self, x: torch.Tensor, *, beta: float | None = None, generator: torch.Generator | None = None) -> ModelOutput:
+        recon = -self.log_likelihood(x, self.encoder(x)).mean()
+        return ModelOutput(loss=recon, recon=recon)

@@ -1,0 +1,131 @@
+"""The run folder: everything needed to rebuild, resume and report a training run.
+
+    RUN/
+      run.json                     what was trained on what: config, data shape, class names, versions
+      config.json                  the resolved training config (a valid --config file)
+      metrics.jsonl                one JSON object per epoch
+      checkpoints/best.safetensors weights at the best validation loss
+      checkpoints/last.safetensors weights + optimizer + training state, for --resume
+      eval.json                    written by `vaekit evaluate`
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .errors import RunError
+
+RUN_FORMAT = "vaekit-run/1"
+RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "eval.json", "checkpoints")
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    from . import __version__
+
+    return {"vaekit": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def holds_run(path: Path) -> bool:
+    return (path / "run.json").exists() or (path / "checkpoints").exists()
+
+
+def check_run_dir(path: Path, *, overwrite: bool) -> None:
+    """Refuse a file, or a folder that already holds a run (unless ``overwrite``). Touches nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"--out {path} is a file, not a folder: choose another --out")
+    if path.is_dir() and holds_run(path) and not overwrite:
+        raise RunError(f"{path} already holds a run: continue it with `vaekit train --resume {path}`, "
+                       "pass --overwrite to replace it, or choose another --out")
+
+
+def prepare_run_dir(path: Path, *, overwrite: bool) -> None:
+    """Make an empty run folder. An existing run is refused unless ``overwrite`` (then its files go)."""
+    path = Path(path)
+    check_run_dir(path, overwrite=overwrite)
+    if path.is_dir() and holds_run(path):
+        for name in RUN_FILES:
+            target = path / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class Run:
+    """A run folder opened for reading."""
+
+    path: Path
+    info: dict[str, Any]
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.info["config"], source=str(self.path / "run.json")).resolved()
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.info["data"]["sample_shape"])
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.info["data"].get("class_names")
+
+    def history(self) -> list[dict[str, Any]]:
+        file = self.path / "metrics.jsonl"
+        if not file.exists():
+            return []
+        return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+
+    def evaluation(self) -> dict[str, Any] | None:
+        file = self.path / "eval.json"
+        return json.loads(file.read_text()) if file.exists() else None
+
+    def checkpoint_path(self, which: str = "best") -> Path:
+        if which not in ("best", "last"):
+            raise RunError(f"unknown checkpoint {which!r}: use best or last")
+        return self.path / "checkpoints" / f"{which}.safetensors"
+
+    def load_model(self, which: str = "best", device: str = "cpu"):
+        from .checkpoint import load_checkpoint
+        from .models import build_model
+
+        model = build_model(self.config, self.sample_shape)
+        load_checkpoint(self.checkpoint_path(which), device=device).load_model(model)
+        model.to(device).eval()
+        model.class_names = self.class_names
+        model.run_dir = self.path
+        return model
+
+
+def open_run(path: str | Path) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"run folder {path} does not exist")
+    file = path / "run.json"
+    if not file.is_file():
+        raise RunError(f"{path} is not a vaekit run (no run.json): pass the folder given to `vaekit train --out`")
+    try:
+        info = json.loads(file.read_text())
+        if info.get("format") != RUN_FORMAT:
+            raise ValueError(f"format {info.get('format')!r}")
+        info["config"], info["data"]["sample_shape"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{file} is corrupt or not from this vaekit ({exc}): train the run again") from None
+    return Run(path, info)
+
+
+def load(run: str | Path, which: str = "best", device: str = "cpu"):
+    """Load a trained model from its run folder: ``model = vaekit.load("runs/fmnist")``.
+
+    The model is in eval mode; ``model.encode(x)`` returns the posterior, ``model.decode(z)`` images.
+    """
+    return open_run(run).load_model(which, device)

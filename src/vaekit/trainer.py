@@ -1,0 +1,308 @@
+"""The training loop: Adam on the (beta-weighted) negative ELBO, with checkpoints and resume.
+
+Determinism: every epoch draws its shuffling and its noise from generators seeded by (seed, epoch),
+so a run resumed from the checkpoint written after epoch k replays epochs k+1.. exactly as an
+uninterrupted run would. The whole dataset lives as one tensor on the training device and batches
+are taken by index: no per-sample Python.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from .checkpoint import Checkpoint, atomic_write_text, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .errors import ConfigError, RunError, TrainingDiverged
+from .likelihoods import Bernoulli, binarize, observed
+from .models import build_model
+from .run import RUN_FORMAT, open_run, prepare_run_dir, versions
+
+log = logging.getLogger(__name__)
+
+VAL_SEED_OFFSET = 7919  # fixes the validation binarisation and sampling noise
+
+
+class Callback(Protocol):
+    """Progress hooks; implement any subset. The CLI's progress bar is one of these."""
+
+    def on_train_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None: ...
+    def on_batch(self, *, epoch: int, batch: int, steps_per_epoch: int, values: dict[str, float]) -> None: ...
+    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path | None
+    model: torch.nn.Module
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but this torch sees no CUDA GPU: use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for but MPS is not available here: use --device auto or cpu")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + 1) % (2**63)
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+    return config.lr
+
+
+def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float | None:
+    if config.beta is None:
+        return None
+    warmup_steps = config.kl_warmup * steps_per_epoch
+    return config.beta if warmup_steps <= 0 else config.beta * min(1.0, step / warmup_steps)
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
+@torch.inference_mode()
+def validation_loss(model, x: torch.Tensor, seed: int, batch_size: int = 1000) -> dict[str, float]:
+    """Mean loss terms on held-out data, with fixed noise so epochs are comparable."""
+    model.eval()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    totals: dict[str, float] = {}
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        out = model(batch, generator=generator)
+        for name in ("loss", "recon", "kl"):
+            value = getattr(out, name)
+            if value is not None:
+                totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
+    model.train()
+    return {k: v / len(x) for k, v in totals.items()}
+
+
+class Trainer:
+    """Owns the model, optimizer and data tensors of one run."""
+
+    def __init__(self, config: TrainConfig, dataset, run_dir: Path | None, callbacks=()):
+        self.config = config
+        self.dataset = dataset
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.callbacks = list(callbacks)
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.model = build_model(config, dataset.sample_shape).to(self.device)
+        self.optimizer = make_optimizer(self.model, config)
+        likelihood = self.model.likelihood
+        self.train_x = torch.as_tensor(dataset.train.x, device=self.device)
+        if isinstance(likelihood, Bernoulli) and likelihood.binarize == "static":
+            self.train_x = observed(self.train_x, likelihood, config.seed)
+        self.dynamic_binarization = isinstance(likelihood, Bernoulli) and likelihood.binarize == "dynamic"
+        self.val_x = observed(torch.as_tensor(dataset.val.x, device=self.device), likelihood, config.seed + VAL_SEED_OFFSET)
+        self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
+        self.epoch = 0
+        self.step = 0
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self.epochs_since_best = 0
+        self.history: list[dict[str, Any]] = []
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "step": self.step, "best_val_loss": self.best_val_loss,
+                "best_epoch": self.best_epoch, "epochs_since_best": self.epochs_since_best}
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        checkpoint.load_model(self.model)
+        checkpoint.load_optimizer(self.optimizer)
+        state = checkpoint.state
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best_val_loss = float(state["best_val_loss"])
+        self.best_epoch, self.epochs_since_best = int(state["best_epoch"]), int(state["epochs_since_best"])
+        rng = checkpoint.group("extra").get("rng_torch")
+        if rng is not None:
+            torch.set_rng_state(rng.to("cpu", torch.uint8))
+
+    def _save(self, improved: bool) -> None:
+        if self.run_dir is None:
+            return
+        folder = self.run_dir / "checkpoints"
+        save_checkpoint(folder / "last.safetensors", self.model, self._state(), self.optimizer,
+                        extra_tensors={"rng_torch": torch.get_rng_state()})
+        if improved:
+            save_checkpoint(folder / "best.safetensors", self.model, self._state())
+
+    def _append_metrics(self, record: dict[str, Any]) -> None:
+        if self.run_dir is None:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- the loop --------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        cfg = self.config
+        total_steps = cfg.epochs * self.steps_per_epoch
+        for cb in self.callbacks:
+            getattr(cb, "on_train_start", lambda **_: None)(start_epoch=self.epoch, epochs=cfg.epochs,
+                                                            steps_per_epoch=self.steps_per_epoch)
+        stopped_early = False
+        self.model.train()
+        while self.epoch < cfg.epochs:
+            record = self._train_epoch(total_steps)
+            self.epoch += 1
+            val = validation_loss(self.model, self.val_x, cfg.seed + VAL_SEED_OFFSET)
+            record.update({f"val_{k}": v for k, v in val.items()})
+            if not math.isfinite(val["loss"]):
+                raise TrainingDiverged(f"the validation loss is {val['loss']} after epoch {self.epoch}: "
+                                       "try a lower --lr or --grad-clip 1.0; the last good checkpoint is kept")
+            improved = val["loss"] < self.best_val_loss
+            if improved:
+                self.best_val_loss, self.best_epoch, self.epochs_since_best = val["loss"], self.epoch, 0
+            else:
+                self.epochs_since_best += 1
+            record["best"] = improved
+            self._save(improved)
+            self._append_metrics(record)
+            self.history.append(record)
+            log.info("epoch %d/%d: %s", self.epoch, cfg.epochs, {k: round(v, 3) for k, v in record.items() if isinstance(v, float)})
+            for cb in self.callbacks:
+                getattr(cb, "on_epoch_end", lambda _: None)(record)
+            if cfg.patience is not None and self.epochs_since_best >= cfg.patience:
+                stopped_early = True
+                log.info("early stopping: no better validation loss for %d epochs", cfg.patience)
+                break
+        if self.run_dir is not None and self.best_epoch == 0:
+            raise RunError("training ran no epoch, so no checkpoint was written")
+        return TrainResult(self.run_dir, self.model, self.history, self.best_val_loss, self.best_epoch, stopped_early)
+
+    def _train_epoch(self, total_steps: int) -> dict[str, Any]:
+        cfg, model, optimizer = self.config, self.model, self.optimizer
+        n = len(self.train_x)
+        seed = epoch_seed(cfg.seed, self.epoch)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        noise = torch.Generator(device=self.device).manual_seed(seed + 1)
+        # Checking the loss for NaN needs a device sync; on the CPU that costs nothing, so check
+        # every step there and every few steps on an accelerator.
+        check_every = 1 if self.device.type == "cpu" else 25
+        sums = torch.zeros(3, device=self.device, dtype=torch.float64)
+        pending = torch.zeros(3, device=self.device, dtype=torch.float64)
+        started = time.perf_counter()
+        beta = None
+        for batch in range(self.steps_per_epoch):
+            x = self.train_x[order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]]
+            if self.dynamic_binarization:
+                x = binarize(x, noise)
+            lr = learning_rate(cfg, self.step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            beta = kl_weight(cfg, self.step, self.steps_per_epoch)
+            out = model(x, beta=beta, generator=noise)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            kl = out.kl.detach() if out.kl is not None else out.loss.new_zeros(())
+            terms = torch.stack([out.loss.detach(), out.recon.detach(), kl]).double() * len(x)
+            pending += terms
+            self.step += 1
+            if self.step % check_every == 0 or batch == self.steps_per_epoch - 1:
+                if not torch.isfinite(pending).all():
+                    raise TrainingDiverged(
+                        f"the loss became NaN or infinite at step {self.step} (epoch {self.epoch + 1}): "
+                        "try a lower --lr, --grad-clip 1.0 or --kl-warmup 5; the last good checkpoint is kept")
+                sums += pending
+                pending.zero_()
+                values = {"loss": out.loss.item(), "recon": out.recon.item()}
+                if out.kl is not None:
+                    values["kl"] = out.kl.item()
+                for cb in self.callbacks:
+                    getattr(cb, "on_batch", lambda **_: None)(epoch=self.epoch, batch=batch + 1,
+                                                              steps_per_epoch=self.steps_per_epoch, values=values)
+            optimizer.step()
+        seconds = time.perf_counter() - started
+        loss, recon, kl = (sums / n).tolist()
+        record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, "lr": lr, "beta": beta,
+                                  "train_loss": loss, "train_recon": recon}
+        if model.variational:
+            record["train_kl"] = kl
+        record.update({"seconds": seconds, "images_per_s": n / seconds})
+        return record
+
+
+def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model) -> None:
+    info = {
+        "format": RUN_FORMAT,
+        "config": config.to_dict(),
+        "data": {"name": dataset.name, "source": dataset.source, "sample_shape": list(dataset.sample_shape),
+                 "class_names": dataset.class_names, "quantized_8bit": dataset.quantized_8bit,
+                 "n_train": len(dataset.train), "n_val": len(dataset.val), "n_test": len(dataset.test)},
+        "model": {"parameters": sum(p.numel() for p in model.parameters()), "likelihood": model.likelihood.describe()},
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
+    atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bool = False, callbacks=()) -> TrainResult:
+    """Train a new run. ``out=None`` trains in memory without writing a run folder."""
+    config = config.resolved()
+    run_dir = None
+    if out is not None:
+        run_dir = Path(out)
+        prepare_run_dir(run_dir, overwrite=overwrite)
+    trainer = Trainer(config, dataset, run_dir, callbacks)
+    if run_dir is not None:
+        _write_run_info(run_dir, config, dataset, trainer.model)
+    return trainer.fit()
+
+
+def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, callbacks=()) -> TrainResult:
+    """Continue a run from its last checkpoint. ``dataset_loader(config)`` returns the dataset."""
+    run = open_run(run_dir)
+    config = run.config
+    if epochs is not None:
+        config.epochs = epochs
+        config.validate()
+    checkpoint = load_checkpoint(run.checkpoint_path("last"))
+    done = int(checkpoint.state.get("epoch", 0))
+    if done >= config.epochs:
+        raise RunError(f"{run.path} has already trained {done} epochs (asked for {config.epochs}): "
+                       f"pass --epochs N with N > {done} to train longer")
+    dataset = dataset_loader(config)
+    if tuple(dataset.sample_shape) != run.sample_shape:
+        raise RunError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's {run.sample_shape}")
+    trainer = Trainer(config, dataset, run.path, callbacks)
+    trainer.restore(checkpoint)
+    _truncate_metrics(run.path / "metrics.jsonl", done)
+    run.info["config"] = config.to_dict()
+    atomic_write_text(run.path / "run.json", json.dumps(run.info, indent=2) + "\n")
+    atomic_write_text(run.path / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    return trainer.fit()
+
+
+def _truncate_metrics(file: Path, epochs_done: int) -> None:
+    """Drop metric lines written after the checkpoint (a run killed between the two writes)."""
+    if not file.exists():
+        return
+    lines = [line for line in file.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
+    atomic_write_text(file, "".join(line + "\n" for line in lines))
