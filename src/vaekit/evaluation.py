@@ -174,6 +174,9 @@ def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, se
 
     opened = open_run(run)
     config = opened.config
+    if config.dataset == "<array>":
+        raise ConfigError(f"{opened.path} was trained from in-memory arrays, which the run folder does not hold: "
+                          "evaluate it from Python with vaekit.evaluation.evaluate_model(model, dataset)")
     torch_device = resolve_device(device)
     model = opened.load_model("best", device=torch_device)
     dataset = load_dataset(config.dataset, data_dir=data_dir or config.data_dir, val_fraction=config.val_fraction,

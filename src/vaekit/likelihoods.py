@@ -111,7 +111,9 @@ class ContinuousBernoulli(Likelihood):
 
 
 class Gaussian(Likelihood):
-    """N(x; sigmoid(out), sigma^2 I), with sigma fixed or one learned scalar.
+    """N(x; out, sigma^2 I), with sigma fixed or one learned scalar (identity link for the mean).
+
+    With a linear decoder this is exactly probabilistic PCA's observation model (Tipping & Bishop 1999).
 
     A learned sigma is the 'calibrated decoder' of Rybkin et al. 2021: its optimum is the RMS error,
     which balances reconstruction against the KL without hand-tuning beta.
@@ -135,11 +137,11 @@ class Gaussian(Likelihood):
 
     def log_prob(self, params, x):
         log_sigma = self.log_sigma.clamp(min=-7.0)
-        z = (x - torch.sigmoid(params[:, 0])) * torch.exp(-log_sigma)
+        z = (x - params[:, 0]) * torch.exp(-log_sigma)
         return _sum_per_image(-0.5 * (z.pow(2) + LOG_2PI) - log_sigma)
 
     def mean(self, params):
-        return torch.sigmoid(params[:, 0])
+        return params[:, 0]
 
     def describe(self):
         return "gaussian (sigma=learned)" if self.learned else f"gaussian (sigma={self.log_sigma.exp().item():g})"
@@ -177,16 +179,20 @@ class DiscretizedLogistic(Likelihood):
 
 
 class SquaredError(Likelihood):
-    """The autoencoder's loss: minus the sum of squared errors. Not a likelihood (no normaliser)."""
+    """The autoencoder's loss: minus the sum of squared errors. Not a likelihood (no normaliser).
+
+    The output is used as it is (identity link), so a linear AE is a linear map and can find the
+    PCA subspace; images shown to users are clipped to [0, 1] by the plotting code.
+    """
 
     name = "mse"
     proper = False
 
     def log_prob(self, params, x):
-        return -_sum_per_image((x - torch.sigmoid(params[:, 0])).pow(2))
+        return -_sum_per_image((x - params[:, 0]).pow(2))
 
     def mean(self, params):
-        return torch.sigmoid(params[:, 0])
+        return params[:, 0]
 
 
 LIKELIHOODS = {

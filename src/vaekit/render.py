@@ -19,7 +19,7 @@ class DownloadBar:
 
     def __call__(self, done: int, total: int | None) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="downloading", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="downloading", file=sys.stderr, leave=False, disable=None)
         self.bar.update(done - self.bar.n)
         if total is not None and done >= total:
             self.bar.close()
@@ -34,7 +34,7 @@ class CountBar:
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False, disable=None)
         self.bar.update(done - self.bar.n)
 
     def __enter__(self):
@@ -60,7 +60,7 @@ class TrainBar:
     def on_batch(self, *, epoch: int, batch: int, steps_per_epoch: int, values: dict[str, float]) -> None:
         if self.bar is None:
             self.bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                            file=sys.stderr, leave=False, dynamic_ncols=True)
+                            file=sys.stderr, leave=False, dynamic_ncols=True, disable=None)
         self.bar.update(batch - self.bar.n)
         if batch % 10 == 0 or batch == steps_per_epoch:
             self.bar.set_postfix({k: f"{v:.2f}" for k, v in values.items()}, refresh=False)

@@ -27,14 +27,23 @@ QUANTIZATION_TOLERANCE = 1e-6
 def load_array_file(path: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float) -> Dataset:
     """Load a ``.npy`` or ``.npz`` file and split it with the seeded fractions."""
     x, y, label = _read(path)
+    return dataset_from_arrays(x, y, name=name, source=str(path), label=label, seed=seed,
+                               val_fraction=val_fraction, test_fraction=test_fraction)
+
+
+def dataset_from_arrays(x: np.ndarray, y: np.ndarray | None = None, *, name: str = "<array>",
+                        source: str = "in-memory arrays", label: str = "x", seed: int = 0,
+                        val_fraction: float = 0.1, test_fraction: float = 0.1) -> Dataset:
+    """Check, scale and split in-memory samples exactly as a .npz file holding ``x`` and ``y`` would be."""
+    x = np.asarray(x)
     sample_array_shape = to_sample_array(x, label).shape
-    values, quantized = to_unit_interval(x, label)  # before reshaping, so errors use the file's indices
+    values, quantized = to_unit_interval(x, label)  # before reshaping, so errors use the caller's indices
     values = values.reshape(sample_array_shape)
-    labels, class_names = encode_labels(y, len(values), f"{path.name}['y']")
+    labels, class_names = encode_labels(None if y is None else np.asarray(y), len(values), "y")
     train, val, test = seeded_splits(values, labels, seed=seed, val_fraction=val_fraction,
                                      test_fraction=test_fraction)
     return Dataset(name=name, train=train, val=val, test=test, sample_shape=values.shape[1:],
-                   class_names=class_names, source=str(path), quantized_8bit=quantized)
+                   class_names=class_names, source=source, quantized_8bit=quantized)
 
 
 def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -100,9 +109,17 @@ def to_unit_interval(x: np.ndarray, label: str) -> tuple[np.ndarray, bool]:
     if low < 0 or high > 1:
         raise DataError(f"{label} has values from {low:g} to {high:g} but they must lie in [0, 1]: scale "
                         "them to [0, 1] (e.g. divide 0..255 pixels by 255) or store uint8")
-    scaled = x.astype(np.float64) * 255
-    quantized = bool(np.abs(scaled - np.rint(scaled)).max() <= 255 * QUANTIZATION_TOLERANCE)
-    return x.astype(np.float32), quantized
+    return x.astype(np.float32), _all_multiples_of_1_255(x)
+
+
+def _all_multiples_of_1_255(x: np.ndarray, block: int = 1 << 20) -> bool:
+    """True when every value is within QUANTIZATION_TOLERANCE of some k/255 (checked in blocks)."""
+    flat = x.reshape(-1)
+    for start in range(0, flat.size, block):
+        scaled = flat[start:start + block].astype(np.float64) * 255
+        if np.abs(scaled - np.rint(scaled)).max() > 255 * QUANTIZATION_TOLERANCE:
+            return False
+    return True
 
 
 def _check_finite(x: np.ndarray, label: str) -> None:

@@ -26,7 +26,8 @@ GZIP_SIGNATURE = b"\x1f\x8b"  # RFC 1952, section 2.3.1: ID1 ID2
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 UNSIGNED_BYTE = 0x08
-REPAIR_HINT = "delete it so it is downloaded again, re-download or reinstall it, or pass --data-dir DIR with good copies"
+REPAIR_HINT = ("delete it so it is downloaded again, re-download or reinstall it, "
+               "or pass --data-dir DIR with good copies")
 
 
 def read_maybe_gzipped(path: Path) -> bytes:
@@ -34,7 +35,8 @@ def read_maybe_gzipped(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"cannot read {path} ({exc.strerror or exc}): check its permissions, or pass --data-dir DIR") from exc
+        raise DataError(f"cannot read {path} ({exc.strerror or exc}): check its permissions, "
+                        "or pass --data-dir DIR") from exc
     if raw[:2] == GZIP_SIGNATURE:
         try:
             return gzip.decompress(raw)

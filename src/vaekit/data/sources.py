@@ -97,6 +97,7 @@ def debian_folders(package: str) -> list[Path]:
 class _Place:
     label: str  # how the place is named in messages
     folders: tuple[Path, ...]
+    origin_note: str = ""  # appended to the folder in Dataset.source
 
 
 def _places(source: IdxSource, data_dir: str | os.PathLike | None) -> list[_Place]:
@@ -104,6 +105,8 @@ def _places(source: IdxSource, data_dir: str | os.PathLike | None) -> list[_Plac
     for label, root in (("--data-dir", data_dir), ("$" + DATA_DIR_ENV, os.environ.get(DATA_DIR_ENV))):
         if root:
             root = Path(root).expanduser()
+            if not root.is_dir():
+                logger.warning("%s %s is not a folder; looking elsewhere for %s", label, root, source.name)
             places.append(_Place(f"{label} {root}", (root / source.name, root)))
         else:
             places.append(_Place(f"{label} (not set)", ()))
@@ -111,7 +114,8 @@ def _places(source: IdxSource, data_dir: str | os.PathLike | None) -> list[_Plac
     if source.debian_package:
         folders = tuple(debian_folders(source.debian_package))
         note = "" if folders else " (not installed)"
-        places.append(_Place(f"the {source.debian_package} Debian package{note}", folders))
+        places.append(_Place(f"the {source.debian_package} Debian package{note}", folders,
+                             f" (Debian package {source.debian_package})"))
     return places
 
 
@@ -125,10 +129,7 @@ def _search(source: IdxSource, places: list[_Place]) -> tuple[dict[str, Path], s
         for folder in place.folders:
             files = idx_files_in(folder)
             if len(files) == len(IDX_STEMS):
-                where = str(folder)
-                if place.label.startswith("the "):
-                    where += f" (Debian package {source.debian_package})"
-                return files, where
+                return files, f"{folder}{place.origin_note}"
             if files:
                 logger.warning("%s holds only %d of the %d %s IDX files; looking elsewhere",
                                folder, len(files), len(IDX_STEMS), source.name)

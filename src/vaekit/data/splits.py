@@ -7,6 +7,7 @@ machine and every run, and the three parts never overlap.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from vaekit.data.dataset import Split
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
     """Raise :class:`ConfigError` unless both fractions are in (0, 1) and sum to less than 1."""
     for label, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not (isinstance(value, (int, float)) and 0 < value < 1):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
             raise ConfigError(f"{label} is {value!r} but must be a number between 0 and 1 (exclusive)")
     if val_fraction + test_fraction >= 1:
         raise ConfigError(

@@ -1,0 +1,150 @@
+"""The foundation's figures for BENCHMARKS.md, measured in one run on one machine.
+
+    .venv/bin/python benchmarks/foundation.py [--only throughput,pca,quality,memory] [--json out.json]
+
+* throughput: training images/s of vaekit's MLP VAE 784-512-16-512-784 (batch 128) against the
+  plain loop in benchmarks/plain_loop.py, interleaved repeats, median of each;
+* pca: a linear AE (MSE) and a deep AE at latent 16 against the PCA baseline;
+* quality: dynamically binarised VAEs (mlp and conv, latent 16): test -ELBO and NLL (K = 1000);
+* memory: peak resident memory of a `vaekit train` process on Fashion-MNIST.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from plain_loop import PlainVAE, train_epoch  # noqa: E402
+
+import vaekit  # noqa: E402
+from vaekit.config import TrainConfig  # noqa: E402
+from vaekit.data import load_dataset  # noqa: E402
+from vaekit.evaluation import evaluate_model  # noqa: E402
+from vaekit.trainer import Trainer  # noqa: E402
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "vaekit": vaekit.__version__}
+
+
+def throughput(dataset, repeats: int) -> dict:
+    """Images/s of one training epoch, vaekit vs the plain loop, same network and batch size."""
+    config = TrainConfig(model="vae", arch="mlp", hidden=[512], latent_dim=16, batch_size=128,
+                         likelihood="bernoulli", binarize="none", epochs=repeats + 1, device="cpu").resolved()
+    trainer = Trainer(config, dataset, None)
+    flat = torch.as_tensor(dataset.train.x).reshape(len(dataset.train), -1)
+    torch.manual_seed(0)
+    plain = PlainVAE()
+    plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    total_steps = config.epochs * trainer.steps_per_epoch
+    ours, theirs = [], []
+    # Warm-up epoch for each (allocator, caches), then interleave so both see the same machine load.
+    trainer._train_epoch(total_steps)
+    train_epoch(plain, plain_opt, flat, 128)
+    for _ in range(repeats):
+        trainer.epoch += 1
+        ours.append(trainer._train_epoch(total_steps)["images_per_s"])
+        theirs.append(train_epoch(plain, plain_opt, flat, 128))
+    return {"vaekit_images_per_s": statistics.median(ours), "plain_images_per_s": statistics.median(theirs),
+            "ratio": statistics.median(ours) / statistics.median(theirs),
+            "vaekit_runs": ours, "plain_runs": theirs, "batch_size": 128, "network": "784-512-16-512-784"}
+
+
+def _train_and_evaluate(dataset, iw_samples: int, eval_subset: int | None, **options) -> dict:
+    config = TrainConfig(device="cpu", **options).resolved()
+    started = time.perf_counter()
+    result = vaekit.train(dataset, config=config)
+    seconds = time.perf_counter() - started
+    data = dataset
+    if eval_subset is not None:
+        from vaekit.data import Dataset, Split
+
+        test = Split(dataset.test.x[:eval_subset], dataset.test.y[:eval_subset])
+        data = Dataset(dataset.name, dataset.train, dataset.val, test, dataset.sample_shape,
+                       dataset.class_names, dataset.source, dataset.quantized_8bit)
+    evaluation = evaluate_model(result.model, data, split="test", iw_samples=iw_samples)
+    keep = ("n", "recon", "kl", "nelbo", "nll", "iw_samples", "bits_per_dim", "mse", "pca_mse", "active_units", "seconds")
+    return {"config": {k: v for k, v in options.items()}, "train_seconds": seconds,
+            "best_epoch": result.best_epoch, "eval": {k: evaluation[k] for k in keep}}
+
+
+def pca(dataset) -> dict:
+    linear = _train_and_evaluate(dataset, 1, None, model="ae", arch="linear", latent_dim=16, epochs=30,
+                                 lr=1e-3, batch_size=128, lr_schedule="cosine")
+    deep = _train_and_evaluate(dataset, 1, None, model="ae", arch="mlp", hidden=[512, 256], latent_dim=16,
+                               epochs=20, lr=1e-3, batch_size=128, lr_schedule="cosine")
+    pca_mse = linear["eval"]["pca_mse"]
+    return {"pca_mse": pca_mse, "linear_ae": linear, "deep_ae": deep,
+            "linear_over_pca": linear["eval"]["mse"] / pca_mse, "deep_over_pca": deep["eval"]["mse"] / pca_mse}
+
+
+def quality(dataset, conv_eval_subset: int) -> dict:
+    mlp = _train_and_evaluate(dataset, 1000, None, model="vae", arch="mlp", hidden=[512], latent_dim=16,
+                              likelihood="bernoulli", binarize="dynamic", epochs=30, lr=1e-3, batch_size=128)
+    conv = _train_and_evaluate(dataset, 1000, conv_eval_subset, model="vae", arch="conv", channels=[32, 64],
+                               latent_dim=16, likelihood="bernoulli", binarize="dynamic", epochs=10, lr=1e-3,
+                               batch_size=128)
+    return {"mlp": mlp, "conv": conv}
+
+
+def memory() -> dict:
+    """Peak RSS of a whole `vaekit train` process (1 epoch of the default VAE on Fashion-MNIST)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        code = ("import resource, sys; from vaekit.cli import main; rc = main(sys.argv[1:]); "
+                "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+        proc = subprocess.run([sys.executable, "-c", code, "train", "--epochs", "1", "--out", f"{tmp}/run"],
+                              capture_output=True, text=True, check=True)
+    peak_kb = int(next(line.split()[1] for line in proc.stderr.splitlines() if line.startswith("PEAK_KB")))
+    return {"peak_rss_mib": peak_kb / 1024, "command": "vaekit train --epochs 1 (default VAE, Fashion-MNIST)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="throughput,pca,quality,memory")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--conv-eval-subset", type=int, default=1000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    parts = args.only.split(",")
+    dataset = load_dataset("fashion-mnist")
+    results: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    for part in parts:
+        started = time.perf_counter()
+        if part == "throughput":
+            results[part] = throughput(dataset, args.repeats)
+        elif part == "pca":
+            results[part] = pca(dataset)
+        elif part == "quality":
+            results[part] = quality(dataset, args.conv_eval_subset)
+        elif part == "memory":
+            results[part] = memory()
+        else:
+            raise SystemExit(f"unknown part {part!r}")
+        print(f"{part} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(json.dumps({part: results[part]}, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

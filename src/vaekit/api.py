@@ -1,0 +1,44 @@
+"""Training from Python in one call: ``vaekit.train(x, model="vae", latent_dim=8, out="runs/mine")``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig, build_config, normalise_keys
+
+
+def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.ndarray | None = None,
+          config: str | Path | TrainConfig | None = None, overwrite: bool = False, callbacks=(),
+          **options: Any):
+    """Train a model and return a :class:`vaekit.trainer.TrainResult` (``.model``, ``.history``, ...).
+
+    ``data`` is a dataset name (``"fashion-mnist"``, ``"mnist"``, ``"digits"``), a path (.npy, .npz,
+    image folder), a :class:`vaekit.data.Dataset`, or a NumPy array of samples shaped (N, H, W),
+    (N, C, H, W) or (N, D), uint8 or floats in [0, 1], with optional integer labels ``y``.
+    ``options`` are :class:`TrainConfig` fields (``model``, ``arch``, ``latent_dim``, ``epochs``, ...);
+    ``config`` is a TOML/YAML file or a TrainConfig they override. With ``out=None`` nothing is
+    written to disk.
+    """
+    from .data import Dataset, load_dataset
+    from .data.arrays import dataset_from_arrays
+    from .trainer import train as train_run
+
+    if isinstance(config, TrainConfig):
+        values = config.to_dict()
+        values.update(normalise_keys(options, source="train()"))
+        cfg = TrainConfig(**values).resolved()
+    else:
+        cfg = build_config(config, options)
+    if isinstance(data, Dataset):
+        dataset = data
+        cfg.dataset = data.name
+    elif isinstance(data, np.ndarray):
+        dataset = dataset_from_arrays(data, y, seed=0, val_fraction=cfg.val_fraction)
+        cfg.dataset = "<array>"
+    else:
+        cfg.dataset = str(data)
+        dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction,
+                               image_size=cfg.image_size)
+    return train_run(cfg, dataset, out, overwrite=overwrite, callbacks=callbacks)

@@ -1,0 +1,71 @@
+"""The two entry points: :func:`load_dataset` (by name or path) and :func:`list_datasets`."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from vaekit.errors import ConfigError, DataError
+from vaekit.data.arrays import load_array_file
+from vaekit.data.builtin import NAMED_DATASETS
+from vaekit.data.dataset import Dataset, DatasetInfo
+from vaekit.data.download import Progress
+from vaekit.data.folder import load_image_folder
+from vaekit.data.splits import check_fractions
+
+logger = logging.getLogger(__name__)
+
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+def dataset_names() -> list[str]:
+    """The names :func:`load_dataset` accepts besides paths."""
+    return list(NAMED_DATASETS)
+
+
+def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None, seed: int = 0,
+                 val_fraction: float = 0.1, test_fraction: float = 0.1, image_size: int | None = None,
+                 download: bool = True, progress: Progress | None = None) -> Dataset:
+    """Load a named data set or the data at a path, split into seeded train/val/test parts.
+
+    ``name_or_path`` is a name from :func:`dataset_names` (case-insensitive; a name wins over a
+    same-named folder, so write ``./mnist`` for the folder), a folder of PNG/JPEG images, or a
+    ``.npy``/``.npz`` file. ``data_dir``, ``download`` and ``progress`` (called with
+    ``(bytes_done, bytes_total_or_None)`` during downloads) apply to named data sets; ``image_size``
+    to image folders. Data sets with an official test set ignore ``test_fraction``.
+    Raises :class:`DataError` (or :class:`ConfigError` for bad arguments) with a message that says
+    what is wrong and what to do.
+    """
+    check_fractions(val_fraction, test_fraction)
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
+        raise ConfigError(f"image_size is {image_size!r} but must be a positive whole number of pixels, or None")
+    named = NAMED_DATASETS.get(name_or_path.lower()) if isinstance(name_or_path, str) else None
+    if named is not None:
+        _warn_unused_image_size(image_size, named.name)
+        return named.load(data_dir=data_dir, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                          download=download, progress=progress)
+    given = os.fspath(name_or_path)
+    path = Path(given).expanduser()
+    if not path.exists():
+        if os.sep in given or "/" in given or path.suffix:
+            raise DataError(f"{given} does not exist: check the path")
+        raise DataError(f"unknown dataset {given!r}: use one of {', '.join(NAMED_DATASETS)}, or the path of a "
+                        "folder of images or of a .npy or .npz file")
+    if path.is_dir():
+        return load_image_folder(path, name=given, seed=seed, val_fraction=val_fraction,
+                                 test_fraction=test_fraction, image_size=image_size)
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        _warn_unused_image_size(image_size, given)
+        return load_array_file(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    raise DataError(f"{given} is neither a folder nor a .npy or .npz file: pass a folder of PNG/JPEG images "
+                    "(one sub-folder per class), a .npy or .npz file, or one of " + ", ".join(NAMED_DATASETS))
+
+
+def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo]:
+    """Describe each named data set: whether it is on this machine and where it would load from."""
+    return [dataset.info(data_dir) for dataset in NAMED_DATASETS.values()]
+
+
+def _warn_unused_image_size(image_size: int | None, name: str) -> None:
+    if image_size is not None:
+        logger.warning("image_size=%d applies to image folders only; %s keeps its own size", image_size, name)

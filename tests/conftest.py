@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny datasets and a quick-training config, so the suite stays fast on 2 cores."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaekit.config import TrainConfig
+
+
+@pytest.fixture(scope="session")
+def digits_dataset():
+    from vaekit.data import load_dataset
+
+    return load_dataset("digits")
+
+
+def quick_config(**overrides) -> TrainConfig:
+    values = dict(dataset="digits", model="vae", arch="mlp", hidden=[32], latent_dim=3, epochs=2,
+                  batch_size=64, lr=3e-3, seed=0, device="cpu")
+    values.update(overrides)
+    return TrainConfig(**values).resolved()
+
+
+@pytest.fixture
+def tiny_npz(tmp_path) -> Path:
+    """200 random 8x8 grey images with 4 classes, as uint8, in a .npz."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(200, 8, 8), dtype=np.uint8)
+    y = rng.integers(0, 4, size=200)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, env_extra: dict | None = None, timeout: int = 300):
+    """Run `python -m vaekit ARGS` in a subprocess, as a user would, and return the completed process."""
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "vaekit", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
