@@ -6,6 +6,7 @@ imports torch at module level, so ``vaekit --help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -13,6 +14,10 @@ from . import __version__
 from .errors import VaekitError
 
 log = logging.getLogger("vaekit.cli")
+
+# Further command groups: each module has register(subparsers) and, like this one, imports torch
+# only inside its handlers.
+COMMAND_MODULES: list[str] = []
 
 # Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
 TRAIN_OPTIONS = [
@@ -69,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", help="list datasets and where they are found")
     datasets.add_argument("--data-dir")
     datasets.set_defaults(handler=_datasets)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
     return parser
 
 
