@@ -102,7 +102,7 @@ def quality(dataset, conv_eval_subset: int) -> dict:
     mlp = _train_and_evaluate(dataset, 1000, None, model="vae", arch="mlp", hidden=[512], latent_dim=16,
                               likelihood="bernoulli", binarize="dynamic", epochs=30, lr=1e-3, batch_size=128)
     conv = _train_and_evaluate(dataset, 1000, conv_eval_subset, model="vae", arch="conv", channels=[32, 64],
-                               latent_dim=16, likelihood="bernoulli", binarize="dynamic", epochs=10, lr=1e-3,
+                               latent_dim=16, likelihood="bernoulli", binarize="dynamic", epochs=5, lr=1e-3,
                                batch_size=128)
     return {"mlp": mlp, "conv": conv}
 

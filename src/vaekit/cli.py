@@ -17,7 +17,7 @@ log = logging.getLogger("vaekit.cli")
 
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["vaekit.commands.latent"]
 
 # Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
 TRAIN_OPTIONS = [
@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--no-regularity", dest="regularity", action="store_false",
+                          help="skip continuity, completeness and fd (and the one-time classifier training they need)")
+    evaluate.add_argument("--regularity-samples", type=int, default=2000, metavar="N",
+                          help="prior samples judged for completeness and fd (default 2000)")
     evaluate.set_defaults(handler=_evaluate)
 
     datasets = commands.add_parser("datasets", help="list datasets and where they are found")
@@ -161,7 +165,8 @@ def _evaluate(args) -> int:
 
     with render.CountBar("evaluating", unit="img") as bar:
         result = evaluate(args.run, split=args.split, iw_samples=args.iw_samples, seed=args.seed,
-                          data_dir=args.data_dir, device=args.device, progress=bar)
+                          data_dir=args.data_dir, device=args.device, progress=bar,
+                          regularity=args.regularity, regularity_samples=args.regularity_samples)
     print(render.eval_table(result))
     print(f"\nwritten to {result['run']}/eval.json")
     return 0

@@ -44,6 +44,10 @@ class DiagonalGaussian:
         """Reparameterised sample(s): shape (B, L), or (n, B, L) when ``n`` is given."""
         shape = self.mean.shape if n is None else (n, *self.mean.shape)
         eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.reparameterize(eps)
+
+    def reparameterize(self, eps: torch.Tensor) -> torch.Tensor:
+        """z = mean + std * eps for given standard-normal noise eps (leading sample dims allowed)."""
         return self.mean + self.std * eps
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

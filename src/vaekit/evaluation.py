@@ -49,6 +49,9 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
     """
     posterior = model.encode(x)
     batch = x.shape[0]
+    # All the noise is drawn at once (it is small: K x B x L), so the estimate for a given seed does
+    # not depend on how the decoder work is chunked.
+    noise = torch.randn((k, *posterior.mean.shape), generator=generator, device=x.device, dtype=posterior.mean.dtype)
     chunk = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes) // batch))
     log_w_max = torch.full((batch,), -math.inf, device=x.device, dtype=torch.float64)
     sum_exp = torch.zeros(batch, device=x.device, dtype=torch.float64)
@@ -56,7 +59,7 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
     done = 0
     while done < k:
         n = min(chunk, k - done)
-        z = posterior.sample(n, generator=generator)                     # (n, B, L)
+        z = posterior.reparameterize(noise[done:done + n])               # (n, B, L)
         flat_z = z.reshape(n * batch, -1)
         targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
         log_px_z = model.log_likelihood(targets, flat_z).view(n, batch)
@@ -95,8 +98,13 @@ def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -
 @torch.inference_mode()
 def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
                    batch_size: int = 100, memory_cap_bytes: int = 512 * 2**20,
-                   progress=None) -> dict[str, Any]:
-    """Every number in eval.json, computed on one split of ``dataset``."""
+                   progress=None, regularity: bool = True, regularity_samples: int = 2000) -> dict[str, Any]:
+    """Every number in eval.json, computed on one split of ``dataset``.
+
+    With ``regularity`` (the default) the result also holds ``continuity``, ``completeness``, ``fd``
+    and their details under ``regularity`` (see :func:`vaekit.regularity.measure_regularity`);
+    otherwise those keys are null. ``regularity_samples`` prior samples judge completeness and fd.
+    """
     if iw_samples < 1:
         raise ConfigError(f"--iw-samples must be at least 1, not {iw_samples}")
     started = time.perf_counter()
@@ -159,14 +167,26 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         "pca_mse": pca_baseline_mse(dataset.train.x, dataset.split(split).x, model.latent_dim),
         "latent_dim": model.latent_dim,
         "seed": seed,
-        "seconds": time.perf_counter() - started,
+        "continuity": None,
+        "completeness": None,
+        "fd": None,
+        "regularity": None,
+        "seconds": None,
         "notes": notes,
     }
+    if regularity:
+        from .regularity import measure_regularity
+
+        if regularity_samples < 2:
+            raise ConfigError(f"--regularity-samples must be at least 2, not {regularity_samples}")
+        result.update(measure_regularity(model, dataset, split=split, samples=regularity_samples, seed=seed))
+    result["seconds"] = time.perf_counter() - started
     return result
 
 
 def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
-             data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True) -> dict[str, Any]:
+             data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True,
+             regularity: bool = True, regularity_samples: int = 2000) -> dict[str, Any]:
     """Evaluate a run folder's best weights and write ``RUN/eval.json``."""
     from .data import load_dataset
     from .run import open_run
@@ -183,7 +203,8 @@ def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, se
                            image_size=config.image_size)
     if tuple(dataset.sample_shape) != opened.sample_shape:
         raise ConfigError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's {opened.sample_shape}")
-    result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress)
+    result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress,
+                            regularity=regularity, regularity_samples=regularity_samples)
     result["run"] = str(opened.path)
     result["dataset"] = opened.info["data"]["name"]
     if write:

@@ -104,10 +104,12 @@ class ContinuousBernoulli(Likelihood):
     def mean(self, params):
         # E[x] = lambda / (2 lambda - 1) + 1 / (2 artanh(1 - 2 lambda)) = sigmoid(l) / tanh(l/2) - 1/l,
         # which tends to 1/2 + l/12 near l = 0.
-        logits = params[:, 0]
+        # The two terms are each about 1/l and cancel near l = 0, so compute them in float64.
+        logits = params[:, 0].double()
         safe = torch.where(logits.abs() < 1e-3, torch.ones_like(logits), logits)
         exact = torch.sigmoid(safe) / torch.tanh(safe / 2) - 1 / safe
-        return torch.where(logits.abs() < 1e-3, 0.5 + logits / 12, exact).clamp(0, 1)
+        mean = torch.where(logits.abs() < 1e-3, 0.5 + logits / 12, exact).clamp(0, 1)
+        return mean.to(params.dtype)
 
 
 class Gaussian(Likelihood):
@@ -136,7 +138,9 @@ class Gaussian(Likelihood):
             self.register_buffer("log_sigma", torch.tensor(math.log(value)))
 
     def log_prob(self, params, x):
-        log_sigma = self.log_sigma.clamp(min=-7.0)
+        # A learned sigma is floored (sigma >= e^-7 ~ 0.0009) so the likelihood cannot diverge on
+        # pixels it reproduces exactly; a fixed sigma is used as given.
+        log_sigma = self.log_sigma.clamp(min=-7.0) if self.learned else self.log_sigma
         z = (x - params[:, 0]) * torch.exp(-log_sigma)
         return _sum_per_image(-0.5 * (z.pow(2) + LOG_2PI) - log_sigma)
 

@@ -128,10 +128,37 @@ def eval_table(result: dict[str, Any]) -> str:
         (f"PCA MSE ({result['latent_dim']} components)", _fmt(result["pca_mse"], 5)),
         ("active units", "n/a" if result["active_units"] is None else f"{result['active_units']} of {result['latent_dim']}"),
     ]
+    rows += _regularity_rows(result)
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     lines += [f"note: {note}" for note in result.get("notes", [])]
+    lines += [f"note: {note}" for note in (result.get("regularity") or {}).get("notes", [])]
     return "\n".join(lines)
+
+
+def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Continuity, completeness and fd with their references; nothing when they were not measured."""
+    details = result.get("regularity")
+    if not details:
+        return []
+    rows = []
+    cont = result.get("continuity")
+    if cont:
+        rows.append(("continuity, random step  mean / p95", f"{_fmt(cont['random_mean'])} / {_fmt(cont['random_p95'])}"
+                     "  RMS pixel change per latent std (lower = smoother)"))
+        rows.append(("continuity, interpolation  mean / p95", f"{_fmt(cont['path_mean'])} / {_fmt(cont['path_p95'])}"
+                     f"  (largest step {_fmt(cont['path_cliff'], 1)}x the path's mean)"))
+    real_conf, real_fd = details.get("completeness_real"), details.get("fd_real")
+    rows.append(("completeness  N(0, I) samples", _fmt(result.get("completeness"))
+                 + (f"  classifier confidence (real images: {_fmt(real_conf)})" if real_conf is not None else "")))
+    rows.append(("fd  N(0, I) samples", _fmt(result.get("fd"), 2)
+                 + (f"  Fréchet distance of classifier features (real train vs test: {_fmt(real_fd, 2)})" if real_fd is not None else "")))
+    if details.get("gmm_completeness") is not None:
+        rows.append(("  samples from a GMM on q(z)", f"completeness {_fmt(details['gmm_completeness'])}, fd {_fmt(details['gmm_fd'], 2)}"))
+    accuracy = (details.get("classifier") or {}).get("test_accuracy")
+    if accuracy is not None:
+        rows.append(("judging classifier", f"{accuracy:.1%} test accuracy"))
+    return rows
 
 
 def datasets_table(infos) -> str:

@@ -1,0 +1,79 @@
+"""Self-contained HTML pages: figures embedded as PNG data URLs, inline CSS, no scripts, no network."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from typing import Any, Iterable, Sequence
+
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d232a; margin: 0; background: #f6f7f9; }
+header { background: #1f3b57; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 0; opacity: .85; }
+main { max-width: 1240px; margin: 0 auto; padding: 12px 32px 40px; }
+section { background: #fff; border: 1px solid #e1e4e8; border-radius: 8px; margin: 18px 0; padding: 14px 20px; }
+h2 { font-size: 18px; margin: 4px 0 10px; }
+p.note { color: #57606a; margin: 4px 0 10px; }
+img { max-width: 100%; height: auto; display: block; margin: 6px 0; image-rendering: pixelated; }
+table { border-collapse: collapse; margin: 6px 0; }
+th, td { text-align: left; padding: 4px 12px 4px 0; border-bottom: 1px solid #eaecef; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { font-weight: 600; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 12px; }
+code { background: #f0f2f4; padding: 1px 4px; border-radius: 3px; }
+"""
+
+
+def figure_data_url(fig, dpi: int | None = None) -> str:
+    """Render a matplotlib Figure to a base64 PNG data URL."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image(fig, alt: str) -> str:
+    return f'<img src="{figure_data_url(fig)}" alt="{html.escape(alt)}">'
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:,.{digits}f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt(v, digits) for v in value)
+    return str(value)
+
+
+def table(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None, digits: int = 3) -> str:
+    out = ["<table>"]
+    if header:
+        out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool) and i > 0
+            cls = ' class="num"' if numeric else ""
+            cells.append(f"<td{cls}>{html.escape(fmt(value, digits))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def section(title: str, body: str, note: str | None = None) -> str:
+    note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
+    return f"<section><h2>{html.escape(title)}</h2>{note_html}\n{body}\n</section>"
+
+
+def page(title: str, subtitle: str, sections: Sequence[str]) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>"
+            f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>\n<main>\n"
+            + "\n".join(sections) + "\n</main></body></html>\n")

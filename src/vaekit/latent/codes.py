@@ -1,0 +1,107 @@
+"""Moving between images and codes: posterior means, decoded images, reconstructions, KL per dimension.
+
+Everything here takes and returns NumPy arrays: images are float32 shaped ``(N, *sample_shape)``,
+codes ``(N, latent_dim)``. Images given to the encoder are the data set's grey values in [0, 1]
+(a binarising Bernoulli model was trained on binarised copies; grey values are their expectation).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+
+
+def load_model_and_data(run: str | Path, *, data_dir: str | None = None, device: str = "cpu"):
+    """``(model, dataset)`` for a run folder: its best weights and the data set it was trained on.
+
+    The data set is loaded with the run's own options (validation fraction, image size), so its
+    splits are the ones the run was trained and evaluated on.
+    """
+    from ..data import load_dataset
+    from ..run import open_run
+    from ..trainer import resolve_device
+
+    opened = open_run(run)
+    config = opened.config
+    if config.dataset == "<array>":
+        raise ConfigError(f"{opened.path} was trained from in-memory arrays, which the run folder does not hold: "
+                          "use the functions in vaekit.latent from Python with your own arrays")
+    model = opened.load_model("best", device=resolve_device(device))
+    dataset = load_dataset(config.dataset, data_dir=data_dir or config.data_dir,
+                           val_fraction=config.val_fraction, image_size=config.image_size)
+    if tuple(dataset.sample_shape) != opened.sample_shape:
+        raise ConfigError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's "
+                          f"{opened.sample_shape}: pass the data the run was trained on with --data-dir")
+    return model, dataset
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def encode_means(model, x: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np.ndarray:
+    """Posterior means E[z|x] (the code itself for an AE), float32 ``(N, latent_dim)``."""
+    device = _device(model)
+    parts = [model.encode(torch.as_tensor(x[start:start + batch_size], device=device)).mean.float().cpu().numpy()
+             for start in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, model.latent_dim), np.float32)
+
+
+@torch.inference_mode()
+def decode_images(model, z: np.ndarray, *, clip: bool = True, batch_size: int = BATCH_SIZE) -> np.ndarray:
+    """Decode codes of any leading shape ``(..., latent_dim)`` into images ``(..., *sample_shape)``.
+
+    ``clip`` limits the result to [0, 1]: the gaussian and mse decoders are not bounded, and images
+    outside [0, 1] cannot be shown or compared with the data.
+    """
+    z = np.asarray(z, dtype=np.float32)
+    lead = z.shape[:-1]
+    flat = z.reshape(-1, z.shape[-1])
+    device = _device(model)
+    parts = [model.decode(torch.as_tensor(flat[start:start + batch_size], device=device)).float().cpu().numpy()
+             for start in range(0, len(flat), batch_size)]
+    images = np.concatenate(parts) if parts else np.zeros((0, *model.sample_shape), np.float32)
+    if clip:
+        images = np.clip(images, 0.0, 1.0)
+    return images.reshape(*lead, *model.sample_shape)
+
+
+def reconstruct(model, x: np.ndarray) -> np.ndarray:
+    """The posterior-mean reconstruction decode(E[z|x]), clipped to [0, 1]."""
+    return decode_images(model, encode_means(model, x))
+
+
+@torch.inference_mode()
+def mean_kl_per_dim(model, x: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np.ndarray | None:
+    """KL(q(z|x) || N(0, I)) per latent dimension, averaged over ``x``, in nats; None for an AE.
+
+    A dimension whose KL is near 0 carries no information about x: the posterior equals the prior
+    there ("inactive" or "collapsed" units).
+    """
+    if not model.variational:
+        return None
+    device = _device(model)
+    total = torch.zeros(model.latent_dim, dtype=torch.float64)
+    for start in range(0, len(x), batch_size):
+        posterior = model.encode(torch.as_tensor(x[start:start + batch_size], device=device))
+        total += posterior.kl_per_dim().double().sum(0).cpu()
+    return (total / max(len(x), 1)).numpy()
+
+
+def check_indices(indices, n: int, *, what: str = "image index", split: str = "test") -> list[int]:
+    """The indices as ints, or :class:`ConfigError` naming the valid range of the ``split``."""
+    indices = [int(i) for i in indices]
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad:
+        raise ConfigError(f"{what} {bad[0]} is out of range: the {split} split has {n} images, "
+                          f"so use 0 to {n - 1}")
+    return indices

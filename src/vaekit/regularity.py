@@ -1,0 +1,265 @@
+"""Latent-space regularity, measured: continuity, completeness and a dataset-specific Fréchet distance.
+
+A latent space is *regular* when (continuity) nearby codes decode to similar images and
+(completeness) codes drawn from the prior decode to meaningful images. A plain autoencoder is
+trained on its codes alone, so neither holds by construction; the KL term of a VAE asks for both.
+
+**Continuity** is the per-pixel RMS change of the decoded image (clipped to [0, 1]) per unit step in
+latent space, ``||decode(z + d) - decode(z)|| / (sqrt(D) |d|)``. Step lengths are measured in
+standard deviations of the *aggregate posterior* q(z) = mean over x of q(z|x), per dimension
+(law of total variance: Var[z_j] = Var_x[mean_j] + E_x[var_j]; for the AE just the spread of the
+codes). An AE's latent scale is arbitrary -- its codes may span +-50 or +-0.05 -- so a raw "per unit
+of z" is not comparable between models; in standardised units a step of 0.1 moves a tenth of the
+data cloud's width in every model, and a VAE whose q(z) matches N(0, I) gets nearly the raw value.
+Two probes, both over codes of real images (posterior means):
+
+* ``random``: ``pairs`` (image, random direction) pairs, a step of ``eps`` = 0.1 standard deviations;
+* ``path``: straight paths between ``paths`` random pairs of codes, cut into ``steps`` equal steps.
+
+Each reports the mean and 95th percentile; ``path_cliff`` is the mean over paths of the largest step
+change over the path's mean step change (1 for an even path, up to ``steps`` when the whole change
+happens in one step). A space with cliffs shows a heavy tail (p95 and cliff well above the mean).
+The ``*_raw`` values divide by the raw Euclidean latent step instead.
+
+**Completeness** is the mean confidence (largest softmax probability) of the dataset's classifier
+(see ``vaekit.classifier``) on decodes of prior samples z ~ N(0, I) -- for every model, the AE
+included: that is exactly what exposes its holes. Its ceiling is the confidence on real images.
+
+**fd** is the Fréchet distance between the classifier's penultimate-layer features of real images
+and of decoded prior samples, ``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` (Dowson & Landau
+1982; the FID formula of Heusel et al. 2017, with a small in-house classifier instead of Inception:
+comparable between models on one dataset, not across datasets or with published FIDs). Its floor is
+the distance between real training and real evaluation images with the same sample count.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+SAMPLES = 2000          # prior samples for completeness and fd
+PAIRS = 1000            # (image, direction) pairs for random-direction continuity
+PATHS = 100             # interpolation paths
+STEPS = 16              # steps per path
+EPS = 0.1               # random-direction step, in aggregate-posterior standard deviations
+GMM_COMPONENTS = 10
+GMM_FIT_IMAGES = 10000
+
+
+# -- the Fréchet distance ------------------------------------------------------------------------
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric positive semi-definite matrix (negative round-off clipped)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance_from_moments(mu1, cov1, mu2, cov2) -> float:
+    """``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` in float64 (Dowson & Landau 1982).
+
+    Tr((S1 S2)^(1/2)) is computed as the sum of square roots of the eigenvalues of the symmetric
+    PSD matrix S1^(1/2) S2 S1^(1/2), which has the same spectrum as S1 S2: real by construction,
+    so no imaginary round-off to discard (unlike ``scipy.linalg.sqrtm`` of the non-symmetric product).
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
+    root1 = _psd_sqrt(cov1)
+    cross = np.linalg.eigvalsh(root1 @ cov2 @ root1)
+    trace_sqrt = float(np.sqrt(np.clip(cross, 0, None)).sum())
+    value = float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * trace_sqrt)
+    return max(value, 0.0)
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets, rows are samples."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return frechet_distance_from_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+# -- decoding and latent scale -------------------------------------------------------------------
+def _device(model) -> torch.device:
+    parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+@torch.inference_mode()
+def decode_images(model, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Decoded images clipped to [0, 1] and flattened, (N, D) float32 on the CPU."""
+    device = _device(model)
+    parts = [model.decode(z[i:i + batch_size].to(device)).clamp(0, 1).flatten(1).float().cpu()
+             for i in range(0, len(z), batch_size)]
+    return torch.cat(parts)
+
+
+def rms_change(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Per row, ``||a - b|| / sqrt(D)``: the per-pixel root-mean-square difference, float64."""
+    return (a.double() - b.double()).pow(2).mean(1).sqrt().numpy()
+
+
+@torch.inference_mode()
+def encode_means(model, x: np.ndarray, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """(posterior means (N, L), per-dimension std of the aggregate posterior (L,)), float32 on the CPU."""
+    device = _device(model)
+    means, variances = [], []
+    for i in range(0, len(x), batch_size):
+        posterior = model.encode(torch.as_tensor(x[i:i + batch_size], device=device))
+        means.append(posterior.mean.double().cpu())
+        if getattr(posterior, "logvar", None) is not None:
+            variances.append(posterior.logvar.double().exp().cpu())
+    mean = torch.cat(means)
+    total = mean.var(0, unbiased=False) + (torch.cat(variances).mean(0) if variances else 0.0)
+    scale = total.sqrt()
+    scale = torch.clamp(scale, min=max(1e-6 * float(scale.max()), 1e-12))  # a dead AE unit: no division by 0
+    return mean.float(), scale.float()
+
+
+def random_unit_directions(n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` directions uniform on the unit sphere in R^dim (normalised Gaussian vectors)."""
+    u = torch.randn(n, dim, generator=generator)
+    return u / u.norm(dim=1, keepdim=True)
+
+
+# -- continuity ----------------------------------------------------------------------------------
+def random_direction_changes(model, z: torch.Tensor, scale: torch.Tensor, directions: torch.Tensor,
+                             eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
+    """Image change per unit step from each code ``z[i]`` along ``directions[i]`` (unit, standardised).
+
+    The raw step is ``eps * scale * direction``. Returns (per standardised unit, per raw unit).
+    """
+    step = eps * scale * directions
+    change = rms_change(decode_images(model, z + step), decode_images(model, z))
+    return change / eps, change / step.double().norm(dim=1).numpy()
+
+
+def path_changes(model, start: torch.Tensor, end: torch.Tensor, scale: torch.Tensor,
+                 steps: int = STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """Image change per unit step along straight paths start[i] -> end[i] cut into ``steps`` steps.
+
+    Returns two (paths, steps) arrays: per standardised unit and per raw unit of latent distance.
+    """
+    t = torch.linspace(0, 1, steps + 1).view(1, -1, 1)
+    points = start.unsqueeze(1) + t * (end - start).unsqueeze(1)           # (P, S+1, L)
+    images = decode_images(model, points.reshape(-1, start.shape[1])).view(len(start), steps + 1, -1)
+    change = rms_change(images[:, 1:].reshape(-1, images.shape[2]),
+                        images[:, :-1].reshape(-1, images.shape[2])).reshape(len(start), steps)
+    delta = (end - start).double()
+    standard = (delta / scale.double()).norm(dim=1).numpy()[:, None] / steps
+    raw = delta.norm(dim=1).numpy()[:, None] / steps
+    return change / standard, change / raw
+
+
+def continuity(model, x: np.ndarray, *, pairs: int = PAIRS, paths: int = PATHS, steps: int = STEPS,
+               eps: float = EPS, seed: int = 0) -> dict[str, Any]:
+    """The continuity summary for codes of the images ``x`` (see the module docstring)."""
+    means, scale = encode_means(model, x)
+    n = len(means)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.as_tensor(rng.choice(n, pairs, replace=n < pairs))
+    random_std, random_raw = random_direction_changes(
+        model, means[index], scale, random_unit_directions(pairs, means.shape[1], generator), eps)
+    first = rng.integers(0, n, paths)
+    second = (first + rng.integers(1, n, paths)) % n                        # a different image
+    start, end = means[torch.as_tensor(first)], means[torch.as_tensor(second)]
+    keep = (end - start).norm(dim=1) > 0                                   # identical codes: no path
+    path_std, path_raw = path_changes(model, start[keep], end[keep], scale, steps)
+    per_path_mean = path_std.mean(1)
+    cliff = np.where(per_path_mean > 0, path_std.max(1) / np.where(per_path_mean > 0, per_path_mean, 1), 1.0)
+    return {
+        "random_mean": float(random_std.mean()), "random_p95": float(np.percentile(random_std, 95)),
+        "path_mean": float(path_std.mean()), "path_p95": float(np.percentile(path_std, 95)),
+        "path_cliff": float(cliff.mean()),
+        "random_mean_raw": float(random_raw.mean()), "random_p95_raw": float(np.percentile(random_raw, 95)),
+        "path_mean_raw": float(path_raw.mean()), "path_p95_raw": float(np.percentile(path_raw, 95)),
+        "latent_scale": scale.tolist(),
+    }
+
+
+# -- completeness and fd -------------------------------------------------------------------------
+def sample_judgement(classifier, images, real_features: np.ndarray) -> tuple[float, float]:
+    """(mean classifier confidence, Fréchet distance to the real features) for a batch of images."""
+    features, confidence, _ = classifier.outputs(images)
+    return float(confidence.mean()), frechet_distance(real_features, features)
+
+
+def _gmm_samples(model, dataset, n: int, seed: int) -> tuple[torch.Tensor, int]:
+    """Codes drawn from a Gaussian mixture fitted to training-set posterior means (ex-post density
+    estimation, Ghosh et al. 2020): how good the decoder is where the data actually are."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed + 1)
+    train = dataset.train.x
+    pick = np.sort(rng.choice(len(train), min(len(train), GMM_FIT_IMAGES), replace=False))
+    means, _ = encode_means(model, train[pick])
+    components = max(1, min(GMM_COMPONENTS, len(pick) // 20))
+    mixture = GaussianMixture(components, covariance_type="full", reg_covar=1e-5, random_state=seed)
+    mixture.fit(means.double().numpy())
+    codes, _ = mixture.sample(n)
+    return torch.as_tensor(codes, dtype=torch.float32), components
+
+
+def measure_regularity(model, dataset, *, split: str = "test", samples: int = SAMPLES, seed: int = 0,
+                       classifier=None, gmm: bool = True, pairs: int = PAIRS, paths: int = PATHS,
+                       steps: int = STEPS, eps: float = EPS) -> dict[str, Any]:
+    """Continuity, completeness and fd of ``model`` on ``dataset``, as a plain dict for eval.json.
+
+    Returns ``{"continuity": {...}, "completeness": float|None, "fd": float|None, "regularity": {...}}``;
+    ``regularity`` holds the references (classifier accuracy, real-image ceiling and floor), the
+    settings and notes. ``classifier`` defaults to the dataset's cached one (trained on first use).
+    Deterministic for a given seed.
+    """
+    from .classifier import load_or_train_classifier
+
+    started = time.perf_counter()
+    model.eval()
+    real = dataset.split(split)
+    notes: list[str] = []
+    details: dict[str, Any] = {"split": split, "seed": seed, "samples": samples, "prior": "N(0, I)",
+                               "continuity": {"eps": eps, "pairs": pairs, "paths": paths, "steps": steps,
+                                              "unit": "per-pixel RMS change per aggregate-posterior standard deviation"}}
+    result: dict[str, Any] = {"continuity": None, "completeness": None, "fd": None, "regularity": details}
+    if len(real) >= 2:
+        summary = continuity(model, real.x, pairs=pairs, paths=paths, steps=steps, eps=eps, seed=seed)
+        details["continuity"]["latent_scale"] = summary.pop("latent_scale")
+        result["continuity"] = summary
+    else:
+        notes.append(f"the {split} split has fewer than 2 images: continuity is not measured")
+    labelled = dataset.train.y is not None and len(np.unique(dataset.train.y)) >= 2
+    if not labelled:
+        notes.append("the dataset has no class labels, so there is no classifier to judge samples: "
+                     "completeness and fd are null")
+    elif len(real) < 2:
+        notes.append(f"the {split} split has fewer than 2 images: completeness and fd are not measured")
+    else:
+        if classifier is None:
+            classifier = load_or_train_classifier(dataset, seed=0)
+        real_features, real_confidence, real_predicted = classifier.outputs(real.x)
+        generator = torch.Generator().manual_seed(seed + 7919)
+        prior = decode_images(model, torch.randn(samples, model.latent_dim, generator=generator))
+        result["completeness"], result["fd"] = sample_judgement(classifier, prior, real_features)
+        train_pick = np.random.default_rng(seed + 2).choice(len(dataset.train), min(samples, len(dataset.train)), replace=False)
+        train_features, _, _ = classifier.outputs(dataset.train.x[np.sort(train_pick)])
+        details.update({
+            "completeness_real": float(real_confidence.mean()),
+            "fd_real": frechet_distance(real_features, train_features),
+            "classifier": {"test_accuracy": classifier.meta.get("test_accuracy"),
+                           "split_accuracy": float((real_predicted == real.y).mean()) if real.y is not None else None,
+                           "architecture": classifier.meta.get("architecture"),
+                           "fingerprint": classifier.meta.get("fingerprint"), "cached": classifier.meta.get("cached")},
+        })
+        if gmm:
+            codes, details["gmm_components"] = _gmm_samples(model, dataset, samples, seed)
+            details["gmm_completeness"], details["gmm_fd"] = sample_judgement(classifier, decode_images(model, codes), real_features)
+        accuracy = classifier.meta.get("test_accuracy")
+        if accuracy is not None and accuracy < 0.7:
+            notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: completeness and fd are rough")
+    if not getattr(model, "variational", True):
+        notes.append("prior samples are z ~ N(0, I) for the AE too: nothing in its training makes that region meaningful")
+    details["notes"] = notes
+    details["seconds"] = time.perf_counter() - started
+    return result

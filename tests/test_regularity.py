@@ -1,0 +1,287 @@
+"""Latent-space regularity: the Fréchet distance against closed forms, continuity on decoders whose
+Lipschitz behaviour is known, the classifier cache, determinism, and the AE-versus-VAE contrast."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+
+from vaekit import classifier as clf
+from vaekit.data import Dataset, Split
+from vaekit.distributions import DiagonalGaussian, PointPosterior
+from vaekit.regularity import (continuity, frechet_distance, frechet_distance_from_moments, measure_regularity,
+                               path_changes, random_direction_changes, random_unit_directions)
+
+
+@pytest.fixture(scope="session")
+def classifier_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("vaekit-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(classifier_cache, monkeypatch):
+    """Never touch the user's real cache; one session-wide folder so the digits classifier trains once."""
+    monkeypatch.setenv(clf.CACHE_ENV, str(classifier_cache))
+
+
+@pytest.fixture(scope="session")
+def digits_classifier(digits_dataset, classifier_cache):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(clf.CACHE_ENV, str(classifier_cache))
+        return clf.load_or_train_classifier(digits_dataset)
+
+
+def _dataset(x, y, name="toy", split_at=(0.6, 0.8)):
+    n = len(x)
+    a, b = int(split_at[0] * n), int(split_at[1] * n)
+    part = lambda s: Split(x[s], None if y is None else y[s])  # noqa: E731
+    return Dataset(name=name, train=part(slice(0, a)), val=part(slice(a, b)), test=part(slice(b, n)),
+                   sample_shape=tuple(x.shape[1:]), class_names=None, source="memory", quantized_8bit=False)
+
+
+def _toy_labelled(n=300, seed=0):
+    """Three classes of 4x4 images, each a noisy copy of its own template: easy to classify."""
+    rng = np.random.default_rng(seed)
+    templates = rng.random((3, 1, 4, 4))
+    y = rng.integers(0, 3, n)
+    x = np.clip(templates[y] + 0.1 * rng.normal(size=(n, 1, 4, 4)), 0, 1).astype(np.float32)
+    return _dataset(x, y.astype(np.int64))
+
+
+class LinearDecoderModel(nn.Module):
+    """encode(x) = code_scale * (flat(x) @ A) (a point), decode(z) = 0.5 + (z / code_scale) @ W^T:
+    linear, so the image change per step is exactly ||W step|| / (code_scale sqrt(D))."""
+
+    variational = False
+
+    def __init__(self, dim_in, latent, dim_out, code_scale=1.0, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.a = nn.Parameter(torch.randn(dim_in, latent, generator=g) / math.sqrt(dim_in), requires_grad=False)
+        self.w = nn.Parameter(0.01 * torch.randn(dim_out, latent, generator=g), requires_grad=False)
+        self.code_scale, self.latent_dim, self.sample_shape = code_scale, latent, (dim_out,)
+
+    def encode(self, x):
+        return PointPosterior(self.code_scale * (x.flatten(1) @ self.a))
+
+    def decode(self, z):
+        return 0.5 + (z / self.code_scale) @ self.w.T
+
+
+class ReplayModel(nn.Module):
+    """A "decoder" that ignores z and returns the given real images in turn (one full pass = ``images``)."""
+
+    variational = True
+
+    def __init__(self, images, latent_dim=2):
+        super().__init__()
+        self.images = torch.as_tensor(images)
+        self.latent_dim, self.sample_shape, self.served = latent_dim, tuple(images.shape[1:]), 0
+
+    def encode(self, x):
+        mean = x.flatten(1)[:, :self.latent_dim]
+        return DiagonalGaussian(mean, torch.zeros_like(mean))
+
+    def decode(self, z):
+        index = (self.served + torch.arange(len(z))) % len(self.images)
+        self.served += len(z)
+        return self.images[index]
+
+
+# -- the Fréchet distance ------------------------------------------------------------------------
+def test_frechet_distance_matches_the_closed_form_for_commuting_covariances():
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))                 # shared eigenvectors: S1, S2 commute
+    d1, d2 = rng.uniform(0.1, 3, 6), rng.uniform(0.1, 3, 6)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    expected = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(d1) - np.sqrt(d2)) ** 2).sum()
+    value = frechet_distance_from_moments(mu1, (q * d1) @ q.T, mu2, (q * d2) @ q.T)
+    assert value == pytest.approx(expected, rel=1e-10)
+    assert frechet_distance_from_moments(mu1, np.diag(d1), mu2, np.diag(d2)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_distance_agrees_with_scipy_sqrtm_on_full_covariances():
+    rng = np.random.default_rng(1)
+    for dim in (1, 3, 20):
+        a, b = rng.normal(size=(dim, dim)), rng.normal(size=(dim, dim))
+        s1, s2 = a @ a.T + 0.01 * np.eye(dim), b @ b.T
+        mu1, mu2 = rng.normal(size=dim), rng.normal(size=dim)
+        brute = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+        assert frechet_distance_from_moments(mu1, s1, mu2, s2) == pytest.approx(brute, rel=1e-8)
+
+
+def test_frechet_distance_of_sample_sets():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(500, 8)) @ rng.normal(size=(8, 8))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8 * np.trace(np.cov(a.T)))
+    shift = rng.normal(size=8)
+    assert frechet_distance(a, a + shift) == pytest.approx((shift ** 2).sum(), rel=1e-7)
+    # Fewer samples than dimensions: singular covariances still give a finite, non-negative value.
+    few = rng.normal(size=(5, 30))
+    assert 0 <= frechet_distance(few, few[::-1] + 1.0) < np.inf
+
+
+# -- continuity ----------------------------------------------------------------------------------
+def test_random_direction_change_of_a_linear_decoder_is_its_gain():
+    model = LinearDecoderModel(10, 3, 50)
+    z = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    scale = torch.tensor([0.5, 1.0, 2.0])
+    directions = random_unit_directions(40, 3, torch.Generator().manual_seed(1))
+    per_std, per_raw = random_direction_changes(model, z, scale, directions, eps=0.1)
+    w = model.w.double()
+    expected = (w @ (scale.double() * directions.double()).T).norm(dim=0).numpy() / math.sqrt(50)
+    np.testing.assert_allclose(per_std, expected, rtol=1e-4)
+    raw_gain = (w @ directions_raw(scale, directions).T).norm(dim=0).numpy() / math.sqrt(50)
+    np.testing.assert_allclose(per_raw, raw_gain, rtol=1e-4)
+
+
+def directions_raw(scale, directions):
+    d = scale.double() * directions.double()
+    return d / d.norm(dim=1, keepdim=True)
+
+
+def test_path_changes_of_a_linear_decoder_are_even_and_exact():
+    model = LinearDecoderModel(10, 4, 30)
+    g = torch.Generator().manual_seed(3)
+    start, end, scale = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g), torch.rand(4, generator=g) + 0.5
+    per_std, per_raw = path_changes(model, start, end, scale, steps=8)
+    delta = (end - start).double()
+    gain = (model.w.double() @ delta.T).norm(dim=0).numpy() / math.sqrt(30)
+    np.testing.assert_allclose(per_std, np.repeat((gain / (delta / scale.double()).norm(dim=1).numpy())[:, None], 8, 1), rtol=1e-4)
+    np.testing.assert_allclose(per_raw, np.repeat((gain / delta.norm(dim=1).numpy())[:, None], 8, 1), rtol=1e-4)
+
+
+def test_standardised_continuity_ignores_the_arbitrary_scale_of_codes():
+    """The same decoder with codes 100x larger: standardised numbers equal, raw ones 100x smaller."""
+    x = np.random.default_rng(4).random((200, 10)).astype(np.float32)
+    small, large = LinearDecoderModel(10, 3, 20), LinearDecoderModel(10, 3, 20, code_scale=100.0)
+    a = continuity(small, x, pairs=100, paths=20, steps=4, seed=0)
+    b = continuity(large, x, pairs=100, paths=20, steps=4, seed=0)
+    for key in ("random_mean", "random_p95", "path_mean", "path_p95", "path_cliff"):
+        assert b[key] == pytest.approx(a[key], rel=1e-3), key
+    assert b["random_mean_raw"] == pytest.approx(a["random_mean_raw"] / 100, rel=1e-3)
+    assert a["path_cliff"] == pytest.approx(1.0, abs=1e-3)                  # a linear decoder has no cliffs
+
+
+# -- the classifier and its cache ----------------------------------------------------------------
+def test_classifier_cache_loads_instead_of_retraining(tmp_path, monkeypatch):
+    monkeypatch.setenv(clf.CACHE_ENV, str(tmp_path))
+    dataset = _toy_labelled()
+    first = clf.load_or_train_classifier(dataset)
+    assert first.meta["cached"] is False and first.meta["test_accuracy"] > 0.9
+    path = clf.classifier_path(dataset)
+    assert path.parent == tmp_path / "classifiers" and path.is_file()
+    assert not list(path.parent.glob("*.tmp"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("retrained although a valid cache file exists")
+
+    monkeypatch.setattr(clf, "train_classifier", refuse)
+    second = clf.load_or_train_classifier(dataset)
+    assert second.meta["cached"] is True and second.meta["fingerprint"] == first.meta["fingerprint"]
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key])
+
+
+def test_corrupt_cache_file_is_retrained(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(clf.CACHE_ENV, str(tmp_path))
+    dataset = _toy_labelled()
+    clf.load_or_train_classifier(dataset)
+    path = clf.classifier_path(dataset)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError):
+        clf.read_classifier(path)
+    with caplog.at_level(logging.WARNING, logger="vaekit.classifier"):
+        again = clf.load_or_train_classifier(dataset)
+    assert again.meta["cached"] is False and "unusable" in caplog.text
+    assert clf.read_classifier(path, again.meta["fingerprint"]).meta["test_accuracy"] == again.meta["test_accuracy"]
+
+
+def test_fingerprint_follows_the_training_data():
+    dataset = _toy_labelled()
+    base = clf.dataset_fingerprint(dataset)
+    assert clf.dataset_fingerprint(_toy_labelled()) == base
+    x = dataset.train.x.copy()
+    x[0, 0, 0, 0] += 0.5 / 255
+    changed = Dataset(name=dataset.name, train=Split(x, dataset.train.y), val=dataset.val, test=dataset.test,
+                      sample_shape=dataset.sample_shape, class_names=None, source="memory", quantized_8bit=False)
+    assert clf.dataset_fingerprint(changed) != base
+    renamed = Dataset(name="other", train=dataset.train, val=dataset.val, test=dataset.test,
+                      sample_shape=dataset.sample_shape, class_names=None, source="memory", quantized_8bit=False)
+    assert clf.dataset_fingerprint(renamed) != base
+
+
+def test_digits_classifier_is_accurate(digits_classifier):
+    assert digits_classifier.meta["test_accuracy"] > 0.9
+    assert digits_classifier.meta["training"]["seconds"] < 60
+
+
+# -- completeness, fd and the whole block --------------------------------------------------------
+def test_completeness_of_real_images_is_the_ceiling(digits_dataset, digits_classifier):
+    test_x = digits_dataset.test.x
+    result = measure_regularity(ReplayModel(test_x), digits_dataset, samples=len(test_x), gmm=False,
+                                classifier=digits_classifier, pairs=20, paths=5)
+    assert result["completeness"] == pytest.approx(result["regularity"]["completeness_real"], abs=1e-9)
+    assert result["fd"] == pytest.approx(0.0, abs=1e-6)
+    assert result["regularity"]["fd_real"] > 0
+
+
+def test_regularity_is_deterministic_under_a_seed(digits_dataset, digits_classifier):
+    model = LinearDecoderModel(64, 2, 64)
+    run = lambda seed: measure_regularity(model, digits_dataset, samples=300, seed=seed,  # noqa: E731
+                                          classifier=digits_classifier, pairs=50, paths=10)
+    a, b, c = run(0), run(0), run(1)
+    for r in (a, b, c):
+        r["regularity"].pop("seconds")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a["completeness"] != c["completeness"] and a["continuity"] != c["continuity"]
+
+
+def test_unlabelled_data_gives_null_completeness_with_a_reason():
+    x = np.random.default_rng(5).random((100, 12)).astype(np.float32)
+    result = measure_regularity(LinearDecoderModel(12, 2, 12), _dataset(x, None), pairs=30, paths=5)
+    assert result["completeness"] is None and result["fd"] is None
+    assert result["continuity"]["random_mean"] > 0
+    assert any("no class labels" in note for note in result["regularity"]["notes"])
+
+
+def test_evaluate_model_adds_the_regularity_keys(digits_dataset, digits_classifier):
+    from vaekit import render
+    from vaekit.api import train
+    from vaekit.evaluation import evaluate_model
+
+    model = train(digits_dataset, model="vae", hidden=[32], latent_dim=2, epochs=1, device="cpu").model
+    result = evaluate_model(model, digits_dataset, iw_samples=2, regularity_samples=200)
+    assert {"continuity", "completeness", "fd", "regularity"} <= result.keys()
+    assert 0 < result["completeness"] <= 1 and result["fd"] > 0
+    assert result["regularity"]["classifier"]["cached"] is True          # the session's digits classifier
+    json.dumps(result)
+    table = render.eval_table(result)
+    assert "completeness" in table and "fd" in table and "continuity" in table
+    off = evaluate_model(model, digits_dataset, iw_samples=2, regularity=False)
+    assert off["continuity"] is None and off["completeness"] is None and off["regularity"] is None
+    assert "completeness" not in render.eval_table(off)
+
+
+# -- the point: an AE's latent space has holes, a VAE's does not -------------------------------
+def _digits_pair(digits_dataset, latent_dim):
+    from vaekit.api import train
+
+    common = dict(hidden=[128], latent_dim=latent_dim, epochs=40, batch_size=64, lr=3e-3, seed=0, device="cpu")
+    ae = train(digits_dataset, model="ae", **common).model
+    vae = train(digits_dataset, model="vae", likelihood="bernoulli", binarize="none", **common).model
+    return ae.eval(), vae.eval()
+
+
+def test_vae_prior_samples_beat_the_ae_s_on_digits(digits_dataset, digits_classifier):
+    ae, vae = _digits_pair(digits_dataset, latent_dim=8)
+    opts = dict(samples=500, classifier=digits_classifier, pairs=200, paths=20, gmm=False)
+    r_ae, r_vae = measure_regularity(ae, digits_dataset, **opts), measure_regularity(vae, digits_dataset, **opts)
+    assert r_vae["completeness"] > r_ae["completeness"]
+    assert r_vae["fd"] < r_ae["fd"]
