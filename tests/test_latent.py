@@ -220,6 +220,8 @@ def test_class_labels_resolve_by_name_or_index():
         latent.resolve_class("7", names, y)
     with pytest.raises(ConfigError, match="no labels"):
         latent.resolve_class("0", None, None)
+    picked = latent.images_not_of(np.array([0, 1, 2, 1, 0, 2]), 1, 3, seed=0)
+    assert len(picked) == 3 and 1 not in np.array([0, 1, 2, 1, 0, 2])[picked]
     assert latent.parse_alphas("-2,-1,0,1.5") == [-2, -1, 0, 1.5]
     with pytest.raises(ConfigError, match="--alpha"):
         latent.parse_alphas("a,b")
@@ -310,6 +312,7 @@ def test_table_arithmetic_vector_and_edited_images(tmp_path):
     np.testing.assert_allclose(result.vector, means[flags].mean(0) - means[without].mean(0), atol=1e-5)
     assert (result.n_plus, result.n_minus) == (flags.sum(), len(without))
     np.testing.assert_allclose(result.images[:, 0], latent.reconstruct(model, result.originals), atol=1e-6)
+    assert list(result.names) == [names[i] for i in edited]
 
 
 # -- denoising, maps, figures ---------------------------------------------------------------------
@@ -381,17 +384,30 @@ def test_plots_do_not_touch_the_pyplot_backend():
 
 
 # -- the commands, end to end ---------------------------------------------------------------------
-QUICK = ["--hidden", "32", "--epochs", "2", "--batch-size", "64", "--device", "cpu"]
+# Each command runs through vaekit.cli.main in this process (argv to PNG, the same code path as the
+# console script, without paying for a fresh torch import per call); a few run as real subprocesses
+# to pin the process-level contract: exit codes, stderr lines, no traceback.
+QUICK = dict(hidden=[32], epochs=2, batch_size=64, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A 2-D VAE and a 3-D AE trained on digits, in one subprocess."""
+    """A 2-D VAE and a 3-D AE trained on digits."""
+    import vaekit
+
     root = tmp_path_factory.mktemp("latent")
-    for name, extra in (("vae", ["--latent-dim", "2"]), ("ae", ["--model", "ae", "--latent-dim", "3"])):
-        proc = run_cli("train", "--dataset", "digits", *QUICK, *extra, "--out", str(root / name))
-        assert proc.returncode == 0, proc.stderr
+    vaekit.train("digits", root / "vae", latent_dim=2, **QUICK)
+    vaekit.train("digits", root / "ae", model="ae", latent_dim=3, **QUICK)
     return root
+
+
+def cli(capsys, *args: str):
+    """``vaekit ARGS`` in this process: (exit code, stdout, stderr)."""
+    from vaekit.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def assert_png(path, *, min_width=150, max_width=1700, max_height=2400):
@@ -402,11 +418,11 @@ def assert_png(path, *, min_width=150, max_width=1700, max_height=2400):
     assert min_width <= width <= max_width and 80 <= height <= max_height, (path, image.size)
 
 
-def assert_clean_error(proc, *fragments):
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("vaekit: error: ")]
-    assert len(errors) == 1 and proc.stderr.strip().splitlines()[-1] == errors[0], proc.stderr
+def assert_one_error_line(stderr: str, *fragments: str):
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("vaekit: error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
 
@@ -424,56 +440,73 @@ COMMANDS = [
 
 
 @pytest.mark.parametrize("command, options, file, printed", COMMANDS, ids=[c[2] for c in COMMANDS])
-def test_commands_write_figures(runs, command, options, file, printed):
-    proc = run_cli(command, str(runs / "vae"), *options)
-    assert proc.returncode == 0, proc.stderr
+def test_commands_write_figures(runs, capsys, command, options, file, printed):
+    code, out, err = cli(capsys, command, runs / "vae", *options)
+    assert code == 0, err
     path = runs / "vae" / "figures" / file
-    assert f"wrote {path}" in proc.stdout and printed in proc.stdout
+    assert f"wrote {path}" in out and printed in out
     assert_png(path)
 
 
-@pytest.mark.slow
-def test_autoencoder_commands_and_prior_warning(runs, tmp_path):
-    out = tmp_path / "ae-samples.png"
-    proc = run_cli("sample", str(runs / "ae"), "-n", "8", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    assert "vaekit: warning:" in proc.stderr and "--sampler gmm" in proc.stderr
-    assert_png(out)
-    for command in (["traverse"], ["latent-map", "--method", "pca"]):
-        proc = run_cli(*command, str(runs / "ae"), "--out", str(tmp_path / f"{command[0]}.png"))
-        assert proc.returncode == 0, proc.stderr
+def test_autoencoder_commands(runs, capsys, tmp_path):
+    for command in (["traverse"], ["latent-map"], ["sample", "--sampler", "gmm"]):
+        code, out, err = cli(capsys, *command, runs / "ae", "--out", tmp_path / f"{command[0]}.png")
+        assert code == 0, err
         assert_png(tmp_path / f"{command[0]}.png")
-    assert "variance of the encoded means" in run_cli("traverse", str(runs / "ae"), "--out", str(out)).stdout
+    assert "variance of the encoded means" in cli(capsys, "traverse", runs / "ae", "--out", tmp_path / "t.png")[1]
 
 
 @pytest.mark.parametrize("args, fragments", [
     (["interpolate", "{vae}", "--from", "0", "--to", "999"], ["999 is out of range", "0 to 179"]),
+    (["interpolate", "{vae}", "--grid", "0", "1", "2", "180"], ["180 is out of range"]),
     (["traverse", "{vae}", "--index", "-1"], ["out of range"]),
+    (["reconstruct", "{vae}", "-n", "0"], ["-n must be at least 1"]),
     (["arithmetic", "{vae}", "--plus", "banana", "--minus", "1"], ["unknown class 'banana'", "'0', '1'"]),
+    (["arithmetic", "{vae}", "--plus", "1"], ["--minus B is needed"]),
+    (["arithmetic", "{vae}", "--plus", "1", "--minus", "1"], ["same class"]),
+    (["arithmetic", "{vae}", "--plus", "1", "--minus", "3", "--alpha", "x"], ["--alpha"]),
     (["arithmetic", "{vae}", "--plus", "1", "--minus", "3", "--attributes", "x.csv"], ["image folder"]),
+    (["denoise", "{vae}", "--noise", "2", "--kind", "mask"], ["at most 1"]),
+    (["sample", "{vae}", "--temperature", "-1"], ["--temperature must be a positive number"]),
     (["reconstruct", "{root}"], ["not a vaekit run"]),
 ])
-def test_bad_input_gives_one_clean_error(runs, args, fragments):
-    args = [a.format(vae=runs / "vae", root=runs) for a in args]
-    assert_clean_error(run_cli(*args), *fragments)
+def test_bad_input_gives_one_clean_error(runs, capsys, args, fragments):
+    code, out, err = cli(capsys, *[a.format(vae=runs / "vae", root=runs) for a in args])
+    assert code == 2
+    assert_one_error_line(err, *fragments)
 
 
-@pytest.mark.slow
-def test_attribute_csv_on_an_image_folder_run(tmp_path):
+def test_as_a_user_runs_it(runs, tmp_path):
+    """Real processes: a figure, the AE prior warning on stderr, and a clean error with exit code 2."""
+    out = tmp_path / "ae-samples.png"
+    proc = run_cli("sample", str(runs / "ae"), "-n", "8", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}" in proc.stdout
+    assert proc.stderr.startswith("vaekit: warning: ") and "--sampler gmm" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert_png(out)
+    proc = run_cli("traverse", str(runs / "vae"), "--index", "5000")
+    assert proc.returncode == 2
+    assert_one_error_line(proc.stderr, "5000 is out of range", "0 to 179")
+
+
+def test_attribute_csv_on_an_image_folder_run(tmp_path, capsys):
+    import vaekit
+
     folder = tmp_path / "faces"
-    rng = np.random.default_rng(12)
     names = [f"{i:03d}.png" for i in range(40)]
-    write_images(folder, names, rng)
+    write_images(folder, names, np.random.default_rng(12))
     run = tmp_path / "run"
-    proc = run_cli("train", "--dataset", str(folder), "--image-size", "8", *QUICK, "--epochs", "1", "--out", str(run))
-    assert proc.returncode == 0, proc.stderr
+    vaekit.train(str(folder), run, image_size=8, latent_dim=3, **{**QUICK, "epochs": 1})
     (tmp_path / "good.csv").write_text("file,Glasses\n" + "".join(f"{n},{i % 2}\n" for i, n in enumerate(names)))
-    proc = run_cli("arithmetic", str(run), "--attributes", str(tmp_path / "good.csv"), "--plus", "glasses", "--rows", "3")
-    assert proc.returncode == 0, proc.stderr
-    assert "from 20 'glasses' and 17 'not glasses' images" in proc.stdout
+    code, out, err = cli(capsys, "arithmetic", run, "--attributes", tmp_path / "good.csv", "--plus", "glasses", "--rows", "3")
+    assert code == 0, err
+    assert "from 20 'glasses' and 17 'not glasses' images" in out
     assert_png(run / "figures" / "arithmetic.png")
     (tmp_path / "other.csv").write_text("file,Glasses\nx1.png,1\nx2.png,0\n")
-    assert_clean_error(run_cli("arithmetic", str(run), "--attributes", str(tmp_path / "other.csv"), "--plus", "Glasses"),
-                       "none of the 2 images named in")
-    assert_clean_error(run_cli("arithmetic", str(run), "--attributes", str(tmp_path / "good.csv"), "--plus", "Hat"),
-                       "unknown attribute 'Hat'", "Glasses")
+    code, _, err = cli(capsys, "arithmetic", run, "--attributes", tmp_path / "other.csv", "--plus", "Glasses")
+    assert code == 2
+    assert_one_error_line(err, "none of the 2 images named in")
+    code, _, err = cli(capsys, "arithmetic", run, "--attributes", tmp_path / "good.csv", "--plus", "Hat")
+    assert code == 2
+    assert_one_error_line(err, "unknown attribute 'Hat'", "Glasses")

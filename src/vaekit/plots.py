@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 DPI = 100
 CELL_PIXELS = 84          # target on-screen size of one image cell
 MAX_WIDTH_INCHES = 15.0   # 1500 px at DPI 100
+MAX_HEIGHT_INCHES = 24.0  # long grids shrink rather than grow past 2400 px
 FONT_SIZE = 9
 
 
@@ -91,10 +92,11 @@ def draw_tiles(ax, cells, *, row_labels=None, col_titles=None, gap: int = 1) -> 
     return height, width
 
 
-def _zoom(picture_height: int, canvas_width: int) -> float:
-    """Screen pixels per image pixel: an integer near CELL_PIXELS per cell, less if the grid would be too wide."""
+def _zoom(picture_height: int, canvas_shape: tuple[int, ...]) -> float:
+    """Screen pixels per image pixel: an integer near CELL_PIXELS per cell, less if the grid would be
+    too wide or too tall."""
     zoom = max(1, round(CELL_PIXELS / picture_height))
-    return min(zoom, MAX_WIDTH_INCHES * DPI / canvas_width)
+    return min(zoom, MAX_WIDTH_INCHES * DPI / canvas_shape[1], MAX_HEIGHT_INCHES * DPI / canvas_shape[0])
 
 
 def image_grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[str] | None = None,
@@ -106,12 +108,12 @@ def image_grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequ
     pixels stay square and sharp; labels sit outside it and :func:`save_figure` keeps them in view.
     """
     canvas, height, _ = tile(cells)
-    zoom = _zoom(height, canvas.shape[1])
+    zoom = _zoom(height, canvas.shape)
     figure = new_figure(canvas.shape[1] * zoom / DPI, canvas.shape[0] * zoom / DPI)
     ax = figure.add_axes((0, 0, 1, 1))
     draw_tiles(ax, cells, row_labels=row_labels, col_titles=col_titles)
     if title:
-        ax.set_title(title, fontsize=FONT_SIZE + 2, pad=8 + 14 * (col_titles is not None))
+        ax.set_title(title, fontsize=FONT_SIZE + 2, pad=6)   # placed above the column titles by matplotlib
     if footer:
         ax.set_xlabel(footer, fontsize=FONT_SIZE)
     return figure
@@ -123,19 +125,24 @@ def rows_of(images: np.ndarray, cols: int) -> list[list[np.ndarray]]:
 
 
 # -- one figure per command ----------------------------------------------------------------------
-def reconstruction_figure(originals: np.ndarray, reconstructions: np.ndarray, *, col_titles=None, title=None):
-    """Originals (top row) above their reconstructions, in columns of at most 10 pairs."""
-    cells, labels, titles = [], [], []
-    for start in range(0, len(originals), 10):
-        cells += [list(originals[start:start + 10]), list(reconstructions[start:start + 10])]
-        labels += ["input", "reconstruction"]
-    if col_titles is not None:
-        titles = list(col_titles[:10])
-    return image_grid(cells, row_labels=labels, col_titles=titles or None,
-                      title=title or "Test images (top) and their reconstructions decode(E[z|x]) (bottom)")
+def reconstruction_figure(originals: np.ndarray, reconstructions: np.ndarray, *, col_titles=None, title=None,
+                          first_index: int = 0):
+    """Originals above their reconstructions, in blocks of at most 10 pairs. ``col_titles`` (one per
+    image) are shown when everything fits in one block; longer figures label each block's rows with
+    its image numbers instead, counted from ``first_index``."""
+    n, width = len(originals), 10
+    cells, labels = [], []
+    for start in range(0, n, width):
+        stop = min(start + width, n)
+        cells += [list(originals[start:stop]), list(reconstructions[start:stop])]
+        which = "" if n <= width else f" #{first_index + start}-{first_index + stop - 1}"
+        labels += [f"input{which}", "reconstruction"]
+    return image_grid(cells, row_labels=labels, col_titles=list(col_titles) if col_titles is not None and n <= width else None,
+                      title=title or "Images and their reconstructions decode(E[z|x])")
 
 
 def samples_figure(images: np.ndarray, *, title: str, cols: int = 10):
+    """Decoded samples in rows of ``cols``."""
     return image_grid(rows_of(images, cols), title=title)
 
 
@@ -165,7 +172,7 @@ def traversal_figure(traversal, *, reference: np.ndarray | None = None, title: s
     if traversal.score_name == "KL":
         labels = [f"z{d}  KL {s:.2f} nats" for d, s in zip(traversal.dims, traversal.scores)]
     else:
-        labels = [f"z{d}  var {s:.3g}" for d, s in zip(traversal.dims, traversal.scores)]
+        labels = [f"z{d}  code var {s:.3g}" for d, s in zip(traversal.dims, traversal.scores)]
     titles = [f"{o:+.1f}" if o else "0" for o in traversal.offsets]
     cells = [list(row) for row in traversal.images]
     if reference is not None:
@@ -184,8 +191,8 @@ def arithmetic_figure(arithmetic, *, row_labels: Sequence[str], title: str):
 
 
 def denoise_figure(denoising, *, n: int, title: str):
-    """Rows: clean, corrupted, reconstructed, for the first ``n`` images; each column titled with the
-    PSNR of its corrupted and reconstructed image."""
+    """Rows: clean, corrupted, reconstructed (from the corrupted image), for the first ``n`` images;
+    each column titled with the PSNR of its corrupted and reconstructed image."""
     noisy, recon = denoising.psnr_corrupted[:n], denoising.psnr_reconstructed[:n]
     cells = [list(denoising.clean[:n]), list(denoising.corrupted[:n]), list(denoising.reconstructed[:n])]
     titles = [f"{a:.1f} → {b:.1f}" for a, b in zip(noisy, recon)]
@@ -275,7 +282,7 @@ def _manifold(ax, latent_map):
     ax.xaxis.tick_bottom()
     ax.set_xlabel("z1", fontsize=FONT_SIZE + 1)
     ax.set_ylabel("z2", fontsize=FONT_SIZE + 1)
-    ax.set_title(f"decoded grid of z at {latent_map.grid_kind}", fontsize=FONT_SIZE + 1)
+    ax.set_title(f"decoded grid: {latent_map.grid_kind}", fontsize=FONT_SIZE + 1)
 
 
 def _number(value: float) -> str:

@@ -33,8 +33,9 @@ def register(commands) -> None:
     p.add_argument("--from", dest="start", type=int, default=0, metavar="I", help="test image index (default 0)")
     p.add_argument("--to", dest="end", type=int, default=1, metavar="J", help="test image index (default 1)")
     p.add_argument("--grid", type=int, nargs=4, metavar=("I", "J", "K", "L"),
-                   help="four test images (top-left, top-right, bottom-left, bottom-right): decode the bilinear grid")
-    p.add_argument("--steps", type=int, default=10, help="codes along the path, ends included (default 10; 8 per grid side)")
+                   help="four test images (top-left, top-right, bottom-left, bottom-right): decode the bilinear "
+                        "grid between their codes (--method does not apply)")
+    p.add_argument("--steps", type=int, help="codes along the path, ends included (default 10; with --grid, per side, default 8)")
     p.add_argument("--method", default="linear", choices=["linear", "slerp"])
     p.set_defaults(handler=_interpolate)
 
@@ -153,6 +154,8 @@ def _sample(args) -> int:
     source = ("z ~ N(0, T²I)" if args.sampler == "prior"
               else f"a {args.components}-component Gaussian mixture fitted to {len(train_means)} encoded training images")
     title = f"{args.n} samples: decode(z), {source}, T = {args.temperature:g}"
+    if args.sampler == "prior" and not model.variational:
+        title += "\n(an autoencoder has no prior: these codes lie off the data; try --sampler gmm)"
     _write(plots.samples_figure(latent.decode_images(model, codes), title=title, cols=args.cols), args, "sample")
     return 0
 
@@ -166,7 +169,7 @@ def _interpolate(args) -> int:
     test, names = dataset.test, _names(model, dataset)
     if args.grid:
         indices = latent.check_indices(args.grid, len(test))
-        side = args.steps if args.steps != 10 else 8
+        side = args.steps or 8
         codes = latent.bilinear_grid(latent.encode_means(model, test.x[indices]), side, side)
         labels = [_label(i, test.y, names) for i in indices]
         figure = plots.grid_interpolation_figure(latent.decode_images(model, codes), test.x[indices],
@@ -175,7 +178,7 @@ def _interpolate(args) -> int:
         return 0
     start, end = latent.check_indices([args.start, args.end], len(test))
     means = latent.encode_means(model, test.x[[start, end]])
-    codes = latent.interpolate(means[0], means[1], args.steps, args.method)
+    codes = latent.interpolate(means[0], means[1], args.steps or 10, args.method)
     figure = plots.interpolation_figure(test.x[start], latent.decode_images(model, codes), test.x[end],
                                         start_label=_label(start, test.y, names, two_lines=True),
                                         end_label=_label(end, test.y, names, two_lines=True),
@@ -247,7 +250,7 @@ def _arithmetic(args) -> int:
         result = latent.table_arithmetic(model, table, dataset.source, args.plus, args.minus,
                                          alphas, rows=args.rows, max_per_group=args.max_per_group, seed=args.seed)
         minus = args.minus or f"not {args.plus}"
-        row_labels = [f"without {args.plus}"] * len(result.originals)
+        row_labels = list(result.names)
         plus = args.plus
     else:
         if args.minus is None:
@@ -255,14 +258,16 @@ def _arithmetic(args) -> int:
         names = _names(model, dataset)
         plus_k = latent.resolve_class(args.plus, names, dataset.train.y)
         minus_k = latent.resolve_class(args.minus, names, dataset.train.y)
+        if plus_k == minus_k:
+            raise ConfigError(f"--plus and --minus are the same class ({args.plus!r}, {args.minus!r}): the vector would be 0")
         test = dataset.test
-        others = np.flatnonzero(test.y != plus_k)
-        targets = np.sort(np.random.default_rng(args.seed).permutation(others)[:args.rows])
+        targets = latent.images_not_of(test.y, plus_k, args.rows, seed=args.seed)
         result = latent.class_arithmetic(model, dataset.train.x, dataset.train.y, test.x[targets], plus_k, minus_k, alphas)
         plus, minus = (names[plus_k], names[minus_k]) if names else (str(plus_k), str(minus_k))
         row_labels = [_label(int(i), test.y, names) for i in targets]
-    title = (f"Latent arithmetic: code + α·v,  v = mean code of '{plus}' ({result.n_plus} images) "
-             f"− mean code of '{minus}' ({result.n_minus})")
+    source = "images listed in " + Path(args.attributes).name if args.attributes else "training images"
+    title = (f"Latent arithmetic: decode(code + α·v),  v = mean code of '{plus}' − mean code of '{minus}'\n"
+             f"({result.n_plus} and {result.n_minus} {source}; rows: images without '{plus}', not used for v)")
     _write(plots.arithmetic_figure(result, row_labels=row_labels, title=title), args, "arithmetic")
     print(f"attribute vector: |v| = {np.linalg.norm(result.vector):.3f} from {result.n_plus} '{plus}' "
           f"and {result.n_minus} '{minus}' images")
@@ -280,9 +285,11 @@ def _denoise(args) -> int:
     count = min(max(args.measure, args.n), len(dataset.test))
     result = latent.denoise(model, dataset.test.x[:count], args.noise, kind=args.kind, seed=args.seed)
     noisy, recon = float(np.mean(result.psnr_corrupted)), float(np.mean(result.psnr_reconstructed))
+    ceiling = float(np.mean(result.psnr_clean_reconstructed))
     what = f"Gaussian noise, std {args.noise:g}" if args.kind == "gaussian" else f"{args.noise:.0%} of pixels set to 0"
-    title = (f"Denoising ({what}): mean PSNR over {count} test images, corrupted {noisy:.2f} dB, "
-             f"reconstructed {recon:.2f} dB")
+    title = (f"Denoising ({what})\nmean PSNR over {count} test images: corrupted {noisy:.2f} dB, "
+             f"reconstructed {recon:.2f} dB (clean images reconstructed: {ceiling:.2f} dB)")
     _write(plots.denoise_figure(result, n=min(args.n, count), title=title), args, "denoise")
-    print(f"PSNR vs clean (mean over {count} test images, peak 1.0): corrupted {noisy:.2f} dB, reconstructed {recon:.2f} dB")
+    print(f"PSNR vs clean (mean over {count} test images, peak 1.0): corrupted {noisy:.2f} dB, reconstructed "
+          f"{recon:.2f} dB (reconstructing the clean images: {ceiling:.2f} dB)")
     return 0

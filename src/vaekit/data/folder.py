@@ -39,7 +39,7 @@ def load_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
     """Load every readable image under ``root`` and split them with the seeded fractions."""
     from PIL import Image  # imported here so that importing vaekit.data stays light
 
-    files, labels, class_names = _list_images(root)
+    files, labels, class_names = list_images(root)
     headers, skipped = [], []
     for index, path in enumerate(files):
         try:
@@ -53,7 +53,7 @@ def load_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
     kept: list[int] = []
     for index, _, _ in headers:
         try:
-            pixels[len(kept)] = _read_pixels(files[index], channels, (width, height))
+            pixels[len(kept)] = read_pixels(files[index], channels, (width, height))
             kept.append(index)
         except Exception:  # noqa: BLE001 - the pixel data may be damaged even when the header is fine
             skipped.append(files[index])
@@ -72,7 +72,7 @@ def load_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
                    class_names=class_names, source=str(root), quantized_8bit=True, skipped=skipped_names)
 
 
-def _list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
+def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
     """Image files under ``root`` in a fixed order, with class indices when sub-folders are classes."""
     try:
         entries = sorted(entry for entry in root.iterdir() if not entry.name.startswith("."))
@@ -125,7 +125,7 @@ def _target_size(sizes: set[tuple[int, int]], image_size: int | None) -> tuple[i
     return DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE
 
 
-def _read_pixels(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray:
+def read_pixels(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray:
     """Decode one image as uint8 ``(channels, height, width)``, resized to ``size`` = (width, height)."""
     from PIL import Image
 

@@ -22,7 +22,8 @@ Example::
     recon = latent.reconstruct(model, data.test.x[:10])
     path = latent.decode_images(model, latent.slerp(*latent.encode_means(model, data.test.x[:2]), steps=8))
 """
-from .arithmetic import DEFAULT_ALPHAS, attribute_vector, class_vector, parse_alphas, resolve_class, shift_codes
+from .arithmetic import (DEFAULT_ALPHAS, attribute_vector, class_vector, images_not_of, parse_alphas, resolve_class,
+                         shift_codes)
 from .attributes import AttributeTable, match_folder, read_attribute_table, read_folder_images
 from .codes import check_indices, decode_images, encode_means, load_model_and_data, mean_kl_per_dim, reconstruct
 from .noise import CORRUPTIONS, corrupt, psnr
@@ -37,7 +38,8 @@ __all__ = [
     "Arithmetic", "AttributeTable", "CORRUPTIONS", "DEFAULT_ALPHAS", "Denoising", "GMM_COMPONENTS",
     "INTERPOLATION_METHODS", "LatentMap", "PROJECTIONS", "Projection", "SAMPLERS", "Traversal",
     "attribute_vector", "bilinear_grid", "check_indices", "class_arithmetic", "class_vector", "corrupt",
-    "decode_images", "denoise", "dimension_order", "encode_means", "fit_aggregate_posterior", "interpolate",
+    "decode_images", "denoise", "dimension_order", "encode_means", "fit_aggregate_posterior", "images_not_of",
+    "interpolate",
     "latent_map", "lerp", "load_model_and_data", "manifold_codes", "match_folder", "mean_kl_per_dim",
     "mixture_samples", "parse_alphas", "prior_samples", "project_2d", "psnr", "quantile_grid", "range_grid",
     "read_attribute_table", "read_folder_images", "reconstruct", "resolve_class", "sample_codes", "shift_codes",

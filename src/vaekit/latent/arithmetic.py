@@ -61,6 +61,14 @@ def class_vector(codes: np.ndarray, labels: np.ndarray, plus: int, minus: int) -
     return attribute_vector(codes, labels == plus, labels == minus)
 
 
+def images_not_of(labels: np.ndarray, label: int, count: int, *, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``count`` images (a seeded choice) whose label is not ``label``."""
+    others = np.flatnonzero(np.asarray(labels) != label)
+    if len(others) == 0:
+        raise ConfigError("every image in the split has the class being added: there is nothing to edit")
+    return np.sort(np.random.default_rng(seed).permutation(others)[:count])
+
+
 def shift_codes(codes: np.ndarray, vector: np.ndarray, alphas) -> np.ndarray:
     """``codes[i] + alphas[j] * vector`` for every image and alpha, shape (N, len(alphas), L)."""
     codes = np.asarray(codes, np.float64)

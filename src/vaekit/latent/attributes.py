@@ -116,10 +116,10 @@ def match_folder(table: AttributeTable, root: str | Path) -> tuple[list[Path], n
     that name is unique in the folder. No match at all is an error; rows naming missing images are
     left out with a warning that says how many matched and names the first missing ones.
     """
-    from ..data.folder import _list_images  # the loader's own listing: same files, same rules
+    from ..data.folder import list_images  # the loader's own listing: same files, same rules
 
     root = Path(root)
-    files, _, _ = _list_images(root)
+    files, _, _ = list_images(root)
     by_relative = {path.relative_to(root).as_posix(): path for path in files}
     by_name: dict[str, Path | None] = {}
     for path in files:
@@ -150,7 +150,7 @@ def read_folder_images(paths: list[Path], sample_shape: tuple[int, ...]) -> tupl
 
     Returns float32 images in [0, 1] and the indices of ``paths`` that could be read.
     """
-    from ..data.folder import _read_pixels  # the loader's own decoding: mode, 16-bit scaling, resize
+    from ..data.folder import read_pixels  # the loader's own decoding: mode, 16-bit scaling, resize
 
     if len(sample_shape) != 3:
         raise ConfigError(f"attribute tables apply to image-folder runs, not data shaped {tuple(sample_shape)}")
@@ -158,7 +158,7 @@ def read_folder_images(paths: list[Path], sample_shape: tuple[int, ...]) -> tupl
     images, kept = [], []
     for index, path in enumerate(paths):
         try:
-            images.append(_read_pixels(path, channels, (width, height)))
+            images.append(read_pixels(path, channels, (width, height)))
             kept.append(index)
         except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
             log.warning("skipped unreadable image %s", path)

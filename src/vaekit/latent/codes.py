@@ -6,15 +6,12 @@ codes ``(N, latent_dim)``. Images given to the encoder are the data set's grey v
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 

@@ -76,10 +76,10 @@ def latent_map(model, x: np.ndarray, y: np.ndarray | None, *, method: str = "pca
         return LatentMap(projection, y)
     if model.variational:
         axis_1 = axis_2 = quantile_grid(grid_size)
-        kind = "prior quantiles 5%-95%"
+        kind = "z at prior quantiles 5%-95%"
     else:
         axis_1, axis_2 = range_grid(codes[:, 0], grid_size), range_grid(codes[:, 1], grid_size)
-        kind = "1st-99th percentile of the encoded means"
+        kind = "z over the 1st-99th percentiles of the codes"
     manifold = decode_images(model, manifold_codes(axis_1, axis_2))
     return LatentMap(projection, y, manifold, axis_1, axis_2, kind)
 
@@ -87,7 +87,8 @@ def latent_map(model, x: np.ndarray, y: np.ndarray | None, *, method: str = "pca
 @dataclass(frozen=True, eq=False)
 class Arithmetic:
     """``images[i, j]`` decodes ``codes of originals[i] + alphas[j] * vector``; the vector came from
-    ``n_plus`` images of the added group and ``n_minus`` of the subtracted one."""
+    ``n_plus`` images of the added group and ``n_minus`` of the subtracted one. ``names`` are the
+    edited images' file names when they came from an attribute table."""
 
     originals: np.ndarray
     images: np.ndarray
@@ -95,11 +96,13 @@ class Arithmetic:
     vector: np.ndarray
     n_plus: int
     n_minus: int
+    names: tuple[str, ...] = ()
 
 
-def _edit(model, vector, originals, alphas, n_plus, n_minus) -> Arithmetic:
+def _edit(model, vector, originals, alphas, n_plus, n_minus, names=()) -> Arithmetic:
     shifted = shift_codes(encode_means(model, originals), vector, alphas)
-    return Arithmetic(originals, decode_images(model, shifted), np.asarray(alphas, float), vector, n_plus, n_minus)
+    return Arithmetic(originals, decode_images(model, shifted), np.asarray(alphas, float), vector, n_plus, n_minus,
+                      tuple(names))
 
 
 def class_arithmetic(model, train_x, train_y, targets: np.ndarray, plus: int, minus: int, alphas) -> Arithmetic:
@@ -118,6 +121,7 @@ def table_arithmetic(model, table: AttributeTable, folder: str | Path, plus: str
     """
     has_plus = table.column(plus)
     has_minus = table.column(minus) if minus else ~has_plus
+    folder = Path(folder)
     paths, matched = match_folder(table, folder)
     plus_rows = np.flatnonzero(has_plus[matched])
     minus_rows = np.flatnonzero(has_minus[matched])
@@ -136,22 +140,27 @@ def table_arithmetic(model, table: AttributeTable, folder: str | Path, plus: str
     group = np.repeat([0, 1, 2], [len(plus_rows), len(minus_rows), len(targets)])[kept]
     codes = encode_means(model, images[group < 2])
     vector = attribute_vector(codes, group[group < 2] == 0, group[group < 2] == 1)
-    return _edit(model, vector, images[group == 2], alphas, int(np.sum(group == 0)), int(np.sum(group == 1)))
+    names = [paths[i].relative_to(folder).as_posix() for i in chosen[kept][group == 2]]
+    return _edit(model, vector, images[group == 2], alphas, int(np.sum(group == 0)), int(np.sum(group == 1)), names)
 
 
 @dataclass(frozen=True, eq=False)
 class Denoising:
-    """Clean, corrupted and reconstructed images and the per-image PSNR (dB) of the latter two."""
+    """Clean, corrupted and reconstructed images and the per-image PSNR (dB) against the clean ones
+    of the corrupted images, of their reconstructions, and (the ceiling for the latter) of the
+    reconstructions of the clean images."""
 
     clean: np.ndarray
     corrupted: np.ndarray
     reconstructed: np.ndarray
     psnr_corrupted: np.ndarray
     psnr_reconstructed: np.ndarray
+    psnr_clean_reconstructed: np.ndarray
 
 
 def denoise(model, x: np.ndarray, noise: float, *, kind: str = "gaussian", seed: int = 0) -> Denoising:
     """Corrupt ``x``, reconstruct the corrupted images, and score both against the clean ones."""
     corrupted = corrupt(x, noise, kind=kind, seed=seed)
     reconstructed = reconstruct(model, corrupted)
-    return Denoising(x, corrupted, reconstructed, psnr(corrupted, x), psnr(reconstructed, x))
+    return Denoising(x, corrupted, reconstructed, psnr(corrupted, x), psnr(reconstructed, x),
+                     psnr(reconstruct(model, x), x))

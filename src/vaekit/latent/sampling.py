@@ -53,8 +53,8 @@ def mixture_samples(mixture, n: int, *, temperature: float = 1.0, seed: int = 0)
 
 
 def ae_prior_warning() -> str:
-    return ("this autoencoder has no prior: N(0, I) codes mostly fall where no image was encoded, so "
-            "these samples show little; use --sampler gmm (sampler='gmm') to sample the encoded data's distribution")
+    return ("a plain autoencoder has no prior: N(0, I) codes mostly fall where no image was encoded, so these "
+            "samples show little; use --sampler gmm (in Python sampler='gmm'), a mixture fitted to the encoded training images")
 
 
 def sample_codes(model, n: int, *, sampler: str = "prior", temperature: float = 1.0, seed: int = 0,
