@@ -17,7 +17,7 @@ log = logging.getLogger("vaekit.cli")
 
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
-COMMAND_MODULES: list[str] = ["vaekit.commands.latent"]
+COMMAND_MODULES: list[str] = ["vaekit.commands.latent", "vaekit.commands.report"]
 
 # Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
 TRAIN_OPTIONS = [
