@@ -12,6 +12,18 @@ import pytest
 from vaekit.config import TrainConfig
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Keep tests out of the user's cache (judging classifiers are cached there); shared by the session."""
+    previous = os.environ.get("VAEKIT_CACHE_DIR")
+    os.environ["VAEKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("vaekit-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("VAEKIT_CACHE_DIR", None)
+    else:
+        os.environ["VAEKIT_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def digits_dataset():
     from vaekit.data import load_dataset

@@ -15,6 +15,7 @@ from torch import nn
 from vaekit import classifier as clf
 from vaekit.data import Dataset, Split
 from vaekit.distributions import DiagonalGaussian, PointPosterior
+from vaekit.classifier import knn_radii, manifold_precision
 from vaekit.regularity import (continuity, frechet_distance, frechet_distance_from_moments, measure_regularity,
                                path_changes, random_direction_changes, random_unit_directions)
 
@@ -85,7 +86,7 @@ class ReplayModel(nn.Module):
         self.latent_dim, self.sample_shape, self.served = latent_dim, tuple(images.shape[1:]), 0
 
     def encode(self, x):
-        mean = x.flatten(1)[:, :self.latent_dim]
+        mean = torch.stack([part.mean(1) for part in x.flatten(1).chunk(self.latent_dim, dim=1)], dim=1)
         return DiagonalGaussian(mean, torch.zeros_like(mean))
 
     def decode(self, z):
@@ -125,6 +126,15 @@ def test_frechet_distance_of_sample_sets():
     # Fewer samples than dimensions: singular covariances still give a finite, non-negative value.
     few = rng.normal(size=(5, 30))
     assert 0 <= frechet_distance(few, few[::-1] + 1.0) < np.inf
+
+
+def test_manifold_precision_counts_samples_inside_the_knn_balls():
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [5.0, 5.0]])
+    radii = knn_radii(real, k=1)
+    np.testing.assert_allclose(radii, [1, 1, 1, 1, math.hypot(4, 4)])
+    assert manifold_precision(real, radii, real) == 1.0
+    samples = np.array([[0.5, 0.5], [20.0, 20.0], [5.0, 7.0], [-3.0, 0.0]])
+    assert manifold_precision(real, radii, samples) == 0.5        # the first two inside, the last two out
 
 
 # -- continuity ----------------------------------------------------------------------------------
@@ -170,7 +180,13 @@ def test_standardised_continuity_ignores_the_arbitrary_scale_of_codes():
 
 
 # -- the classifier and its cache ----------------------------------------------------------------
-def test_classifier_cache_loads_instead_of_retraining(tmp_path, monkeypatch):
+@pytest.fixture
+def quick_classifier(monkeypatch):
+    """The toy data need far fewer steps than the recipe's minimum."""
+    monkeypatch.setattr(clf, "MIN_STEPS", 60)
+
+
+def test_classifier_cache_loads_instead_of_retraining(tmp_path, monkeypatch, quick_classifier):
     monkeypatch.setenv(clf.CACHE_ENV, str(tmp_path))
     dataset = _toy_labelled()
     first = clf.load_or_train_classifier(dataset)
@@ -189,7 +205,16 @@ def test_classifier_cache_loads_instead_of_retraining(tmp_path, monkeypatch):
         assert torch.equal(value, second.state_dict()[key])
 
 
-def test_corrupt_cache_file_is_retrained(tmp_path, monkeypatch, caplog):
+def test_classifier_trains_under_inference_mode(quick_classifier):
+    """evaluate_model runs under torch.inference_mode; the first evaluation trains the classifier there."""
+    dataset = _toy_labelled()
+    with torch.inference_mode():
+        trained = clf.train_classifier(dataset)
+    assert trained.meta["test_accuracy"] > 0.9
+    assert torch.equal(trained.state_dict()["head.weight"], clf.train_classifier(dataset).state_dict()["head.weight"])
+
+
+def test_corrupt_cache_file_is_retrained(tmp_path, monkeypatch, caplog, quick_classifier):
     monkeypatch.setenv(clf.CACHE_ENV, str(tmp_path))
     dataset = _toy_labelled()
     clf.load_or_train_classifier(dataset)
@@ -219,17 +244,24 @@ def test_fingerprint_follows_the_training_data():
 
 def test_digits_classifier_is_accurate(digits_classifier):
     assert digits_classifier.meta["test_accuracy"] > 0.9
-    assert digits_classifier.meta["training"]["seconds"] < 60
+    assert digits_classifier.meta["architecture"]["input_shape"] == [1, 8, 8]
 
 
 # -- completeness, fd and the whole block --------------------------------------------------------
-def test_completeness_of_real_images_is_the_ceiling(digits_dataset, digits_classifier):
-    test_x = digits_dataset.test.x
-    result = measure_regularity(ReplayModel(test_x), digits_dataset, samples=len(test_x), gmm=False,
-                                classifier=digits_classifier, pairs=20, paths=5)
-    assert result["completeness"] == pytest.approx(result["regularity"]["completeness_real"], abs=1e-9)
-    assert result["fd"] == pytest.approx(0.0, abs=1e-6)
-    assert result["regularity"]["fd_real"] > 0
+def test_real_images_as_samples_reach_the_references(digits_dataset, digits_classifier):
+    """A "decoder" returning real images: its completeness, confidence and fd are the real-data ones."""
+    opts = dict(gmm=False, classifier=digits_classifier, pairs=20, paths=5)
+    train_x, test_x = digits_dataset.train.x, digits_dataset.test.x
+    as_train = measure_regularity(ReplayModel(train_x), digits_dataset, samples=len(train_x), **opts)
+    details = as_train["regularity"]
+    assert as_train["completeness"] == pytest.approx(details["completeness_real"], abs=1e-12)
+    assert as_train["fd"] == pytest.approx(details["fd_real"], rel=1e-5)       # float32 features
+    assert 0.5 < details["completeness_real"] < 1
+    _, confidence, _ = digits_classifier.outputs(train_x)
+    assert details["confidence"] == pytest.approx(confidence.mean(), abs=1e-12)
+    as_test = measure_regularity(ReplayModel(test_x), digits_dataset, samples=len(test_x), **opts)
+    assert as_test["regularity"]["confidence"] == pytest.approx(as_test["regularity"]["confidence_real"], abs=1e-12)
+    assert as_test["completeness"] == 1.0 and as_test["fd"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_regularity_is_deterministic_under_a_seed(digits_dataset, digits_classifier):
@@ -269,19 +301,47 @@ def test_evaluate_model_adds_the_regularity_keys(digits_dataset, digits_classifi
     assert "completeness" not in render.eval_table(off)
 
 
+def test_evaluate_command_options():
+    from vaekit.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "RUN", "--no-regularity", "--regularity-samples", "50"])
+    assert args.regularity is False and args.regularity_samples == 50
+    args = build_parser().parse_args(["evaluate", "RUN"])
+    assert args.regularity is True and args.regularity_samples == 2000
+
+
 # -- the point: an AE's latent space has holes, a VAE's does not -------------------------------
-def _digits_pair(digits_dataset, latent_dim):
+def test_vae_prior_samples_beat_the_ae_s_on_digits(digits_dataset, digits_classifier):
+    """Latent 8, 40 epochs (~10 s). Seeds 0-2 gave completeness AE 0.50-0.58 vs VAE 0.85-0.87 and
+    fd AE 41-67 vs VAE 19-22, so the margins below are wide. (At latent 2 the AE's codes happen to
+    fill N(0, I) and the two do not separate: see the README.)"""
     from vaekit.api import train
 
-    common = dict(hidden=[128], latent_dim=latent_dim, epochs=40, batch_size=64, lr=3e-3, seed=0, device="cpu")
-    ae = train(digits_dataset, model="ae", **common).model
-    vae = train(digits_dataset, model="vae", likelihood="bernoulli", binarize="none", **common).model
-    return ae.eval(), vae.eval()
-
-
-def test_vae_prior_samples_beat_the_ae_s_on_digits(digits_dataset, digits_classifier):
-    ae, vae = _digits_pair(digits_dataset, latent_dim=8)
+    common = dict(hidden=[128], latent_dim=8, epochs=40, batch_size=64, lr=3e-3, seed=0, device="cpu")
+    ae = train(digits_dataset, model="ae", **common).model.eval()
+    vae = train(digits_dataset, model="vae", likelihood="bernoulli", binarize="none", **common).model.eval()
     opts = dict(samples=500, classifier=digits_classifier, pairs=200, paths=20, gmm=False)
     r_ae, r_vae = measure_regularity(ae, digits_dataset, **opts), measure_regularity(vae, digits_dataset, **opts)
-    assert r_vae["completeness"] > r_ae["completeness"]
-    assert r_vae["fd"] < r_ae["fd"]
+    assert r_vae["completeness"] > r_ae["completeness"] + 0.15, (r_ae["completeness"], r_vae["completeness"])
+    assert r_vae["fd"] < 0.7 * r_ae["fd"], (r_ae["fd"], r_vae["fd"])
+    assert r_vae["completeness"] <= r_vae["regularity"]["completeness_real"] + 0.05
+
+
+@pytest.mark.slow
+def test_vae_prior_samples_beat_the_ae_s_on_fashion_mnist():
+    """The Fashion-MNIST version with `vaekit train`'s defaults at latent 16 and 5 epochs (~1-2 minutes
+    on 2 cores, plus the classifier's one-time training). Measured: completeness AE 0.28 vs VAE 0.71,
+    fd 81 vs 49, random-step continuity 0.076 vs 0.060. (With 2 epochs the VAE's fd is not yet
+    below the AE's, while completeness already separates them.)"""
+    from vaekit.api import train
+    from vaekit.data import list_datasets, load_dataset
+
+    if not any(info.name == "fashion-mnist" and info.available for info in list_datasets()):
+        pytest.skip("Fashion-MNIST is not available without a download")
+    dataset = load_dataset("fashion-mnist")
+    ae, vae = (train(dataset, model=m, latent_dim=16, epochs=5, seed=0, device="cpu").model.eval() for m in ("ae", "vae"))
+    r_ae, r_vae = measure_regularity(ae, dataset, gmm=False), measure_regularity(vae, dataset, gmm=False)
+    assert r_ae["regularity"]["classifier"]["test_accuracy"] >= 0.85
+    assert r_vae["completeness"] > r_ae["completeness"] + 0.2, (r_ae["completeness"], r_vae["completeness"])
+    assert r_vae["fd"] < 0.8 * r_ae["fd"], (r_ae["fd"], r_vae["fd"])
+    assert r_vae["continuity"]["random_mean"] < r_ae["continuity"]["random_mean"]

@@ -19,17 +19,32 @@ Two probes, both over codes of real images (posterior means):
 Each reports the mean and 95th percentile; ``path_cliff`` is the mean over paths of the largest step
 change over the path's mean step change (1 for an even path, up to ``steps`` when the whole change
 happens in one step). A space with cliffs shows a heavy tail (p95 and cliff well above the mean).
-The ``*_raw`` values divide by the raw Euclidean latent step instead.
+The ``*_raw`` values divide by the raw Euclidean latent step instead. Decoders are continuous
+functions, so continuity measures how *rough* the decoder is, not whether the images make sense:
+with small MLPs on Fashion-MNIST a plain AE is barely rougher than a VAE (random_mean 0.076 vs 0.060
+at latent 16) and has no heavier tail; its irregularity shows in completeness and fd instead.
 
-**Completeness** is the mean confidence (largest softmax probability) of the dataset's classifier
-(see ``vaekit.classifier``) on decodes of prior samples z ~ N(0, I) -- for every model, the AE
-included: that is exactly what exposes its holes. Its ceiling is the confidence on real images.
+**Completeness** is the share of decoded prior samples z ~ N(0, I) that land on the real data's
+manifold as seen by the dataset's classifier (see ``vaekit.classifier``): a sample counts when its
+penultimate-layer feature lies within the k-nearest-neighbour radius (k = 3) of at least one of
+``samples`` real images' features -- the "improved precision" of Kynkäänniemi et al. (2019). Prior
+samples are drawn from N(0, I) for every model, the AE included: that is exactly what exposes its
+holes. The ceiling, ``regularity.completeness_real``, is the same share for real training images.
+The classifier's mean confidence (largest softmax probability) is reported too, as
+``regularity.confidence``, but it is not the headline: a ReLU classifier is confidently wrong on
+high-contrast garbage (on Fashion-MNIST the AE's garbage samples got *higher* confidence than the
+VAE's blurry but recognisable ones), while garbage falls off the feature manifold.
 
 **fd** is the Fréchet distance between the classifier's penultimate-layer features of real images
 and of decoded prior samples, ``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` (Dowson & Landau
 1982; the FID formula of Heusel et al. 2017, with a small in-house classifier instead of Inception:
-comparable between models on one dataset, not across datasets or with published FIDs). Its floor is
-the distance between real training and real evaluation images with the same sample count.
+comparable between models on one dataset, not across datasets or with published FIDs). Its floor,
+``regularity.fd_real``, is the distance between the same number of real training images and the
+evaluated split.
+
+``regularity.gmm`` repeats completeness, confidence and fd for codes drawn from a Gaussian mixture
+fitted to the training codes instead of the prior: it shows what the decoder can do where the data
+are, so the gap to the prior's numbers is the cost of the holes.
 """
 from __future__ import annotations
 
@@ -41,6 +56,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .classifier import (K_NEIGHBOURS, FeatureReference, frechet_distance,  # noqa: F401 (re-exported)
+                         frechet_distance_from_moments, load_or_train_classifier)
+
 log = logging.getLogger(__name__)
 
 SAMPLES = 2000          # prior samples for completeness and fd
@@ -51,34 +69,16 @@ EPS = 0.1               # random-direction step, in aggregate-posterior standard
 GMM_COMPONENTS = 10
 GMM_FIT_IMAGES = 10000
 
-
-# -- the Fréchet distance ------------------------------------------------------------------------
-def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric positive semi-definite matrix (negative round-off clipped)."""
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
-
-
-def frechet_distance_from_moments(mu1, cov1, mu2, cov2) -> float:
-    """``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` in float64 (Dowson & Landau 1982).
-
-    Tr((S1 S2)^(1/2)) is computed as the sum of square roots of the eigenvalues of the symmetric
-    PSD matrix S1^(1/2) S2 S1^(1/2), which has the same spectrum as S1 S2: real by construction,
-    so no imaginary round-off to discard (unlike ``scipy.linalg.sqrtm`` of the non-symmetric product).
-    """
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
-    root1 = _psd_sqrt(cov1)
-    cross = np.linalg.eigvalsh(root1 @ cov2 @ root1)
-    trace_sqrt = float(np.sqrt(np.clip(cross, 0, None)).sum())
-    value = float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * trace_sqrt)
-    return max(value, 0.0)
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets, rows are samples."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return frechet_distance_from_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+DEFINITIONS = {  # written into eval.json so the numbers explain themselves
+    "continuity": "per-pixel RMS change of the decoded image (clipped to [0, 1]) per latent step, steps measured in "
+                  "standard deviations of the aggregate posterior per dimension (*_raw: per raw latent unit); random: "
+                  "steps of eps in random directions from codes of real images; path: equal steps along straight lines "
+                  "between two codes; path_cliff: mean over paths of the largest step change / the path's mean",
+    "completeness": "share of decoded N(0, I) samples whose classifier features lie within the k-nearest-neighbour "
+                    "radius of some real image's features (improved precision, Kynkaanniemi et al. 2019)",
+    "fd": "Frechet distance between Gaussians fitted to the classifier's penultimate-layer features of real images "
+          "and of decoded N(0, I) samples (the FID formula, with vaekit's own classifier)",
+}
 
 
 # -- decoding and latent scale -------------------------------------------------------------------
@@ -167,26 +167,21 @@ def continuity(model, x: np.ndarray, *, pairs: int = PAIRS, paths: int = PATHS, 
     second = (first + rng.integers(1, n, paths)) % n                        # a different image
     start, end = means[torch.as_tensor(first)], means[torch.as_tensor(second)]
     keep = (end - start).norm(dim=1) > 0                                   # identical codes: no path
-    path_std, path_raw = path_changes(model, start[keep], end[keep], scale, steps)
-    per_path_mean = path_std.mean(1)
-    cliff = np.where(per_path_mean > 0, path_std.max(1) / np.where(per_path_mean > 0, per_path_mean, 1), 1.0)
-    return {
-        "random_mean": float(random_std.mean()), "random_p95": float(np.percentile(random_std, 95)),
-        "path_mean": float(path_std.mean()), "path_p95": float(np.percentile(path_std, 95)),
-        "path_cliff": float(cliff.mean()),
-        "random_mean_raw": float(random_raw.mean()), "random_p95_raw": float(np.percentile(random_raw, 95)),
-        "path_mean_raw": float(path_raw.mean()), "path_p95_raw": float(np.percentile(path_raw, 95)),
-        "latent_scale": scale.tolist(),
-    }
+    summary = {"random_mean": float(random_std.mean()), "random_p95": float(np.percentile(random_std, 95)),
+               "path_mean": None, "path_p95": None, "path_cliff": None,
+               "random_mean_raw": float(random_raw.mean()), "random_p95_raw": float(np.percentile(random_raw, 95)),
+               "path_mean_raw": None, "path_p95_raw": None, "latent_scale": scale.tolist()}
+    if keep.any():
+        path_std, path_raw = path_changes(model, start[keep], end[keep], scale, steps)
+        per_path_mean = path_std.mean(1)
+        cliff = path_std.max(1) / np.where(per_path_mean > 0, per_path_mean, 1) + (per_path_mean == 0)
+        summary.update({"path_mean": float(path_std.mean()), "path_p95": float(np.percentile(path_std, 95)),
+                        "path_cliff": float(cliff.mean()), "path_mean_raw": float(path_raw.mean()),
+                        "path_p95_raw": float(np.percentile(path_raw, 95))})
+    return summary
 
 
 # -- completeness and fd -------------------------------------------------------------------------
-def sample_judgement(classifier, images, real_features: np.ndarray) -> tuple[float, float]:
-    """(mean classifier confidence, Fréchet distance to the real features) for a batch of images."""
-    features, confidence, _ = classifier.outputs(images)
-    return float(confidence.mean()), frechet_distance(real_features, features)
-
-
 def _gmm_samples(model, dataset, n: int, seed: int) -> tuple[torch.Tensor, int]:
     """Codes drawn from a Gaussian mixture fitted to training-set posterior means (ex-post density
     estimation, Ghosh et al. 2020): how good the decoder is where the data actually are."""
@@ -209,57 +204,57 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
     """Continuity, completeness and fd of ``model`` on ``dataset``, as a plain dict for eval.json.
 
     Returns ``{"continuity": {...}, "completeness": float|None, "fd": float|None, "regularity": {...}}``;
-    ``regularity`` holds the references (classifier accuracy, real-image ceiling and floor), the
-    settings and notes. ``classifier`` defaults to the dataset's cached one (trained on first use).
-    Deterministic for a given seed.
+    ``regularity`` holds the references (real-image ceiling and floor, classifier accuracy), the
+    classifier confidence, the GMM variant, the settings and notes. ``classifier`` defaults to the
+    dataset's cached one (trained on first use). Deterministic for a given seed.
     """
-    from .classifier import load_or_train_classifier
-
     started = time.perf_counter()
     model.eval()
     real = dataset.split(split)
     notes: list[str] = []
     details: dict[str, Any] = {"split": split, "seed": seed, "samples": samples, "prior": "N(0, I)",
-                               "continuity": {"eps": eps, "pairs": pairs, "paths": paths, "steps": steps,
-                                              "unit": "per-pixel RMS change per aggregate-posterior standard deviation"}}
+                               "definitions": DEFINITIONS,
+                               "continuity": {"eps": eps, "pairs": pairs, "paths": paths, "steps": steps}}
     result: dict[str, Any] = {"continuity": None, "completeness": None, "fd": None, "regularity": details}
-    if len(real) >= 2:
+    if len(real) < 2:
+        notes.append(f"the {split} split has fewer than 2 images: nothing is measured")
+    else:
         summary = continuity(model, real.x, pairs=pairs, paths=paths, steps=steps, eps=eps, seed=seed)
         details["continuity"]["latent_scale"] = summary.pop("latent_scale")
         result["continuity"] = summary
-    else:
-        notes.append(f"the {split} split has fewer than 2 images: continuity is not measured")
-    labelled = dataset.train.y is not None and len(np.unique(dataset.train.y)) >= 2
-    if not labelled:
+    if dataset.train.y is None or len(np.unique(dataset.train.y)) < 2:
         notes.append("the dataset has no class labels, so there is no classifier to judge samples: "
                      "completeness and fd are null")
-    elif len(real) < 2:
-        notes.append(f"the {split} split has fewer than 2 images: completeness and fd are not measured")
-    else:
+    elif len(real) >= 2:
         if classifier is None:
             classifier = load_or_train_classifier(dataset, seed=0)
-        real_features, real_confidence, real_predicted = classifier.outputs(real.x)
-        generator = torch.Generator().manual_seed(seed + 7919)
-        prior = decode_images(model, torch.randn(samples, model.latent_dim, generator=generator))
-        result["completeness"], result["fd"] = sample_judgement(classifier, prior, real_features)
-        train_pick = np.random.default_rng(seed + 2).choice(len(dataset.train), min(samples, len(dataset.train)), replace=False)
-        train_features, _, _ = classifier.outputs(dataset.train.x[np.sort(train_pick)])
+        reference = FeatureReference(classifier, real.x, samples, np.random.default_rng(seed + 3))
+        prior = reference.judge(decode_images(model, torch.randn(
+            samples, model.latent_dim, generator=torch.Generator().manual_seed(seed + 7919))))
+        result["completeness"], result["fd"] = prior["completeness"], prior["fd"]
+        train_x = dataset.train.x
+        pick = np.random.default_rng(seed + 2).choice(len(train_x), min(samples, len(train_x)), replace=False)
+        floor = reference.judge(train_x[np.sort(pick)])
+        meta = classifier.meta
         details.update({
-            "completeness_real": float(real_confidence.mean()),
-            "fd_real": frechet_distance(real_features, train_features),
-            "classifier": {"test_accuracy": classifier.meta.get("test_accuracy"),
-                           "split_accuracy": float((real_predicted == real.y).mean()) if real.y is not None else None,
-                           "architecture": classifier.meta.get("architecture"),
-                           "fingerprint": classifier.meta.get("fingerprint"), "cached": classifier.meta.get("cached")},
+            "completeness_real": floor["completeness"], "fd_real": floor["fd"],
+            "confidence": prior["confidence"], "confidence_real": reference.confidence,
+            "manifold": {"k": K_NEIGHBOURS, "real_images": len(reference.manifold)},
+            "classifier": {"test_accuracy": meta.get("test_accuracy"),
+                           "split_accuracy": None if real.y is None else float((reference.predicted == real.y).mean()),
+                           "architecture": meta.get("architecture"), "fingerprint": meta.get("fingerprint"),
+                           "cached": meta.get("cached")},
         })
         if gmm:
-            codes, details["gmm_components"] = _gmm_samples(model, dataset, samples, seed)
-            details["gmm_completeness"], details["gmm_fd"] = sample_judgement(classifier, decode_images(model, codes), real_features)
-        accuracy = classifier.meta.get("test_accuracy")
+            codes, components = _gmm_samples(model, dataset, samples, seed)
+            details["gmm"] = {"components": components, **reference.judge(decode_images(model, codes))}
+        accuracy = meta.get("test_accuracy")
         if accuracy is not None and accuracy < 0.7:
-            notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: completeness and fd are rough")
+            notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: "
+                         "completeness and fd are rough")
     if not getattr(model, "variational", True):
-        notes.append("prior samples are z ~ N(0, I) for the AE too: nothing in its training makes that region meaningful")
+        notes.append("prior samples are z ~ N(0, I) for the AE too: "
+                     "nothing in its training makes that region meaningful")
     details["notes"] = notes
     details["seconds"] = time.perf_counter() - started
     return result

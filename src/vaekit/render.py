@@ -148,13 +148,16 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
                      "  RMS pixel change per latent std (lower = smoother)"))
         rows.append(("continuity, interpolation  mean / p95", f"{_fmt(cont['path_mean'])} / {_fmt(cont['path_p95'])}"
                      f"  (largest step {_fmt(cont['path_cliff'], 1)}x the path's mean)"))
-    real_conf, real_fd = details.get("completeness_real"), details.get("fd_real")
+    real_share, real_fd, real_conf = details.get("completeness_real"), details.get("fd_real"), details.get("confidence_real")
     rows.append(("completeness  N(0, I) samples", _fmt(result.get("completeness"))
-                 + (f"  classifier confidence (real images: {_fmt(real_conf)})" if real_conf is not None else "")))
+                 + (f"  share on the real-data manifold (real images: {_fmt(real_share)})" if real_share is not None else "")))
     rows.append(("fd  N(0, I) samples", _fmt(result.get("fd"), 2)
                  + (f"  Fréchet distance of classifier features (real train vs test: {_fmt(real_fd, 2)})" if real_fd is not None else "")))
-    if details.get("gmm_completeness") is not None:
-        rows.append(("  samples from a GMM on q(z)", f"completeness {_fmt(details['gmm_completeness'])}, fd {_fmt(details['gmm_fd'], 2)}"))
+    if details.get("confidence") is not None:
+        rows.append(("classifier confidence  N(0, I) samples", f"{_fmt(details['confidence'])}  (real images: {_fmt(real_conf)})"))
+    gmm = details.get("gmm")
+    if gmm:
+        rows.append(("samples from a GMM fitted to the codes", f"completeness {_fmt(gmm['completeness'])}, fd {_fmt(gmm['fd'], 2)}"))
     accuracy = (details.get("classifier") or {}).get("test_accuracy")
     if accuracy is not None:
         rows.append(("judging classifier", f"{accuracy:.1%} test accuracy"))
