@@ -112,8 +112,11 @@ def quality(dataset, conv_eval_subset: int) -> dict:
 def memory() -> dict:
     """Peak RSS of a whole `vaekit train` process (1 epoch of the default VAE on Fashion-MNIST)."""
     with tempfile.TemporaryDirectory() as tmp:
-        code = ("import resource, sys; from vaekit.cli import main; rc = main(sys.argv[1:]); "
-                "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child started by this
+        # (large) process would report the parent's peak.
+        code = ("import sys; from vaekit.cli import main; rc = main(sys.argv[1:]); "
+                "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+                "print('PEAK_KB', hwm, file=sys.stderr); sys.exit(rc)")
         proc = subprocess.run([sys.executable, "-c", code, "train", "--epochs", "1", "--out", f"{tmp}/run"],
                               capture_output=True, text=True, check=True)
     peak_kb = int(next(line.split()[1] for line in proc.stderr.splitlines() if line.startswith("PEAK_KB")))

@@ -123,9 +123,10 @@ def _interpolate(args) -> int:
 
     model, dataset = _open(args)
     if args.grid:
-        side = args.steps if args.steps != 10 else 8
+        side = 8 if args.steps is None else args.steps
         return _show(figures.interpolation_grid(model, dataset, corners=args.grid, steps=side), args, "interpolate-grid")
-    made = figures.interpolation(model, dataset, start=args.start, end=args.end, steps=args.steps, method=args.method)
+    steps = 10 if args.steps is None else args.steps
+    made = figures.interpolation(model, dataset, start=args.start, end=args.end, steps=steps, method=args.method)
     return _show(made, args, "interpolate")
 
 
