@@ -432,6 +432,8 @@ COMMANDS = [
     ("sample", ["-n", "16", "--sampler", "gmm"], "sample.png", ""),
     ("interpolate", ["--from", "3", "--to", "4", "--method", "slerp", "--steps", "6"], "interpolate.png", "|z|"),
     ("interpolate", ["--grid", "0", "1", "2", "3", "--steps", "4"], "interpolate-grid.png", ""),
+    ("interpolate", [], "interpolate.png", "|z|"),                     # the defaults: 10 steps, linear
+    ("interpolate", ["--grid", "4", "5", "6", "7"], "interpolate-grid.png", ""),  # 8 per side
     ("traverse", ["--index", "2", "--steps", "5"], "traverse.png", "KL per dimension (nats): z"),
     ("latent-map", [], "latent-map.png", ""),
     ("arithmetic", ["--plus", "1", "--minus", "7", "--rows", "3"], "arithmetic.png", "attribute vector"),
