@@ -56,7 +56,7 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
             rows.append((key, result[key]))
     details = result.get("regularity") or {}
     for key, value in details.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("seed", "seconds", "samples"):
             rows.append((key.replace("_", " "), value))
     return rows
 
@@ -91,10 +91,12 @@ def build_report(run_dir: str | Path, *, iw_samples: int = 1000, data_dir: str |
     regularity = _regularity_rows(result)
     if regularity:
         sections.append(h.section("Regularity of the latent space", h.table(regularity, header=["measure", "value"], digits=4),
-                                  "continuity: change of the decoded image per unit latent step (lower and a light tail "
-                                  "mean smooth); completeness: a classifier's mean confidence on decoded prior samples "
-                                  "(higher is better); fd: Fréchet distance between classifier features of real test "
-                                  "images and of prior samples (lower is better). See the README."))
+                                  "continuity: per-pixel RMS change of the decoded image per step of one standard "
+                                  "deviation of the encoded data (lower, with a light tail, is smoother); completeness: "
+                                  "the share of decoded prior samples whose classifier features lie on the real-data "
+                                  "manifold (higher is better; 'completeness real' is real images' score); fd: Fréchet "
+                                  "distance between classifier features of real test images and of prior samples "
+                                  "(lower is better; 'fd real' is the floor). See the README."))
     shown = [
         ("Reconstructions", figures.reconstruction(model, dataset)),
         ("Samples from the prior", figures.samples(model, dataset, sampler="prior", seed=seed)),
