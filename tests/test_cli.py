@@ -26,7 +26,7 @@ def assert_clean_error(proc, *fragments: str) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("vaekit: error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr
-    assert all(line.startswith("vaekit: WARNING: ") for line in lines[:-1]), proc.stderr
+    assert all(line.startswith("vaekit: warning: ") for line in lines[:-1]), proc.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
 

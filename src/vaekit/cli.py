@@ -84,14 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _LowercaseLevel(logging.Formatter):
+    """'vaekit: warning: ...', the same form as the CLI's own warnings and errors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="vaekit: %(levelname)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LowercaseLevel("vaekit: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         return args.handler(args) or 0
     except VaekitError as exc:
