@@ -23,7 +23,7 @@ from .errors import RunError
 META_KEY = "vaekit"
 
 
-def _temporary_beside(path: Path) -> str:
+def temporary_beside(path: Path) -> str:
     """A temporary file in ``path``'s folder with the permissions a plain open() would give."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -35,7 +35,7 @@ def _temporary_beside(path: Path) -> str:
 
 def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
-    tmp = _temporary_beside(path)
+    tmp = temporary_beside(path)
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -71,7 +71,7 @@ def save_checkpoint(path: Path, model: torch.nn.Module, state: dict[str, Any],
         tensors[f"extra.{name}"] = _cpu(value)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_beside(path)
+    tmp = temporary_beside(path)
     try:
         save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
         os.replace(tmp, path)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import _temporary_beside
+from .checkpoint import temporary_beside
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def save_classifier(classifier: Classifier, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}
-    tmp = _temporary_beside(path)
+    tmp = temporary_beside(path)
     try:
         save_file(tensors, tmp, metadata={"vaekit": json.dumps(classifier.meta)})
         os.replace(tmp, path)
