@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from plain_loop import PlainVAE, train_epoch  # noqa: E402
+from plain_loop import PlainVAE, train_epoch as plain_epoch  # noqa: E402
 
 import vaekit  # noqa: E402
 from vaekit.config import TrainConfig  # noqa: E402
@@ -59,12 +59,12 @@ def throughput(dataset, repeats: int) -> dict:
     total_steps = config.epochs * trainer.steps_per_epoch
     ours, theirs = [], []
     # Warm-up epoch for each (allocator, caches), then interleave so both see the same machine load.
-    trainer._train_epoch(total_steps)
-    train_epoch(plain, plain_opt, flat, 128)
+    trainer.train_epoch(total_steps)
+    plain_epoch(plain, plain_opt, flat, 128)
     for _ in range(repeats):
         trainer.epoch += 1
-        ours.append(trainer._train_epoch(total_steps)["images_per_s"])
-        theirs.append(train_epoch(plain, plain_opt, flat, 128))
+        ours.append(trainer.train_epoch(total_steps)["images_per_s"])
+        theirs.append(plain_epoch(plain, plain_opt, flat, 128))
     # On a shared machine other load only slows a run down, so the best of each side is the
     # cleanest figure; the median of the per-pair ratios is reported beside it.
     return {"vaekit_images_per_s": max(ours), "plain_images_per_s": max(theirs), "ratio": max(ours) / max(theirs),

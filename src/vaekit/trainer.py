@@ -167,7 +167,7 @@ class Trainer:
         stopped_early = False
         self.model.train()
         while self.epoch < cfg.epochs:
-            record = self._train_epoch(total_steps)
+            record = self.train_epoch(total_steps)
             self.epoch += 1
             val = validation_loss(self.model, self.val_x, cfg.seed + VAL_SEED_OFFSET)
             record.update({f"val_{k}": v for k, v in val.items()})
@@ -194,7 +194,8 @@ class Trainer:
             raise RunError("training ran no epoch, so no checkpoint was written")
         return TrainResult(self.run_dir, self.model, self.history, self.best_val_loss, self.best_epoch, stopped_early)
 
-    def _train_epoch(self, total_steps: int) -> dict[str, Any]:
+    def train_epoch(self, total_steps: int) -> dict[str, Any]:
+        """One pass over the training data; returns its metrics record. ``fit`` advances the epoch."""
         cfg, model, optimizer = self.config, self.model, self.optimizer
         n = len(self.train_x)
         seed = epoch_seed(cfg.seed, self.epoch)
