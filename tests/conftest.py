@@ -31,6 +31,14 @@ def digits_dataset():
     return load_dataset("digits")
 
 
+def unlabelled_dataset(train_x, val_x, test_x, *, name: str = "memory"):
+    """A vaekit Dataset around ready-made float arrays (no labels), for tests that build their own data."""
+    from vaekit.data import Dataset, Split
+
+    return Dataset(name=name, train=Split(train_x, None), val=Split(val_x, None), test=Split(test_x, None),
+                   sample_shape=tuple(train_x.shape[1:]), class_names=None, source="memory", quantized_8bit=False)
+
+
 def quick_config(**overrides) -> TrainConfig:
     values = dict(dataset="digits", model="vae", arch="mlp", hidden=[32], latent_dim=3, epochs=2,
                   batch_size=64, lr=3e-3, seed=0, device="cpu")

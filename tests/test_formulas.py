@@ -16,6 +16,7 @@ import torch.distributions as td
 from scipy import integrate, stats
 from scipy.special import expit
 
+from conftest import unlabelled_dataset
 from vaekit.config import TrainConfig
 from vaekit.distributions import DiagonalGaussian, standard_normal_log_prob
 from vaekit.evaluation import evaluate_model, importance_weighted_bound, pca_baseline_mse
@@ -350,30 +351,7 @@ def _binary_data(n, seed):
 
 
 def _make_dataset(train_x, val_x, test_x, shape):
-    """vaekit.data's Dataset if it imports, else a minimal stand-in with the same interface."""
-    try:
-        from vaekit.data import Dataset, Split
-
-        return Dataset(name="tiny", train=Split(train_x, None), val=Split(val_x, None), test=Split(test_x, None),
-                       sample_shape=tuple(shape), class_names=None, source="memory", quantized_8bit=False)
-    except ImportError:  # pragma: no cover - vaekit.data not there yet
-        class _Split:
-            def __init__(self, x):
-                self.x, self.y = x, None
-
-            def __len__(self):
-                return len(self.x)
-
-        class _Dataset:
-            def __init__(self):
-                self.name, self.source, self.class_names, self.quantized_8bit = "tiny", "memory", None, False
-                self.train, self.val, self.test = _Split(train_x), _Split(val_x), _Split(test_x)
-                self.sample_shape = tuple(shape)
-
-            def split(self, name):
-                return getattr(self, name)
-
-        return _Dataset()
+    return unlabelled_dataset(train_x, val_x, test_x, name="tiny")
 
 
 def _trained_vae(latent_dim, epochs, seed=0):

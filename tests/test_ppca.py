@@ -16,6 +16,7 @@ import torch
 from scipy.linalg import subspace_angles
 from scipy.stats import multivariate_normal
 
+from conftest import unlabelled_dataset
 from vaekit.config import TrainConfig
 from vaekit.evaluation import evaluate_model, importance_weighted_bound
 from vaekit.trainer import train
@@ -43,29 +44,7 @@ SIGMA_RTOL = 0.02
 
 
 def _dataset(train_x, val_x, test_x):
-    try:
-        from vaekit.data import Dataset, Split
-
-        return Dataset(name="ppca", train=Split(train_x, None), val=Split(val_x, None), test=Split(test_x, None),
-                       sample_shape=(D,), class_names=None, source="synthetic", quantized_8bit=False)
-    except ImportError:  # pragma: no cover - vaekit.data not there yet
-        class _Split:
-            def __init__(self, x):
-                self.x, self.y = x, None
-
-            def __len__(self):
-                return len(self.x)
-
-        class _Dataset:
-            name, source, class_names, quantized_8bit, sample_shape = "ppca", "synthetic", None, False, (D,)
-
-            def __init__(self):
-                self.train, self.val, self.test = _Split(train_x), _Split(val_x), _Split(test_x)
-
-            def split(self, name):
-                return getattr(self, name)
-
-        return _Dataset()
+    return unlabelled_dataset(train_x, val_x, test_x, name="ppca")
 
 
 def _ppca_ml(x: np.ndarray, latent: int):
