@@ -21,8 +21,9 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
     ``config`` is a TOML/YAML file or a TrainConfig they override. With ``out=None`` nothing is
     written to disk.
     """
-    from .data import Dataset, load_dataset
+    from .data import Dataset
     from .data.arrays import dataset_from_arrays
+    from .run import config_dataset
     from .trainer import train as train_run
 
     if isinstance(config, TrainConfig):
@@ -39,6 +40,5 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
         cfg.dataset = "<array>"
     else:
         cfg.dataset = str(data)
-        dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction,
-                               image_size=cfg.image_size)
+        dataset = config_dataset(cfg)
     return train_run(cfg, dataset, out, overwrite=overwrite, callbacks=callbacks)

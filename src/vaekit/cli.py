@@ -120,15 +120,13 @@ def _train(args) -> int:
     if args.resume:
         return _resume(args, given)
     from .config import build_config
-    from .data import load_dataset
-    from .run import check_run_dir
+    from .run import check_run_dir, config_dataset
     from .trainer import train
 
     config = build_config(args.config, given)
     out = args.out or f"runs/{_slug(config.dataset)}-{config.model}"
     check_run_dir(out, overwrite=args.overwrite)  # before loading data: fail fast, touch nothing
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
-                           image_size=config.image_size, progress=render.DownloadBar())
+    dataset = config_dataset(config, progress=render.DownloadBar())
     render.dataset_warnings(dataset)
     print(render.train_header(config, dataset, out))
     with render.TrainBar() as bar:
@@ -139,8 +137,8 @@ def _train(args) -> int:
 
 def _resume(args, given) -> int:
     from . import render
-    from .data import load_dataset
     from .errors import ConfigError
+    from .run import config_dataset
     from .trainer import resume
 
     extra = [k for k, v in given.items() if v is not None and k not in ("epochs", "data_dir", "device")]
@@ -153,8 +151,7 @@ def _resume(args, given) -> int:
             config.data_dir = given["data_dir"]
         if given["device"]:
             config.device = given["device"]
-        return load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
-                            image_size=config.image_size, progress=render.DownloadBar())
+        return config_dataset(config, progress=render.DownloadBar())
 
     with render.TrainBar() as bar:
         result = resume(args.resume, loader, epochs=given["epochs"], callbacks=[bar])

@@ -188,25 +188,13 @@ def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, se
              data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True,
              regularity: bool = True, regularity_samples: int = 2000) -> dict[str, Any]:
     """Evaluate a run folder's best weights and write ``RUN/eval.json``."""
-    from .data import load_dataset
-    from .run import open_run
-    from .trainer import resolve_device
+    from .run import load_model_and_data
 
-    opened = open_run(run)
-    config = opened.config
-    if config.dataset == "<array>":
-        raise ConfigError(f"{opened.path} was trained from in-memory arrays, which the run folder does not hold: "
-                          "evaluate it from Python with vaekit.evaluation.evaluate_model(model, dataset)")
-    torch_device = resolve_device(device)
-    model = opened.load_model("best", device=torch_device)
-    dataset = load_dataset(config.dataset, data_dir=data_dir or config.data_dir, val_fraction=config.val_fraction,
-                           image_size=config.image_size)
-    if tuple(dataset.sample_shape) != opened.sample_shape:
-        raise ConfigError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's {opened.sample_shape}")
+    model, dataset = load_model_and_data(run, data_dir=data_dir, device=device)
     result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress,
                             regularity=regularity, regularity_samples=regularity_samples)
-    result["run"] = str(opened.path)
-    result["dataset"] = opened.info["data"]["name"]
+    result["run"] = str(Path(run))
+    result["dataset"] = dataset.name
     if write:
-        atomic_write_text(opened.path / "eval.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(Path(run) / "eval.json", json.dumps(result, indent=2) + "\n")
     return result

@@ -49,7 +49,6 @@ are, so the gap to the prior's numbers is the cost of the holes.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig
-from .errors import RunError
+from .errors import ConfigError, RunError
 
 RUN_FORMAT = "vaekit-run/1"
 RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "eval.json", "checkpoints")
@@ -121,6 +121,31 @@ def open_run(path: str | Path) -> Run:
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"{file} is corrupt or not from this vaekit ({exc}): train the run again") from None
     return Run(path, info)
+
+
+def config_dataset(config: TrainConfig, *, data_dir: str | None = None, progress=None):
+    """The dataset a config names, split exactly as training split it (``data_dir`` overrides the config's)."""
+    from .data import load_dataset
+
+    return load_dataset(config.dataset, data_dir=data_dir or config.data_dir, val_fraction=config.val_fraction,
+                        image_size=config.image_size, progress=progress)
+
+
+def load_model_and_data(run: str | Path, *, data_dir: str | None = None, device: str = "cpu"):
+    """``(model, dataset)`` for a run folder: its best weights and the data it was trained on, same splits."""
+    from .trainer import resolve_device
+
+    opened = open_run(run)
+    config = opened.config
+    if config.dataset == "<array>":
+        raise ConfigError(f"{opened.path} was trained from in-memory arrays, which the run folder does not hold: "
+                          "use it from Python with your arrays (vaekit.evaluation.evaluate_model, vaekit.latent)")
+    model = opened.load_model("best", device=resolve_device(device))
+    dataset = config_dataset(config, data_dir=data_dir)
+    if tuple(dataset.sample_shape) != opened.sample_shape:
+        raise ConfigError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's "
+                          f"{opened.sample_shape}: pass the data the run was trained on with --data-dir")
+    return model, dataset
 
 
 def load(run: str | Path, which: str = "best", device: str = "cpu"):

@@ -75,11 +75,10 @@ def _sweep(args) -> int:
     from .. import render
     from ..cli import TRAIN_OPTIONS
     from ..config import build_config
-    from ..data import load_dataset
     from ..errors import ConfigError
     from ..evaluation import evaluate
     from ..report import build_comparison
-    from ..run import check_run_dir
+    from ..run import check_run_dir, config_dataset
     from ..trainer import train
 
     try:
@@ -98,9 +97,7 @@ def _sweep(args) -> int:
     folders = [out / f"beta-{beta:g}" for beta in betas]
     for folder in folders:  # refuse before training anything
         check_run_dir(folder, overwrite=args.overwrite)
-    first = configs[0]
-    dataset = load_dataset(first.dataset, data_dir=first.data_dir, val_fraction=first.val_fraction,
-                           image_size=first.image_size, progress=render.DownloadBar())
+    dataset = config_dataset(configs[0], progress=render.DownloadBar())
     for config, folder in zip(configs, folders):
         print(render.train_header(config, dataset, folder))
         with render.TrainBar() as bar:

@@ -6,38 +6,13 @@ codes ``(N, latent_dim)``. Images given to the encoder are the data set's grey v
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..run import load_model_and_data  # noqa: F401  (part of vaekit.latent's API)
 
 BATCH_SIZE = 500
-
-
-def load_model_and_data(run: str | Path, *, data_dir: str | None = None, device: str = "cpu"):
-    """``(model, dataset)`` for a run folder: its best weights and the data set it was trained on.
-
-    The data set is loaded with the run's own options (validation fraction, image size), so its
-    splits are the ones the run was trained and evaluated on.
-    """
-    from ..data import load_dataset
-    from ..run import open_run
-    from ..trainer import resolve_device
-
-    opened = open_run(run)
-    config = opened.config
-    if config.dataset == "<array>":
-        raise ConfigError(f"{opened.path} was trained from in-memory arrays, which the run folder does not hold: "
-                          "use the functions in vaekit.latent from Python with your own arrays")
-    model = opened.load_model("best", device=resolve_device(device))
-    dataset = load_dataset(config.dataset, data_dir=data_dir or config.data_dir,
-                           val_fraction=config.val_fraction, image_size=config.image_size)
-    if tuple(dataset.sample_shape) != opened.sample_shape:
-        raise ConfigError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's "
-                          f"{opened.sample_shape}: pass the data the run was trained on with --data-dir")
-    return model, dataset
 
 
 def _device(model) -> torch.device:
