@@ -22,3 +22,14 @@ if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1 && command -v apt-get >/dev/n
       || echo "setup: could not install dataset-fashion-mnist with apt; vaekit will download Fashion-MNIST instead" >&2
   fi
 fi
+
+# The browser tests drive Debian's chromium through Playwright (never a browser Playwright
+# downloads). Without it they are skipped with a reason; CI machines are root and get it here.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
+  if [ "$SUDO" != none ]; then
+    { $SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+      || echo "setup: could not install chromium with apt; the browser tests will be skipped" >&2
+  fi
+fi
