@@ -460,6 +460,9 @@ class _FixedNoiseModel:
     def log_likelihood(self, x, z):
         return self.model.log_likelihood(x, z)
 
+    def log_prior(self, z):
+        return self.model.log_prior(z)
+
 
 def test_iw_chunking_and_formula_with_fixed_noise(vae3, binary_images):
     """With the same noise, chunks of 1 sample and one chunk of K agree, and both equal

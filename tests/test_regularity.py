@@ -74,6 +74,9 @@ class LinearDecoderModel(nn.Module):
     def decode(self, z):
         return 0.5 + (z / self.code_scale) @ self.w.T
 
+    def sample_prior(self, n, *, generator=None):
+        return torch.randn(n, self.latent_dim, generator=generator)
+
 
 class ReplayModel(nn.Module):
     """A "decoder" that ignores z and returns the given real images in turn (one full pass = ``images``)."""
@@ -93,6 +96,9 @@ class ReplayModel(nn.Module):
         index = (self.served + torch.arange(len(z))) % len(self.images)
         self.served += len(z)
         return self.images[index]
+
+    def sample_prior(self, n, *, generator=None):
+        return torch.randn(n, self.latent_dim, generator=generator)
 
 
 # -- the Fréchet distance ------------------------------------------------------------------------

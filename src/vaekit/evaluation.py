@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from .checkpoint import atomic_write_text
-from .distributions import standard_normal_log_prob
 from .errors import ConfigError
 from .likelihoods import observed
 
@@ -63,7 +62,7 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
         flat_z = z.reshape(n * batch, -1)
         targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
         log_px_z = model.log_likelihood(targets, flat_z).view(n, batch)
-        log_w = (log_px_z + standard_normal_log_prob(z) - posterior.log_prob(z)).double()
+        log_w = (log_px_z + model.log_prior(z) - posterior.log_prob(z)).double()
         new_max = torch.maximum(log_w_max, log_w.max(0).values)
         sum_exp = sum_exp * torch.exp(log_w_max - new_max) + torch.exp(log_w - new_max).sum(0)
         log_w_max = new_max

@@ -228,8 +228,8 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         if classifier is None:
             classifier = load_or_train_classifier(dataset, seed=0)
         reference = FeatureReference(classifier, real.x, samples, np.random.default_rng(seed + 3))
-        prior = reference.judge(decode_images(model, torch.randn(
-            samples, model.latent_dim, generator=torch.Generator().manual_seed(seed + 7919))))
+        prior = reference.judge(decode_images(model, model.sample_prior(
+            samples, generator=torch.Generator(device=_device(model)).manual_seed(seed + 7919)).cpu()))
         result["completeness"], result["fd"] = prior["completeness"], prior["fd"]
         train_x = dataset.train.x
         pick = np.random.default_rng(seed + 2).choice(len(train_x), min(samples, len(train_x)), replace=False)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..distributions import PointPosterior
+from ..distributions import PointPosterior, standard_normal_log_prob
 from ..likelihoods import build_likelihood
 from ..networks import build_networks
 
@@ -59,6 +59,15 @@ class AutoEncoder(nn.Module):
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) per image, in nats."""
         return self.likelihood.log_prob(self.decoder(z), x)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) summed over the last dimension, in nats; N(0, I) unless a model learns its prior."""
+        return standard_normal_log_prob(z)
+
+    def sample_prior(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """``n`` codes from the prior, shape (n, latent_dim), on the model's device."""
+        device = next(self.parameters()).device
+        return temperature * torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decode the posterior mean: the reconstruction used for MSE and plots."""
