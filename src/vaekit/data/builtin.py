@@ -14,6 +14,7 @@ import numpy as np
 from vaekit.errors import DataError
 from vaekit.data.dataset import Dataset, DatasetInfo, Split
 from vaekit.data.download import Progress
+from vaekit.data.dsprites import DSPRITES, DSPRITES_SMALL
 from vaekit.data.idx import REPAIR_HINT, read_images_and_labels
 from vaekit.data.sources import IdxSource, locate, obtain
 from vaekit.data.splits import seeded_splits, split_indices
@@ -147,4 +148,5 @@ MNIST = IdxDataset(
     ),
 )
 
-NAMED_DATASETS: dict[str, NamedDataset] = {dataset.name: dataset for dataset in (FASHION_MNIST, MNIST, DigitsDataset())}
+NAMED_DATASETS: dict[str, NamedDataset] = {dataset.name: dataset for dataset in (FASHION_MNIST, MNIST, DigitsDataset(),
+                                                                             DSPRITES, DSPRITES_SMALL)}

@@ -10,6 +10,7 @@ Conventions shared by all loaders:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,14 +22,18 @@ SPLIT_NAMES = ("train", "val", "test")
 # eq=False: the fields are arrays, whose ``==`` is element-wise, so dataclass equality would fail.
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One part of a data set: samples ``x`` and optional integer labels ``y``."""
+    """One part of a data set: samples ``x``, optional integer labels ``y`` and, for data sets with
+    known generative factors (dsprites), the factor indices ``factors`` shaped ``(N, n_factors)``."""
 
     x: np.ndarray
     y: np.ndarray | None
+    factors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.y) != len(self.x):
             raise ValueError(f"Split has {len(self.x)} samples but {len(self.y)} labels")
+        if self.factors is not None and len(self.factors) != len(self.x):
+            raise ValueError(f"Split has {len(self.x)} samples but {len(self.factors)} factor rows")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -41,6 +46,9 @@ class Dataset:
     ``quantized_8bit`` is True when every value is a multiple of 1/255 (8-bit sources), which is
     what discrete likelihoods and bits-per-dimension figures assume. ``skipped`` lists the files
     (relative paths) that could not be read and were left out, so a front end can warn about them.
+    ``ground_truth`` is set for data sets generated from known factors: an object with
+    ``factor_names``, ``factor_sizes``, ``factor_types`` and ``observations(factors)`` (images for
+    rows of factor indices), which :mod:`vaekit.disentanglement` samples from; None otherwise.
     """
 
     name: str
@@ -52,6 +60,7 @@ class Dataset:
     source: str
     quantized_8bit: bool
     skipped: tuple[str, ...] = ()
+    ground_truth: Any = None
 
     def split(self, name: str) -> Split:
         """Return the split called ``"train"``, ``"val"`` or ``"test"``."""
