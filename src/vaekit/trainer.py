@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import torch
 
+from . import distributed
 from .checkpoint import Checkpoint, atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .errors import ConfigError, RunError, TrainingDiverged
@@ -108,16 +109,19 @@ class Trainer:
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
-        self.device = resolve_device(config.device)
+        self.group = distributed.join(resolve_device(config.device))  # a group of one unless under torchrun
+        self.device = self.group.device
         torch.manual_seed(config.seed)
         self.model = build_model(config, dataset.sample_shape).to(self.device)
         self.optimizer = make_optimizer(self.model, config)
+        self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         likelihood = self.model.likelihood
         self.train_x = torch.as_tensor(dataset.train.x, device=self.device)
         if isinstance(likelihood, Bernoulli) and likelihood.binarize == "static":
             self.train_x = observed(self.train_x, likelihood, config.seed)
         self.dynamic_binarization = isinstance(likelihood, Bernoulli) and likelihood.binarize == "dynamic"
-        self.val_x = observed(torch.as_tensor(dataset.val.x, device=self.device), likelihood, config.seed + VAL_SEED_OFFSET)
+        self.group.check(config.batch_size, len(dataset.val))
+        self.val_x = self.group.local(observed(torch.as_tensor(dataset.val.x, device=self.device), likelihood, config.seed + VAL_SEED_OFFSET))
         self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
         self.epoch = 0
         self.step = 0
@@ -169,7 +173,7 @@ class Trainer:
         while self.epoch < cfg.epochs:
             record = self.train_epoch(total_steps)
             self.epoch += 1
-            val = validation_loss(self.model, self.val_x, cfg.seed + VAL_SEED_OFFSET)
+            val = self.group.mean(validation_loss(self.model, self.val_x, self.group.noise_seed(cfg.seed + VAL_SEED_OFFSET)), len(self.val_x))
             record.update({f"val_{k}": v for k, v in val.items()})
             if not math.isfinite(val["loss"]):
                 raise TrainingDiverged(f"the validation loss is {val['loss']} after epoch {self.epoch}: "
@@ -200,7 +204,7 @@ class Trainer:
         n = len(self.train_x)
         seed = epoch_seed(cfg.seed, self.epoch)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
-        noise = torch.Generator(device=self.device).manual_seed(seed + 1)
+        noise = torch.Generator(device=self.device).manual_seed(self.group.noise_seed(seed + 1))
         # Checking the loss for NaN needs a device sync; on the CPU that costs nothing, so check
         # every step there and every few steps on an accelerator.
         check_every = 1 if self.device.type == "cpu" else 25
@@ -209,20 +213,21 @@ class Trainer:
         started = time.perf_counter()
         beta = None
         for batch in range(self.steps_per_epoch):
-            x = self.train_x[order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]]
+            part = self.group.part(order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size])  # this rank's share
+            x = self.train_x[part.index]
             if self.dynamic_binarization:
                 x = binarize(x, noise)
             lr = learning_rate(cfg, self.step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             beta = kl_weight(cfg, self.step, self.steps_per_epoch)
-            out = model(x, beta=beta, generator=noise)
+            out = self.train_model(x, beta=beta, generator=noise)  # the model itself, or its DDP wrapper
             optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            (out.loss if part.weight is None else out.loss * part.weight).backward()
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             kl = out.kl.detach() if out.kl is not None else out.loss.new_zeros(())
-            terms = torch.stack([out.loss.detach(), out.recon.detach(), kl]).double() * len(x)
+            terms = torch.stack([out.loss.detach(), out.recon.detach(), kl]).double() * part.count
             pending += terms
             self.step += 1
             if self.step % check_every == 0 or batch == self.steps_per_epoch - 1:
@@ -240,7 +245,7 @@ class Trainer:
                                                               steps_per_epoch=self.steps_per_epoch, values=values)
             optimizer.step()
         seconds = time.perf_counter() - started
-        loss, recon, kl = (sums / n).tolist()
+        loss, recon, kl = (self.group.sum(sums) / n).tolist()
         record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, "lr": lr, "beta": beta,
                                   "train_loss": loss, "train_recon": recon}
         if model.variational:
@@ -249,7 +254,7 @@ class Trainer:
         return record
 
 
-def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model) -> None:
+def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model, group: distributed.Group) -> None:
     info = {
         "format": RUN_FORMAT,
         "config": config.to_dict(),
@@ -260,6 +265,8 @@ def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model) -> None:
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if group.distributed:
+        info["distributed"] = group.describe(config.batch_size, config.lr)
     atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
     atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
 
@@ -267,14 +274,18 @@ def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model) -> None:
 def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bool = False, callbacks=()) -> TrainResult:
     """Train a new run. ``out=None`` trains in memory without writing a run folder."""
     config = config.resolved()
-    run_dir = None
-    if out is not None:
-        run_dir = Path(out)
-        prepare_run_dir(run_dir, overwrite=overwrite)
-    trainer = Trainer(config, dataset, run_dir, callbacks)
-    if run_dir is not None:
-        _write_run_info(run_dir, config, dataset, trainer.model)
-    return trainer.fit()
+    group = distributed.join(resolve_device(config.device))  # under torchrun: every rank, then only rank 0 writes
+    try:
+        run_dir = None
+        if out is not None and group.is_main:
+            run_dir = Path(out)
+            prepare_run_dir(run_dir, overwrite=overwrite)
+        trainer = Trainer(config, dataset, run_dir, callbacks)
+        if run_dir is not None:
+            _write_run_info(run_dir, config, dataset, trainer.model, trainer.group)
+        return trainer.fit()
+    finally:
+        distributed.leave()
 
 
 def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, callbacks=()) -> TrainResult:
@@ -292,13 +303,21 @@ def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, ca
     dataset = dataset_loader(config)
     if tuple(dataset.sample_shape) != run.sample_shape:
         raise RunError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's {run.sample_shape}")
-    trainer = Trainer(config, dataset, run.path, callbacks)
-    trainer.restore(checkpoint)
-    _truncate_metrics(run.path / "metrics.jsonl", done)
-    run.info["config"] = config.to_dict()
-    atomic_write_text(run.path / "run.json", json.dumps(run.info, indent=2) + "\n")
-    atomic_write_text(run.path / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
-    return trainer.fit()
+    group = distributed.join(resolve_device(config.device))  # every rank reads the checkpoint; rank 0 writes
+    try:
+        trainer = Trainer(config, dataset, run.path if group.is_main else None, callbacks)
+        trainer.restore(checkpoint)
+        if group.is_main:
+            _truncate_metrics(run.path / "metrics.jsonl", done)
+            run.info["config"] = config.to_dict()
+            run.info.pop("distributed", None)
+            if group.distributed:
+                run.info["distributed"] = group.describe(config.batch_size, config.lr)
+            atomic_write_text(run.path / "run.json", json.dumps(run.info, indent=2) + "\n")
+            atomic_write_text(run.path / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        return trainer.fit()
+    finally:
+        distributed.leave()
 
 
 def _truncate_metrics(file: Path, epochs_done: int) -> None:
