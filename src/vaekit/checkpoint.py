@@ -53,20 +53,25 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
 
 def save_checkpoint(path: Path, model: torch.nn.Module, state: dict[str, Any],
                     optimizer: torch.optim.Optimizer | None = None,
-                    extra_tensors: dict[str, torch.Tensor] | None = None) -> None:
-    """Write model weights (keys ``model.*``), optionally the optimizer (``optim.*``), atomically."""
+                    extra_tensors: dict[str, torch.Tensor] | None = None,
+                    auxiliary_optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Write model weights (keys ``model.*``), optionally the optimizer (``optim.*``) and a model's
+    auxiliary optimizer (``aux_optim.*``, e.g. FactorVAE's discriminator), atomically."""
     tensors = {f"model.{k}": _cpu(v) for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {"state": state}
-    if optimizer is not None:
-        opt = optimizer.state_dict()
+    for prefix, key, opt_object in (("optim", "optimizer", optimizer),
+                                     ("aux_optim", "auxiliary_optimizer", auxiliary_optimizer)):
+        if opt_object is None:
+            continue
+        opt = opt_object.state_dict()
         scalars: dict[str, dict[str, Any]] = {}
         for index, slots in opt["state"].items():
             for name, value in slots.items():
                 if torch.is_tensor(value):
-                    tensors[f"optim.{index}.{name}"] = _cpu(value)
+                    tensors[f"{prefix}.{index}.{name}"] = _cpu(value)
                 else:
                     scalars.setdefault(str(index), {})[name] = value
-        meta["optimizer"] = {"param_groups": opt["param_groups"], "scalars": scalars}
+        meta[key] = {"param_groups": opt["param_groups"], "scalars": scalars}
     for name, value in (extra_tensors or {}).items():
         tensors[f"extra.{name}"] = _cpu(value)
     path = Path(path)
@@ -102,12 +107,14 @@ class Checkpoint:
             raise RunError("the checkpoint's weights do not match the model in config.json: the run folder is inconsistent")
         model.load_state_dict(weights)
 
-    def load_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
-        info = self.meta.get("optimizer")
+    def load_optimizer(self, optimizer: torch.optim.Optimizer, *, auxiliary: bool = False) -> None:
+        """Restore the optimizer, or with ``auxiliary`` the model's auxiliary optimizer."""
+        prefix, key = ("aux_optim", "auxiliary_optimizer") if auxiliary else ("optim", "optimizer")
+        info = self.meta.get(key)
         if info is None:
-            raise RunError("this checkpoint holds no optimizer state, so training cannot resume from it")
+            raise RunError(f"this checkpoint holds no {key.replace('_', ' ')} state, so training cannot resume from it")
         state: dict[int, dict[str, Any]] = {}
-        for key, value in self.group("optim").items():
+        for key, value in self.group(prefix).items():
             index, name = key.split(".", 1)
             state.setdefault(int(index), {})[name] = value
         for index, scalars in info["scalars"].items():

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .models import MODELS as MODEL_REGISTRY
+from .models import options as model_options
 
-MODELS = ("ae", "vae", "beta-vae")
+MODELS = tuple(MODEL_REGISTRY)          # the registry in vaekit.models is the one list
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -44,14 +46,34 @@ class TrainConfig:
     patience: int | None = None         # early stopping: epochs without a better validation loss
     seed: int = 0
     device: str = "auto"
+    # Model-specific options (vaekit.models.options): None unless the model uses them.
+    iw_k: int | None = None
+    alpha: float | None = None
+    gamma: float | None = None
+    disc_lr: float | None = None
+    dip_type: str | None = None
+    lambda_od: float | None = None
+    lambda_d: float | None = None
+    capacity_max: float | None = None
+    capacity_epochs: float | None = None
+    mmd_weight: float | None = None
+    mmd_kernel: str | None = None
+    pseudo_inputs: int | None = None
+    label_dropout: float | None = None
+    codebook_size: int | None = None
+    code_dim: int | None = None
+    commitment: float | None = None
+    ema_decay: float | None = None
+    top_latent_dim: int | None = None
+    free_bits: float | None = None
 
     def resolved(self) -> "TrainConfig":
         """Fill the model-dependent defaults and check every value."""
         cfg = dataclasses.replace(self)
+        entry = MODEL_REGISTRY.get(cfg.model)
         if cfg.likelihood is None:
-            cfg.likelihood = "mse" if cfg.model == "ae" else "bernoulli"
-        if cfg.beta is None and cfg.model != "ae":
-            cfg.beta = 4.0 if cfg.model == "beta-vae" else 1.0
+            cfg.likelihood = "mse" if entry is not None and entry.deterministic else "bernoulli"
+        model_options.fill_defaults(cfg)
         if cfg.model == "ae":
             cfg.beta = None
         cfg.sigma = str(cfg.sigma)
@@ -68,7 +90,8 @@ class TrainConfig:
         _choice("binarize", self.binarize, ("none", "static", "dynamic"))
         _choice("lr-schedule", self.lr_schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
-        if self.model != "ae" and self.likelihood == "mse":
+        model_options.check(self)
+        if not MODEL_REGISTRY[self.model].deterministic and self.likelihood == "mse":
             raise ConfigError("a VAE needs a likelihood, not mse: use bernoulli, continuous-bernoulli, gaussian or discretized-logistic")
         if self.latent_dim < 1:
             raise ConfigError(f"--latent-dim must be at least 1, not {self.latent_dim}")
@@ -136,7 +159,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if name == "sigma":
         return str(value)
     kind = type(default) if default is not None else {"image_size": int, "patience": int, "beta": float,
-                                                       "grad_clip": float, "data_dir": str, "likelihood": str}[name]
+                                                       "grad_clip": float, "data_dir": str, "likelihood": str,
+                                                       **{k: t for k, (t, _) in model_options.OPTIONS.items()}}[name]
     if kind is int and isinstance(value, bool):
         raise ConfigError(f"{name} in {source} must be an integer, not {value!r}")
     try:

@@ -98,7 +98,8 @@ class Run:
         from .checkpoint import load_checkpoint
         from .models import build_model
 
-        model = build_model(self.config, self.sample_shape)
+        names = self.class_names
+        model = build_model(self.config, self.sample_shape, num_classes=len(names) if names else None)
         load_checkpoint(self.checkpoint_path(which), device=device).load_model(model)
         model.to(device).eval()
         model.class_names = self.class_names

@@ -81,20 +81,30 @@ def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float | N
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=config.lr)
+    return torch.optim.Adam(main_parameters(model), lr=config.lr)
+
+
+def main_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters the loss trains: all but those a model trains with its own auxiliary optimizer."""
+    auxiliary = {id(p) for p in getattr(model, "auxiliary_parameters", list)()}
+    return [p for p in model.parameters() if id(p) not in auxiliary]
+
+
+def _model_inputs(y: torch.Tensor | None, index) -> dict[str, Any]:
+    """Keyword inputs besides x: the batch's labels for a conditional model."""
+    return {} if y is None else {"y": y[index]}
 
 
 @torch.inference_mode()
-def validation_loss(model, x: torch.Tensor, seed: int, batch_size: int = 1000) -> dict[str, float]:
-    """Mean loss terms on held-out data, with fixed noise so epochs are comparable."""
+def validation_loss(model, x: torch.Tensor, seed: int, batch_size: int = 1000, y: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean loss terms (and a model's extra terms) on held-out data, with fixed noise so epochs are comparable."""
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     totals: dict[str, float] = {}
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
-        out = model(batch, generator=generator)
-        for name in ("loss", "recon", "kl"):
-            value = getattr(out, name)
+        out = model(batch, generator=generator, **_model_inputs(y, slice(start, start + batch_size)))
+        for name, value in [(k, getattr(out, k)) for k in ("loss", "recon", "kl")] + list(out.extras.items()):
             if value is not None:
                 totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
     model.train()
@@ -112,8 +122,13 @@ class Trainer:
         self.group = distributed.join(resolve_device(config.device))  # a group of one unless under torchrun
         self.device = self.group.device
         torch.manual_seed(config.seed)
-        self.model = build_model(config, dataset.sample_shape).to(self.device)
+        self.model = build_model(config, dataset.sample_shape,
+                                 num_classes=len(dataset.class_names) if dataset.class_names else None).to(self.device)
         self.optimizer = make_optimizer(self.model, config)
+        # A model may train a second network with its own optimizer (FactorVAE's discriminator).
+        self.aux_optimizer = self.model.auxiliary_optimizer() if hasattr(self.model, "auxiliary_optimizer") else None
+        if self.aux_optimizer is not None and self.group.distributed:
+            raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
         self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         likelihood = self.model.likelihood
         self.train_x = torch.as_tensor(dataset.train.x, device=self.device)
@@ -123,6 +138,12 @@ class Trainer:
         self.group.check(config.batch_size, len(dataset.val))
         self.val_x = self.group.local(observed(torch.as_tensor(dataset.val.x, device=self.device), likelihood, config.seed + VAL_SEED_OFFSET))
         self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
+        self.train_y = self.val_y = None
+        if getattr(self.model, "conditional", False):
+            self.train_y = _labels(dataset.train, self.device)
+            self.val_y = self.group.local(_labels(dataset.val, self.device))
+        if hasattr(self.model, "prepare_training"):  # models that need the dataset size or the epoch length
+            self.model.prepare_training(len(self.train_x), self.steps_per_epoch)
         self.epoch = 0
         self.step = 0
         self.best_val_loss = math.inf
@@ -138,6 +159,8 @@ class Trainer:
     def restore(self, checkpoint: Checkpoint) -> None:
         checkpoint.load_model(self.model)
         checkpoint.load_optimizer(self.optimizer)
+        if self.aux_optimizer is not None:
+            checkpoint.load_optimizer(self.aux_optimizer, auxiliary=True)
         state = checkpoint.state
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_val_loss = float(state["best_val_loss"])
@@ -151,7 +174,7 @@ class Trainer:
             return
         folder = self.run_dir / "checkpoints"
         save_checkpoint(folder / "last.safetensors", self.model, self._state(), self.optimizer,
-                        extra_tensors={"rng_torch": torch.get_rng_state()})
+                        extra_tensors={"rng_torch": torch.get_rng_state()}, auxiliary_optimizer=self.aux_optimizer)
         if improved:
             save_checkpoint(folder / "best.safetensors", self.model, self._state())
 
@@ -173,7 +196,10 @@ class Trainer:
         while self.epoch < cfg.epochs:
             record = self.train_epoch(total_steps)
             self.epoch += 1
-            val = self.group.mean(validation_loss(self.model, self.val_x, self.group.noise_seed(cfg.seed + VAL_SEED_OFFSET)), len(self.val_x))
+            if hasattr(self.model, "after_epoch"):  # models that fit something to the training data (VQ-VAE's code prior)
+                self.model.after_epoch(self.train_x[i:i + 1000] for i in range(0, len(self.train_x), 1000))
+            val = self.group.mean(validation_loss(self.model, self.val_x, self.group.noise_seed(cfg.seed + VAL_SEED_OFFSET),
+                                                  y=self.val_y), len(self.val_x))
             record.update({f"val_{k}": v for k, v in val.items()})
             if not math.isfinite(val["loss"]):
                 raise TrainingDiverged(f"the validation loss is {val['loss']} after epoch {self.epoch}: "
@@ -212,6 +238,7 @@ class Trainer:
         pending = torch.zeros(3, device=self.device, dtype=torch.float64)
         started = time.perf_counter()
         beta = None
+        extra_sums: dict[str, torch.Tensor] = {}
         for batch in range(self.steps_per_epoch):
             part = self.group.part(order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size])  # this rank's share
             x = self.train_x[part.index]
@@ -221,7 +248,8 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             beta = kl_weight(cfg, self.step, self.steps_per_epoch)
-            out = self.train_model(x, beta=beta, generator=noise)  # the model itself, or its DDP wrapper
+            out = self.train_model(x, beta=beta, generator=noise, step=self.step,  # the model itself, or its DDP wrapper
+                                   **_model_inputs(self.train_y, part.index))
             optimizer.zero_grad(set_to_none=True)
             (out.loss if part.weight is None else out.loss * part.weight).backward()
             if cfg.grad_clip is not None:
@@ -229,6 +257,8 @@ class Trainer:
             kl = out.kl.detach() if out.kl is not None else out.loss.new_zeros(())
             terms = torch.stack([out.loss.detach(), out.recon.detach(), kl]).double() * part.count
             pending += terms
+            for name, value in out.extras.items():
+                extra_sums[name] = extra_sums.get(name, 0.0) + value.detach().double() * part.count
             self.step += 1
             if self.step % check_every == 0 or batch == self.steps_per_epoch - 1:
                 if not torch.isfinite(pending).all():
@@ -244,14 +274,27 @@ class Trainer:
                     getattr(cb, "on_batch", lambda **_: None)(epoch=self.epoch, batch=batch + 1,
                                                               steps_per_epoch=self.steps_per_epoch, values=values)
             optimizer.step()
+            if self.aux_optimizer is not None:
+                self.aux_optimizer.zero_grad(set_to_none=True)
+                model.auxiliary_loss(out.auxiliary, generator=noise).backward()
+                self.aux_optimizer.step()
+                self.aux_optimizer.zero_grad(set_to_none=True)  # no stale gradients in the model's clipping
         seconds = time.perf_counter() - started
         loss, recon, kl = (self.group.sum(sums) / n).tolist()
         record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, "lr": lr, "beta": beta,
                                   "train_loss": loss, "train_recon": recon}
         if model.variational:
             record["train_kl"] = kl
+        record.update({f"train_{name}": float(self.group.sum(value) / n) for name, value in extra_sums.items()})
         record.update({"seconds": seconds, "images_per_s": n / seconds})
         return record
+
+
+def _labels(split, device: torch.device) -> torch.Tensor:
+    if split.y is None:
+        raise ConfigError("a conditional model needs class labels, and this dataset has none: use a labelled dataset "
+                          "(an .npz with y, an image folder with sub-folders, or a named one)")
+    return torch.as_tensor(split.y, device=device).long()
 
 
 def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model, group: distributed.Group) -> None:

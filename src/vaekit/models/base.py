@@ -5,10 +5,24 @@ A model owns an encoder, a decoder and a likelihood (see ``networks`` and ``like
 * ``encode(x)`` returns the posterior over codes (a point mass for the AE);
 * ``decode(z)`` returns the expected image in [0, 1], shaped like the data;
 * ``forward(x)`` returns a :class:`ModelOutput` whose fields are the logged metric names.
+
+Class attributes tell the trainer, the evaluation and the latent toolkit what a model is:
+
+* ``variational``: the encoder gives a posterior density, so KL, ELBO and an IW bound exist;
+* ``generative``: codes drawn by ``sample_prior`` decode to meaningful images (not so for the AE);
+* ``standard_prior``: the prior is N(0, I) (else the toolkit samples through ``sample_prior``);
+* ``closed_form_kl``: the KL to the prior is ``posterior.kl_per_dim()`` (else a Monte-Carlo estimate);
+* ``conditional``: the model takes class labels ``y`` (the trainer passes each batch's labels).
+
+Optional hooks the trainer calls when a model defines them (kept generic, no model names):
+``prepare_training(n_train, steps_per_epoch)``, ``auxiliary_optimizer()`` with
+``auxiliary_loss(out.auxiliary, generator=...)`` (a second network with its own optimizer), and
+``after_epoch(batches)`` (fit something to the training data, e.g. a prior over discrete codes).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,18 +35,31 @@ from ..networks import build_networks
 
 @dataclass
 class ModelOutput:
-    """Batch means, in nats per image. ``kl`` and ``kl_per_dim`` are None for the AE."""
+    """Batch means, in nats per image. ``kl`` and ``kl_per_dim`` are None for the AE.
+
+    ``extras`` holds further scalar terms a model logs (``tc``, ``mmd``, ``commitment``...): the
+    trainer writes them to metrics.jsonl as ``train_<name>`` and ``val_<name>``. ``auxiliary`` is
+    whatever the model's ``auxiliary_loss`` needs (FactorVAE: the detached codes).
+    """
 
     loss: torch.Tensor
     recon: torch.Tensor
     kl: torch.Tensor | None = None
     kl_per_dim: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    auxiliary: Any = None
 
 
 class AutoEncoder(nn.Module):
     """x -> z = encoder(x) -> decoder(z); trained to minimise the reconstruction loss alone."""
 
     variational = False
+    generative = False
+    standard_prior = True
+    closed_form_kl = True
+    conditional = False
+    evaluation_notes: tuple[str, ...] = (
+        "a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply",)
 
     def __init__(self, config: TrainConfig, sample_shape: tuple[int, ...]):
         super().__init__()
@@ -73,6 +100,7 @@ class AutoEncoder(nn.Module):
         """Decode the posterior mean: the reconstruction used for MSE and plots."""
         return self.decode(self.encode(x).mode())
 
-    def forward(self, x: torch.Tensor, *, beta: float | None = None, generator: torch.Generator | None = None) -> ModelOutput:
+    def forward(self, x: torch.Tensor, *, beta: float | None = None, generator: torch.Generator | None = None,
+                step: int | None = None, y: torch.Tensor | None = None) -> ModelOutput:
         recon = -self.log_likelihood(x, self.encoder(x)).mean()
         return ModelOutput(loss=recon, recon=recon)

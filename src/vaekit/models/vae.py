@@ -1,6 +1,11 @@
 """The variational autoencoder and the beta-VAE (Kingma & Welling 2014; Higgins et al. 2017).
 
 loss = -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)); with beta = 1 this is the negative ELBO.
+
+``--free-bits L`` (Kingma et al. 2016, "Improved variational inference with inverse autoregressive
+flow", eq. 15) replaces the KL term by sum_j max(L, KL_j), KL_j the batch-mean KL of dimension j:
+no dimension is pushed below L nats, which keeps units from collapsing early in training. The
+logged ``kl`` stays the true KL. Every VAE whose loss has a per-dimension KL takes the option.
 """
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from .base import AutoEncoder, ModelOutput
 
 class VAE(AutoEncoder):
     variational = True
+    generative = True
+    evaluation_notes: tuple[str, ...] = ()
 
     @property
     def beta(self) -> float:
@@ -22,12 +29,25 @@ class VAE(AutoEncoder):
         mean, logvar = self.encoder(x).chunk(2, dim=-1)
         return DiagonalGaussian(mean, logvar)
 
-    def forward(self, x: torch.Tensor, *, beta: float | None = None, generator: torch.Generator | None = None) -> ModelOutput:
+    def forward(self, x: torch.Tensor, *, beta: float | None = None, generator: torch.Generator | None = None,
+                step: int | None = None, y: torch.Tensor | None = None) -> ModelOutput:
         """One-sample ELBO terms. ``beta`` overrides the configured weight (KL warm-up uses it)."""
+        _, _, recon, kl_per_dim = self.elbo_terms(x, generator)
+        weight = self.beta if beta is None else beta
+        return ModelOutput(loss=recon + weight * self.kl_penalty(kl_per_dim), recon=recon, kl=kl_per_dim.sum(),
+                           kl_per_dim=kl_per_dim)
+
+    def elbo_terms(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """(posterior, one reparameterised code z per image, batch-mean -log p(x|z), batch-mean KL per dimension)."""
         posterior = self.encode(x)
         z = posterior.sample(generator=generator)
         recon = -self.log_likelihood(x, z).mean()
-        kl_per_dim = posterior.kl_per_dim().mean(0)
-        kl = kl_per_dim.sum()
-        weight = self.beta if beta is None else beta
-        return ModelOutput(loss=recon + weight * kl, recon=recon, kl=kl, kl_per_dim=kl_per_dim)
+        return posterior, z, recon, posterior.kl_per_dim().mean(0)
+
+    def kl_penalty(self, kl_per_dim: torch.Tensor) -> torch.Tensor:
+        """The KL term of the loss from batch-mean KLs per dimension: their sum, or with free bits
+        sum_j max(free_bits, KL_j)."""
+        free_bits = getattr(self.config, "free_bits", None)
+        if free_bits:
+            return kl_per_dim.clamp(min=free_bits).sum()
+        return kl_per_dim.sum()

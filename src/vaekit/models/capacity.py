@@ -1,0 +1,44 @@
+"""The capacity-annealed beta-VAE (Burgess et al. 2018, "Understanding disentangling in beta-VAE").
+
+    loss = -E_q[log p(x|z)] + gamma |KL(q(z|x) || N(0, I)) - C|,   C = C_max min(1, step / annealing steps)
+
+The KL is held near a target capacity C that rises linearly from 0 to C_max (their eq. 8; on
+dSprites they used gamma = 1000 and C_max = 25 nats). The encoder can only spend information as C
+allows, so it spends it first on the factors that reduce the reconstruction error most. The
+annealing length is ``--capacity-epochs`` times the steps per epoch, which the trainer tells the
+model before training (kept in a buffer, so a loaded model knows it). Outside training (step None)
+C is C_max. ``extras``: ``capacity`` (the current C).
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import ModelOutput
+from .vae import VAE
+
+
+def capacity_at(step: int | None, capacity_max: float, annealing_steps: float) -> float:
+    """C(step) = C_max min(1, step / annealing_steps); C_max when step is None."""
+    if step is None or annealing_steps <= 0:
+        return float(capacity_max)
+    return float(capacity_max) * min(1.0, step / annealing_steps)
+
+
+class CapacityVAE(VAE):
+    def __init__(self, config, sample_shape):
+        super().__init__(config, sample_shape)
+        self.register_buffer("steps_per_epoch", torch.zeros((), dtype=torch.float64))
+
+    def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
+        self.steps_per_epoch.fill_(steps_per_epoch)
+
+    def capacity(self, step: int | None) -> float:
+        annealing = float(self.config.capacity_epochs) * float(self.steps_per_epoch)
+        return capacity_at(step, self.config.capacity_max, annealing)
+
+    def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
+        _, _, recon, kl_per_dim = self.elbo_terms(x, generator)
+        capacity = self.capacity(step)
+        loss = recon + float(self.config.gamma) * (self.kl_penalty(kl_per_dim) - capacity).abs()
+        return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
+                           extras={"capacity": x.new_tensor(capacity)})

@@ -1,0 +1,141 @@
+"""VQ-VAE (van den Oord et al. 2017, "Neural discrete representation learning").
+
+The encoder's output (B, L) is cut into P = L / D vectors of dimension D (``--code-dim``), and each
+is replaced by its nearest entry of a codebook of K vectors (``--codebook-size``). The decoder sees
+the quantised code; gradients pass the quantisation unchanged (straight-through). The loss is
+
+    -log p(x | z_q) + commitment |z_e - sg(z_q)|^2      (their eq. 3, summed over the code)
+
+and the codebook follows the encoder outputs assigned to it by exponential moving averages (their
+appendix A.1): with assignments n_k and sums s_k of a batch, N_k <- g N_k + (1 - g) n_k,
+m_k <- g m_k + (1 - g) s_k, e_k = m_k / N~_k, where N~ is N with Laplace smoothing
+(N_k + eps) / (sum N + K eps) * sum N, so an unused entry never divides by zero.
+
+To sample, VQ-VAE needs a prior over codes. The paper fits a PixelCNN; here, a first-order Markov
+chain over the P code positions, p(c_1) prod_{i > 1} p(c_i | c_{i-1}), estimated by counting the
+codes of the whole training set (add-1/2 smoothing). The trainer refits it after every epoch (the
+``after_epoch`` hook), so every checkpoint holds the prior of its own weights; it is exact for P <= 2
+and captures neighbouring-position structure beyond that. ``sample_prior`` draws code indices from
+it and returns their codebook vectors. ``decode(z)`` decodes any vector, quantised or not
+(interpolations pass between codebook vectors). ``extras``: ``commitment``, ``perplexity``
+(exp of the entropy of the batch's code usage; K when all entries are used evenly).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..distributions import PointPosterior
+from ..errors import RunError
+from .base import AutoEncoder, ModelOutput
+
+EMA_EPS = 1e-5
+PRIOR_SMOOTHING = 0.5
+
+
+def nearest_codes(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest codebook row for each row of ``vectors`` (N, D) -> (N,)."""
+    distances = (vectors.pow(2).sum(1, keepdim=True) - 2 * vectors @ codebook.T + codebook.pow(2).sum(1))
+    return distances.argmin(1)
+
+
+def ema_codebook_update(cluster_size, embed_sum, vectors, codes, decay: float, eps: float = EMA_EPS):
+    """One EMA step (in place on ``cluster_size`` (K,) and ``embed_sum`` (K, D)); returns the new codebook."""
+    k = cluster_size.shape[0]
+    onehot = F.one_hot(codes, k).to(vectors.dtype)                        # (N, K)
+    cluster_size.mul_(decay).add_(onehot.sum(0), alpha=1 - decay)
+    embed_sum.mul_(decay).add_(onehot.T @ vectors, alpha=1 - decay)
+    total = cluster_size.sum()
+    smoothed = (cluster_size + eps) / (total + k * eps) * total
+    return embed_sum / smoothed.unsqueeze(1)
+
+
+class VQVAE(AutoEncoder):
+    generative = True
+    standard_prior = False
+    evaluation_notes = ("vq-vae has discrete codes and a deterministic encoder: it defines no ELBO or likelihood "
+                        "bound (kl, nelbo, nll, bits_per_dim are null); recon is the loss at the quantised code, "
+                        "prior samples come from the Markov-chain prior over codes fitted to the training set",)
+
+    def __init__(self, config, sample_shape):
+        super().__init__(config, sample_shape)
+        self.code_dim = int(config.code_dim)
+        self.positions = config.latent_dim // self.code_dim
+        k = int(config.codebook_size)
+        codebook = torch.randn(k, self.code_dim)
+        self.register_buffer("codebook", codebook)
+        self.register_buffer("cluster_size", torch.ones(k))
+        self.register_buffer("embed_sum", codebook.clone())
+        self.register_buffer("prior_first", torch.full((k,), -float(torch.log(torch.tensor(float(k))))))
+        self.register_buffer("prior_transition", torch.zeros(max(self.positions - 1, 0), k, k))
+        self.register_buffer("prior_fitted", torch.zeros((), dtype=torch.bool))
+
+    # -- quantisation ------------------------------------------------------------------------------
+    def code_indices(self, z_e: torch.Tensor) -> torch.Tensor:
+        """(B, L) encoder outputs -> (B, P) codebook indices."""
+        return nearest_codes(z_e.reshape(-1, self.code_dim), self.codebook).view(z_e.shape[0], self.positions)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B, P) indices -> (B, L) codebook vectors."""
+        return self.codebook[indices].reshape(indices.shape[0], -1)
+
+    def encode(self, x):
+        return PointPosterior(self.lookup(self.code_indices(self.encoder(x))))
+
+    def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
+        z_e = self.encoder(x)
+        indices = self.code_indices(z_e)
+        z_q = self.lookup(indices)
+        if self.training:
+            with torch.no_grad():
+                self.codebook.copy_(ema_codebook_update(self.cluster_size, self.embed_sum,
+                                                        z_e.detach().reshape(-1, self.code_dim), indices.reshape(-1),
+                                                        float(self.config.ema_decay)))
+        commitment = (z_e - z_q.detach()).pow(2).sum(1).mean()
+        straight_through = z_e + (z_q - z_e).detach()
+        recon = -self.log_likelihood(x, straight_through).mean()
+        usage = torch.bincount(indices.reshape(-1), minlength=self.codebook.shape[0]).to(z_e.dtype)
+        usage = usage / usage.sum()
+        perplexity = torch.exp(-(usage * torch.log(usage.clamp_min(1e-12))).sum())
+        return ModelOutput(loss=recon + float(self.config.commitment) * commitment, recon=recon,
+                           extras={"commitment": commitment.detach(), "perplexity": perplexity})
+
+    # -- the prior over codes ----------------------------------------------------------------------
+    @torch.no_grad()
+    def after_epoch(self, batches) -> None:
+        """Refit the Markov-chain prior to the codes of the training images in ``batches``."""
+        k = self.codebook.shape[0]
+        first = torch.zeros(k, dtype=torch.float64, device=self.codebook.device)
+        pairs = torch.zeros(max(self.positions - 1, 0), k, k, dtype=torch.float64, device=self.codebook.device)
+        was_training = self.training
+        self.eval()
+        for x in batches:
+            indices = self.code_indices(self.encoder(x))
+            first += torch.bincount(indices[:, 0], minlength=k).double()
+            for i in range(self.positions - 1):
+                pairs[i] += torch.bincount(indices[:, i] * k + indices[:, i + 1], minlength=k * k).view(k, k).double()
+        self.train(was_training)
+        self.prior_first.copy_(torch.log((first + PRIOR_SMOOTHING) / (first.sum() + k * PRIOR_SMOOTHING)))
+        pairs += PRIOR_SMOOTHING
+        self.prior_transition.copy_(torch.log(pairs / pairs.sum(2, keepdim=True)))
+        self.prior_fitted.fill_(True)
+
+    def sample_prior(self, n, *, generator=None, temperature=1.0):
+        if not bool(self.prior_fitted):
+            raise RunError("this VQ-VAE's prior over codes has not been fitted yet: the trainer fits it after each epoch")
+        device = self.codebook.device
+        logits = self.prior_first / temperature
+        current = torch.multinomial(torch.softmax(logits, 0).expand(n, -1), 1, generator=generator).squeeze(1)
+        indices = [current]
+        for i in range(self.positions - 1):
+            probs = torch.softmax(self.prior_transition[i][current] / temperature, dim=1)
+            current = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            indices.append(current)
+        return self.lookup(torch.stack(indices, 1).to(device))
+
+    def log_prior_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """log p(c) of (B, P) code indices under the fitted chain, in nats."""
+        log_p = self.prior_first[indices[:, 0]]
+        for i in range(self.positions - 1):
+            log_p = log_p + self.prior_transition[i][indices[:, i], indices[:, i + 1]]
+        return log_p
