@@ -12,12 +12,13 @@ import sys
 
 from . import __version__
 from .errors import VaekitError
+from .models.options import OPTIONS as MODEL_OPTIONS
 
 log = logging.getLogger("vaekit.cli")
 
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
-COMMAND_MODULES: list[str] = ["vaekit.commands.latent", "vaekit.commands.report"]
+COMMAND_MODULES: list[str] = ["vaekit.commands.latent", "vaekit.commands.report", "vaekit.commands.serve", "vaekit.commands.models"]
 
 # Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
 TRAIN_OPTIONS = [
@@ -25,7 +26,7 @@ TRAIN_OPTIONS = [
     ("--data-dir", str, "folder holding the dataset files (searched first)"),
     ("--image-size", int, "side length image folders are resized to"),
     ("--val-fraction", float, "share of the training split held out for validation (default 0.1)"),
-    ("--model", str, "ae | vae | beta-vae (default vae)"),
+    ("--model", str, "a registered model, listed by `vaekit models` (default vae)"),
     ("--arch", str, "linear | mlp | conv (default mlp)"),
     ("--hidden", str, "MLP widths, comma-separated (default 512)"),
     ("--channels", str, "conv channels per stage, comma-separated (default 32,64,128,256)"),
@@ -45,6 +46,8 @@ TRAIN_OPTIONS = [
     ("--seed", int, "random seed (default 0)"),
     ("--device", str, "auto | cpu | cuda | mps (default auto: CUDA, then MPS, then CPU)"),
 ]
+# Model-specific options (iwae's --iw-k, dip-vae's --lambda-od, ...), from vaekit.models.options.
+TRAIN_OPTIONS += [("--" + name.replace("_", "-"), kind, text) for name, (kind, text) in MODEL_OPTIONS.items()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,16 +126,31 @@ def _train(args) -> int:
     from .run import check_run_dir, config_dataset
     from .trainer import train
 
+    launched = _launch()
     config = build_config(args.config, given)
     out = args.out or f"runs/{_slug(config.dataset)}-{config.model}"
     check_run_dir(out, overwrite=args.overwrite)  # before loading data: fail fast, touch nothing
-    dataset = config_dataset(config, progress=render.DownloadBar())
-    render.dataset_warnings(dataset)
-    print(render.train_header(config, dataset, out))
+    dataset = config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
+    if launched.is_main:
+        render.dataset_warnings(dataset)
+        print(render.train_header(config, dataset, out))
+        if launched.distributed:
+            print(render.launch_line(config, launched.world_size))
     with render.TrainBar() as bar:
-        result = train(config, dataset, out, overwrite=args.overwrite, callbacks=[bar])
-    print(render.train_summary(result))
+        result = train(config, dataset, out, overwrite=args.overwrite, callbacks=[bar] if launched.is_main else [])
+    if launched.is_main:
+        print(render.train_summary(result))
     return 0
+
+
+def _launch():
+    """Who this process is under torchrun; ranks other than 0 train silently (errors still show)."""
+    from .distributed import launch
+
+    launched = launch()
+    if not launched.is_main:
+        logging.getLogger().setLevel(logging.ERROR)
+    return launched
 
 
 def _resume(args, given) -> int:
@@ -151,11 +169,17 @@ def _resume(args, given) -> int:
             config.data_dir = given["data_dir"]
         if given["device"]:
             config.device = given["device"]
-        return config_dataset(config, progress=render.DownloadBar())
+        return config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
 
+    launched = _launch()
+    if launched.is_main and launched.distributed:
+        from .run import open_run
+
+        print(render.launch_line(open_run(args.resume).config, launched.world_size))
     with render.TrainBar() as bar:
-        result = resume(args.resume, loader, epochs=given["epochs"], callbacks=[bar])
-    print(render.train_summary(result))
+        result = resume(args.resume, loader, epochs=given["epochs"], callbacks=[bar] if launched.is_main else [])
+    if launched.is_main:
+        print(render.train_summary(result))
     return 0
 
 

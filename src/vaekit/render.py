@@ -99,6 +99,14 @@ def train_header(config, dataset, out) -> str:
             f"run folder: {out}")
 
 
+def launch_line(config, world_size: int) -> str:
+    """The torchrun line under the training header: processes, global and per-process batch, lr."""
+    from .distributed import per_rank_batch
+
+    return (f"distributed: {world_size} processes (torchrun), global batch {config.batch_size} "
+            f"({per_rank_batch(config.batch_size, world_size)} per process), lr {config.lr:g}")
+
+
 def train_summary(result) -> str:
     lines = [f"best validation loss {result.best_val_loss:.3f} at epoch {result.best_epoch}"]
     if result.stopped_early:
