@@ -40,35 +40,52 @@ def _rows_per_chunk(model, memory_cap_bytes: int) -> int:
 
 @torch.inference_mode()
 def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None,
-                              memory_cap_bytes: int = 512 * 2**20) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image: (log p(x) estimated with K importance samples, Monte-Carlo E_q[log p(x|z)]).
+                              memory_cap_bytes: int = 512 * 2**20, y: torch.Tensor | None = None,
+                              with_elbo: bool = False) -> tuple[torch.Tensor, ...]:
+    """Per image: (log p(x) estimated with K importance samples, Monte-Carlo E_q[log p(x|z)]), and with
+    ``with_elbo`` also the Monte-Carlo ELBO, the mean of the K log weights.
 
     Samples are drawn in chunks of at most ``memory_cap_bytes`` of decoder output and combined with
-    a running log-sum-exp, so K = 1000 costs time, not memory.
+    a running log-sum-exp, so K = 1000 costs time, not memory. ``y`` are the labels a conditional
+    model is evaluated with (then the bound is on log p(x|y)). A model whose proposal is not one
+    diagonal Gaussian (the two-level HVAE) supplies ``log_importance_weights(x, noise)`` and
+    ``iw_noise_dim``; every other model goes through encode / log_likelihood / log_prior.
     """
-    posterior = model.encode(x)
+    own_weights = getattr(model, "log_importance_weights", None)
+    condition = {} if y is None else {"y": y}
+    posterior = None if own_weights is not None else model.encode(x, **condition)
     batch = x.shape[0]
     # All the noise is drawn at once (it is small: K x B x L), so the estimate for a given seed does
     # not depend on how the decoder work is chunked.
-    noise = torch.randn((k, *posterior.mean.shape), generator=generator, device=x.device, dtype=posterior.mean.dtype)
+    shape = (k, batch, model.iw_noise_dim) if own_weights is not None else (k, *posterior.mean.shape)
+    dtype = next(model.parameters()).dtype if own_weights is not None else posterior.mean.dtype
+    noise = torch.randn(shape, generator=generator, device=x.device, dtype=dtype)
     chunk = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes) // batch))
     log_w_max = torch.full((batch,), -math.inf, device=x.device, dtype=torch.float64)
     sum_exp = torch.zeros(batch, device=x.device, dtype=torch.float64)
     log_px_z_sum = torch.zeros(batch, device=x.device, dtype=torch.float64)
+    log_w_sum = torch.zeros(batch, device=x.device, dtype=torch.float64)
     done = 0
     while done < k:
         n = min(chunk, k - done)
-        z = posterior.reparameterize(noise[done:done + n])               # (n, B, L)
-        flat_z = z.reshape(n * batch, -1)
-        targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
-        log_px_z = model.log_likelihood(targets, flat_z).view(n, batch)
-        log_w = (log_px_z + model.log_prior(z) - posterior.log_prob(z)).double()
+        if own_weights is not None:
+            log_px_z, log_w = own_weights(x, noise[done:done + n])
+            log_w = log_w.double()
+        else:
+            z = posterior.reparameterize(noise[done:done + n])               # (n, B, L)
+            flat_z = z.reshape(n * batch, -1)
+            targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
+            repeated = {} if y is None else {"y": y.repeat(n)}
+            log_px_z = model.log_likelihood(targets, flat_z, **repeated).view(n, batch)
+            log_w = (log_px_z + model.log_prior(z) - posterior.log_prob(z)).double()
+        log_w_sum += log_w.sum(0)
         new_max = torch.maximum(log_w_max, log_w.max(0).values)
         sum_exp = sum_exp * torch.exp(log_w_max - new_max) + torch.exp(log_w - new_max).sum(0)
         log_w_max = new_max
         log_px_z_sum += log_px_z.double().sum(0)
         done += n
-    return log_w_max + torch.log(sum_exp) - math.log(k), log_px_z_sum / k
+    bound = log_w_max + torch.log(sum_exp) - math.log(k)
+    return (bound, log_px_z_sum / k, log_w_sum / k) if with_elbo else (bound, log_px_z_sum / k)
 
 
 def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -> float:
@@ -115,20 +132,29 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     n, dims = len(grey), math.prod(model.sample_shape)
     totals = {"recon": 0.0, "kl": 0.0, "nll": 0.0, "sq_err": 0.0}
     kl_per_dim = torch.zeros(model.latent_dim, dtype=torch.float64, device=device)
+    # A model whose prior is not N(0, I) (VampPrior, two levels) has no closed-form KL: it is then the
+    # Monte-Carlo estimate E_q[log q - log p] over the same K samples as the IW bound.
+    closed_form_kl = getattr(model, "closed_form_kl", True)
+    labels = _condition_labels(model, dataset, split, device)
     means = []
     for start in range(0, n, batch_size):
         x, xt = grey[start:start + batch_size], target[start:start + batch_size]
-        posterior = model.encode(xt)
-        totals["sq_err"] += float((model.decode(posterior.mode()) - x).double().pow(2).sum())
+        condition = {} if labels is None else {"y": labels[start:start + batch_size]}
+        posterior = model.encode(xt, **condition)
+        totals["sq_err"] += float((model.decode(posterior.mode(), **condition) - x).double().pow(2).sum())
         means.append(posterior.mode().double())
         if model.variational:
-            log_px, log_px_z = importance_weighted_bound(model, xt, iw_samples, generator=generator,
-                                                         memory_cap_bytes=memory_cap_bytes)
+            log_px, log_px_z, elbo = importance_weighted_bound(model, xt, iw_samples, generator=generator,
+                                                               memory_cap_bytes=memory_cap_bytes, with_elbo=True,
+                                                               **condition)
             totals["nll"] -= float(log_px.sum())
             totals["recon"] -= float(log_px_z.sum())
-            per_dim = posterior.kl_per_dim().double()
-            kl_per_dim += per_dim.sum(0)
-            totals["kl"] += float(per_dim.sum())
+            if closed_form_kl:
+                per_dim = posterior.kl_per_dim().double()
+                kl_per_dim += per_dim.sum(0)
+                totals["kl"] += float(per_dim.sum())
+            else:
+                totals["kl"] += float((log_px_z - elbo).sum())
         else:
             totals["recon"] -= float(model.log_likelihood(xt, posterior.mode()).double().sum())
         if progress is not None:
@@ -147,8 +173,8 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         notes.append(f"{lik.describe()} is not a normalised likelihood: recon, nelbo and nll are losses, not nats of a probability")
     elif not lik.discrete:
         notes.append(f"{lik.describe()} is a density on [0, 1], not a probability of 8-bit images: bits_per_dim is not reported")
-    if not variational:
-        notes.append("a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply")
+    notes.extend(getattr(model, "evaluation_notes", () if variational else
+                         ("a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply",)))
     result = {
         "split": split,
         "n": n,
@@ -161,7 +187,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         "iw_samples": iw_samples if variational else None,
         "bits_per_dim": nll / (dims * math.log(2)) if honest_bits else None,
         "mse": totals["sq_err"] / (n * dims),
-        "kl_per_dim": (kl_per_dim / n).tolist() if variational else None,
+        "kl_per_dim": (kl_per_dim / n).tolist() if variational and closed_form_kl else None,
         "active_units": active,
         "pca_mse": pca_baseline_mse(dataset.train.x, dataset.split(split).x, model.latent_dim),
         "latent_dim": model.latent_dim,
@@ -181,6 +207,16 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         result.update(measure_regularity(model, dataset, split=split, samples=regularity_samples, seed=seed))
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def _condition_labels(model, dataset, split: str, device) -> torch.Tensor | None:
+    """The split's true labels for a conditional model (evaluated on p(x|y)), else None."""
+    if not getattr(model, "conditional", False):
+        return None
+    y = dataset.split(split).y
+    if y is None:
+        raise ConfigError(f"--model {model.config.model} is conditional, and the {split} split has no labels to condition on")
+    return torch.as_tensor(y, device=device).long()
 
 
 def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,

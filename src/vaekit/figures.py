@@ -74,7 +74,8 @@ def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature:
         warnings.simplefilter("always")
         codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
                                     train_means=train_means, components=components)
-    source = ("z ~ N(0, T²I)" if sampler == "prior"
+    prior = "z ~ N(0, T²I)" if getattr(model, "standard_prior", True) else "z from the model's own prior"
+    source = (prior if sampler == "prior"
               else f"a {components}-component Gaussian mixture fitted to {len(train_means)} encoded training images")
     title = f"{n} samples: decode(z), {source}, T = {temperature:g}"
     figure = plots.samples_figure(latent.decode_images(model, codes), title=title, cols=cols)

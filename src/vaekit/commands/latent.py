@@ -27,6 +27,8 @@ def register(commands) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="scale T of the sampling noise (default 1)")
     p.add_argument("--components", type=int, default=10, help="mixture components for --sampler gmm (default 10)")
     p.add_argument("--cols", type=int, default=8, help="images per row (default 8)")
+    p.add_argument("--label", type=int, metavar="I", help="conditional models (cvae): sample class I")
+    p.add_argument("--class", dest="class_name", metavar="NAME", help="conditional models (cvae): sample the class called NAME")
     p.set_defaults(handler=_sample)
 
     p = add("interpolate", "decode the path between two test images' codes (or a grid between four)")
@@ -113,9 +115,30 @@ def _sample(args) -> int:
     from .. import figures
 
     model, dataset = _open(args)
-    made = figures.samples(model, dataset, n=args.n, sampler=args.sampler, temperature=args.temperature,
-                           seed=args.seed, components=args.components, cols=args.cols)
+    with _conditioned(model, args.label, args.class_name):
+        made = figures.samples(model, dataset, n=args.n, sampler=args.sampler, temperature=args.temperature,
+                               seed=args.seed, components=args.components, cols=args.cols)
     return _show(made, args, "sample")
+
+
+def _conditioned(model, label: int | None, class_name: str | None):
+    """``model.conditioned(class)`` for --label / --class (a conditional model only), else a no-op."""
+    from contextlib import nullcontext
+
+    from ..errors import ConfigError
+
+    if label is None and class_name is None:
+        return nullcontext()
+    if not getattr(model, "conditional", False):
+        raise ConfigError(f"--label and --class need a conditional model (--model cvae), not {model.config.model}")
+    if label is not None and class_name is not None:
+        raise ConfigError("give --label or --class, not both")
+    if class_name is not None:
+        names = list(model.class_names or [])
+        if class_name not in names:
+            raise ConfigError(f"unknown class {class_name!r}: this run's classes are {', '.join(names)}")
+        label = names.index(class_name)
+    return model.conditioned(label)
 
 
 def _interpolate(args) -> int:

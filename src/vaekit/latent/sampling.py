@@ -27,6 +27,18 @@ def prior_samples(latent_dim: int, n: int, *, temperature: float = 1.0, seed: in
     return temperature * np.random.default_rng(seed).standard_normal((n, latent_dim))
 
 
+def model_prior_samples(model, n: int, *, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
+    """``n`` codes from a model's own prior (a VampPrior, a hierarchy, a prior over discrete codes), as
+    ``model.sample_prior`` draws them; ``temperature`` scales its noise. Shape (n, latent_dim)."""
+    import torch
+
+    _check(n, temperature)
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        codes = model.sample_prior(n, generator=torch.Generator(device=device).manual_seed(seed), temperature=temperature)
+    return codes.float().cpu().numpy()
+
+
 def fit_aggregate_posterior(means: np.ndarray, *, components: int = GMM_COMPONENTS, seed: int = 0):
     """A full-covariance sklearn ``GaussianMixture`` fitted to encoded posterior means (N, L)."""
     from sklearn.mixture import GaussianMixture
@@ -64,8 +76,10 @@ def sample_codes(model, n: int, *, sampler: str = "prior", temperature: float = 
     if sampler not in SAMPLERS:
         raise ConfigError(f"unknown sampler {sampler!r}: use {' or '.join(SAMPLERS)}")
     if sampler == "prior":
-        if not model.variational:
+        if not getattr(model, "generative", model.variational):
             warnings.warn(ae_prior_warning(), UserWarning, stacklevel=2)
+        if not getattr(model, "standard_prior", True):
+            return model_prior_samples(model, n, temperature=temperature, seed=seed)
         return prior_samples(model.latent_dim, n, temperature=temperature, seed=seed)
     if train_means is None:
         raise ConfigError("the gmm sampler needs the encoded training images (train_means)")

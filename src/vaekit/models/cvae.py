@@ -30,6 +30,9 @@ from .vae import VAE
 
 class CVAE(VAE):
     conditional = True
+    evaluation_notes = ("a conditional model: recon, kl, nelbo and nll are of p(x|y) given each image's true label, "
+                        "and mse is of reconstructions given the label; prior samples (completeness, fd) use the "
+                        "'unknown' label",)
 
     def __init__(self, config, sample_shape, *, num_classes: int):
         super().__init__(config, sample_shape)
