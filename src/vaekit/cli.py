@@ -45,6 +45,10 @@ TRAIN_OPTIONS = [
     ("--patience", int, "stop early after this many epochs without a better validation loss"),
     ("--seed", int, "random seed (default 0)"),
     ("--device", str, "auto | cpu | cuda | mps (default auto: CUDA, then MPS, then CPU)"),
+    ("--stream", str, "image folders: auto | on | off (default auto: stream from disk when the decoded folder exceeds --max-memory)"),
+    ("--cache", str, "image folders: none | memmap (decode once into a memory-mapped uint8 cache; default none)"),
+    ("--max-memory", float, "GiB the decoded data may take in memory (default: half the RAM)"),
+    ("--workers", int, "DataLoader processes reading streamed batches (default: CPUs less one, 1 to 4)"),
 ]
 # Model-specific options (iwae's --iw-k, dip-vae's --lambda-od, ...), from vaekit.models.options.
 TRAIN_OPTIONS += [("--" + name.replace("_", "-"), kind, text) for name, (kind, text) in MODEL_OPTIONS.items()]
@@ -159,16 +163,18 @@ def _resume(args, given) -> int:
     from .run import config_dataset
     from .trainer import resume
 
-    extra = [k for k, v in given.items() if v is not None and k not in ("epochs", "data_dir", "device")]
+    extra = [k for k, v in given.items() if v is not None and k not in ("epochs", "data_dir", "device", "workers")]
     if extra or args.config or args.out:
         names = ", ".join("--" + k.replace("_", "-") for k in extra) or "--config/--out"
-        raise ConfigError(f"--resume continues a run with its own settings; only --epochs, --data-dir and --device may be given (not {names})")
+        raise ConfigError(f"--resume continues a run with its own settings; only --epochs, --data-dir, --device and --workers may be given (not {names})")
 
     def loader(config):
         if given["data_dir"]:
             config.data_dir = given["data_dir"]
         if given["device"]:
             config.device = given["device"]
+        if given["workers"] is not None:
+            config.workers = given["workers"]
         return config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
 
     launched = _launch()

@@ -1,0 +1,91 @@
+"""Images in and out of the explorer: decoded arrays to PNG data URLs, uploads to model inputs.
+
+Uploads are untrusted bytes. They are checked in this order, each failure a :class:`BadInput` with
+the HTTP status to answer: size (at most :data:`MAX_UPLOAD_BYTES`), format (PNG or JPEG, by their
+content, not their name), pixel count (at most :data:`MAX_UPLOAD_PIXELS`, before any pixel is
+decoded, so a small file cannot expand into gigabytes), then the pixel data itself.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+
+from ..data.folder import read_pixels
+from ..errors import VaekitError
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_PIXELS = 40_000_000          # 40 megapixels: far above any photo worth encoding
+UPLOAD_FORMATS = {"PNG": "PNG", "JPEG": "JPEG"}
+
+
+class BadInput(VaekitError):
+    """A request the explorer refuses; ``status`` is the HTTP status code to answer with."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+def image_view(image: np.ndarray) -> np.ndarray:
+    """A data sample as something a PNG can hold: (H, W) grey or (H, W, 3) colour, uint8.
+
+    Samples are channels-first images (C, H, W) or flat vectors (D,); a flat vector is shown as a
+    square when D is a perfect square and as one row of pixels otherwise.
+    """
+    image = np.asarray(image, np.float32)
+    if image.ndim == 3:
+        image = image[0] if image.shape[0] != 3 else image.transpose(1, 2, 0)
+    elif image.ndim == 1:
+        side = math.isqrt(image.size)
+        image = image.reshape(side, side) if side * side == image.size else image[None, :]
+    return np.rint(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    # Level 1: these images are tiny, and the decode endpoint is on the live path.
+    Image.fromarray(image_view(image)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def png_data_url(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+def read_upload(data: bytes, sample_shape: tuple[int, ...], *, invert: bool = False) -> np.ndarray:
+    """An uploaded PNG/JPEG as one float32 sample in [0, 1] shaped ``sample_shape`` (resized bilinearly).
+
+    ``invert`` flips grey levels (1 - x): for photos of dark objects on a light background, when the
+    model was trained on light objects on black (MNIST, Fashion-MNIST).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if len(sample_shape) != 3 or sample_shape[0] not in (1, 3):
+        raise BadInput(f"this run's samples are vectors of shape {tuple(sample_shape)}, not images: "
+                       "uploads need a run trained on images", 409)
+    if not data:
+        raise BadInput("the uploaded file is empty: choose a PNG or JPEG image")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise BadInput(f"the upload is {len(data) / 2**20:.1f} MB: the limit is {MAX_UPLOAD_BYTES // 2**20} MB", 413)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind, (width, height) = image.format, image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise BadInput("the upload is not an image: choose a PNG or JPEG file", 415) from None
+    if kind not in UPLOAD_FORMATS:
+        raise BadInput(f"the upload is a {kind} image: only PNG and JPEG are accepted", 415)
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise BadInput(f"the image is {width}x{height} pixels: at most {MAX_UPLOAD_PIXELS // 10**6} megapixels "
+                       "are accepted", 413)
+    channels, rows, cols = sample_shape
+    try:
+        pixels = read_pixels(io.BytesIO(data), channels, (cols, rows))
+    except Exception:  # noqa: BLE001 - Pillow raises many types for damaged pixel data
+        raise BadInput(f"the {kind} image's pixel data are damaged or truncated: choose another file", 415) from None
+    sample = pixels.astype(np.float32) / np.float32(255)
+    return 1.0 - sample if invert else sample

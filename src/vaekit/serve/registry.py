@@ -1,0 +1,103 @@
+"""The runs one explorer serves: found once at start-up, opened on first use, addressed by id.
+
+A run's id is its folder's path relative to the folder given to ``vaekit serve`` ("fashion-mnist-vae",
+"sweep/beta-4"), or the folder's own name when a single run is served. Requests name runs by id
+only: an id is looked up in this registry's table and never joined onto a path, so no request can
+reach a file outside the served runs.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import RunError, VaekitError
+from ..run import open_run
+from .explorer import MAP_POINTS, Explorer
+from .images import BadInput
+
+log = logging.getLogger(__name__)
+
+SEARCH_DEPTH = 2   # a folder of runs, or a folder of sweeps (each a folder of runs)
+
+
+@dataclass
+class RunEntry:
+    id: str
+    path: Path
+    summary: dict
+    error: str | None = None
+
+
+def find_runs(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
+    """``root`` itself when it is a run, else the runs in its sub-folders (``depth`` levels, sorted)."""
+    if (root / "run.json").is_file():
+        return [root]
+    found: list[Path] = []
+    if depth == 0:
+        return found
+    try:
+        children = sorted(child for child in root.iterdir() if child.is_dir() and not child.name.startswith("."))
+    except OSError as exc:
+        raise RunError(f"cannot read folder {root} ({exc.strerror or exc})") from None
+    for child in children:
+        found += find_runs(child, depth - 1)
+    return found
+
+
+class RunRegistry:
+    """The served runs, each opened (model loaded, data encoded) once, the first time it is asked for."""
+
+    def __init__(self, path: str | Path, *, data_dir: str | None = None, device: str = "cpu",
+                 map_points: int = MAP_POINTS):
+        root = Path(path)
+        if not root.is_dir():
+            raise RunError(f"{root} is not a folder: pass a run folder (from vaekit train --out) or a folder of runs")
+        paths = find_runs(root)
+        if not paths:
+            raise RunError(f"no vaekit runs in {root}: pass a run folder (it holds run.json) or a folder of them")
+        self.root = root
+        self.data_dir, self.device, self.map_points = data_dir, device, map_points
+        self.entries: dict[str, RunEntry] = {}
+        for run_path in paths:
+            run_id = run_path.name if run_path == root else run_path.relative_to(root).as_posix()
+            self.entries[run_id] = self._describe(run_id, run_path)
+        self.default = next((entry.id for entry in self.entries.values() if entry.error is None), next(iter(self.entries)))
+        self._opened: dict[str, Explorer] = {}
+        self._locks = {run_id: threading.Lock() for run_id in self.entries}
+
+    @staticmethod
+    def _describe(run_id: str, path: Path) -> RunEntry:
+        try:
+            run = open_run(path)
+            config = run.config
+        except VaekitError as exc:
+            return RunEntry(run_id, path, {"model": None, "dataset": None, "latent_dim": None, "arch": None}, str(exc))
+        summary = {"model": config.model, "dataset": config.dataset, "latent_dim": config.latent_dim, "arch": config.arch}
+        return RunEntry(run_id, path, summary)
+
+    def listing(self) -> list[dict]:
+        return [{"id": entry.id, **entry.summary, "opened": entry.id in self._opened, "error": entry.error}
+                for entry in self.entries.values()]
+
+    def get(self, run_id: str | None = None) -> Explorer:
+        """The opened run ``run_id`` (default: the first one that opens), or :class:`BadInput`."""
+        run_id = self.default if run_id is None else run_id
+        entry = self.entries.get(run_id)
+        if entry is None:
+            known = ", ".join(repr(name) for name in self.entries)
+            raise BadInput(f"no run called {run_id!r} is served here: use one of {known}", 404)
+        if run_id in self._opened:
+            return self._opened[run_id]
+        with self._locks[run_id]:          # one thread opens a run; the others wait for it
+            if run_id not in self._opened:
+                if entry.error is not None:
+                    raise BadInput(f"run {run_id!r} cannot be explored: {entry.error}", 409)
+                try:
+                    self._opened[run_id] = Explorer(run_id, entry.path, data_dir=self.data_dir, device=self.device,
+                                                    map_points=self.map_points)
+                except VaekitError as exc:
+                    log.warning("cannot open run %s: %s", entry.path, exc)
+                    raise BadInput(f"run {run_id!r} cannot be explored: {exc}", 409) from None
+            return self._opened[run_id]

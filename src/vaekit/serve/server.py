@@ -1,0 +1,86 @@
+"""Running the explorer: bind the address first (so a busy port is a clear error), then hand it to uvicorn."""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from pathlib import Path
+
+from ..errors import ConfigError
+from .app import LOOPBACK_NAMES, create_app
+from .images import BadInput
+from .registry import RunRegistry
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (port 0: any free port), or :class:`ConfigError`."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, not {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot use --host {host!r} ({exc.strerror}): give an address such as 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): "
+                          "pass another --port, or stop what is using this one") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class Server:
+    """The explorer over the runs in ``path``, bound to ``host``:``port`` and ready to :meth:`run`.
+
+    Opening the default run (loading its model and encoding its data) happens here, so the page is
+    ready once the address is known. Requests are logged by uvicorn's access log.
+    """
+
+    def __init__(self, path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, data_dir: str | None = None,
+                 device: str = "cpu", map_points: int | None = None):
+        options = {} if map_points is None else {"map_points": map_points}
+        self.registry = RunRegistry(path, data_dir=data_dir, device=device, **options)
+        try:
+            self.registry.get(None)
+        except BadInput as exc:
+            if len(self.registry.entries) == 1:
+                raise
+            log.warning("%s", exc)
+        self.loopback = is_loopback(host)
+        allowed = LOOPBACK_NAMES if self.loopback else None
+        self.app = create_app(self.registry, allowed_hosts=allowed)
+        self.socket = bind(host, port)
+        self.host = host
+        self.port = self.socket.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{shown}:{self.port}/"
+
+    def run(self) -> None:
+        """Serve until interrupted (Ctrl+C)."""
+        import uvicorn
+
+        config = uvicorn.Config(self.app, log_level="info", access_log=True, timeout_graceful_shutdown=3,
+                                limit_concurrency=200)
+        try:
+            uvicorn.Server(config).run(sockets=[self.socket])
+        finally:
+            self.socket.close()
