@@ -46,6 +46,11 @@ class TrainConfig:
     patience: int | None = None         # early stopping: epochs without a better validation loss
     seed: int = 0
     device: str = "auto"
+    # Image folders larger than memory (vaekit.data.stream, vaekit.data.memmap).
+    stream: str = "auto"                # auto: stream when the decoded folder exceeds max_memory; on; off
+    cache: str = "none"                 # memmap: decode once into a memory-mapped uint8 .npy cache
+    max_memory: float | None = None     # GiB the decoded data may take in memory (None: half the RAM)
+    workers: int | None = None          # DataLoader processes reading streamed batches (None: 1 to 4)
     # Model-specific options (vaekit.models.options): None unless the model uses them.
     iw_k: int | None = None
     alpha: float | None = None
@@ -90,6 +95,12 @@ class TrainConfig:
         _choice("binarize", self.binarize, ("none", "static", "dynamic"))
         _choice("lr-schedule", self.lr_schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
+        _choice("stream", self.stream, ("auto", "on", "off"))
+        _choice("cache", self.cache, ("none", "memmap"))
+        if self.max_memory is not None and not (self.max_memory > 0 and math.isfinite(self.max_memory)):
+            raise ConfigError(f"--max-memory must be a positive number of GiB, not {self.max_memory}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"--workers must be 0 or more, not {self.workers}")
         model_options.check(self)
         if not MODEL_REGISTRY[self.model].deterministic and self.likelihood == "mse":
             raise ConfigError("a VAE needs a likelihood, not mse: use bernoulli, continuous-bernoulli, gaussian or discretized-logistic")
@@ -160,6 +171,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         return str(value)
     kind = type(default) if default is not None else {"image_size": int, "patience": int, "beta": float,
                                                        "grad_clip": float, "data_dir": str, "likelihood": str,
+                                                       "max_memory": float, "workers": int,
                                                        **{k: t for k, (t, _) in model_options.OPTIONS.items()}}[name]
     if kind is int and isinstance(value, bool):
         raise ConfigError(f"{name} in {source} must be an integer, not {value!r}")

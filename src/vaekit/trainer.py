@@ -20,6 +20,7 @@ import torch
 from . import distributed
 from .checkpoint import Checkpoint, atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .data import batches
 from .errors import ConfigError, RunError, TrainingDiverged
 from .likelihoods import Bernoulli, binarize, observed
 from .models import build_model
@@ -131,12 +132,12 @@ class Trainer:
             raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
         self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         likelihood = self.model.likelihood
-        self.train_x = torch.as_tensor(dataset.train.x, device=self.device)
+        self.train_x = batches.on_device(dataset.train.x, self.device, config, self.group)  # or a reader streaming from disk
         if isinstance(likelihood, Bernoulli) and likelihood.binarize == "static":
             self.train_x = observed(self.train_x, likelihood, config.seed)
         self.dynamic_binarization = isinstance(likelihood, Bernoulli) and likelihood.binarize == "dynamic"
         self.group.check(config.batch_size, len(dataset.val))
-        self.val_x = self.group.local(observed(torch.as_tensor(dataset.val.x, device=self.device), likelihood, config.seed + VAL_SEED_OFFSET))
+        self.val_x = self.group.local(observed(torch.as_tensor(batches.whole(dataset.val.x), device=self.device), likelihood, config.seed + VAL_SEED_OFFSET))
         self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
         self.train_y = self.val_y = None
         if getattr(self.model, "conditional", False):
@@ -231,6 +232,8 @@ class Trainer:
         seed = epoch_seed(cfg.seed, self.epoch)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
         noise = torch.Generator(device=self.device).manual_seed(self.group.noise_seed(seed + 1))
+        if isinstance(self.train_x, batches.StreamedBatches):
+            self.train_x.start_epoch(order)  # workers start reading this epoch's batches, in this order
         # Checking the loss for NaN needs a device sync; on the CPU that costs nothing, so check
         # every step there and every few steps on an accelerator.
         check_every = 1 if self.device.type == "cpu" else 25

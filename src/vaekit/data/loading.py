@@ -10,7 +10,6 @@ from vaekit.data.arrays import load_array_file
 from vaekit.data.builtin import NAMED_DATASETS
 from vaekit.data.dataset import Dataset, DatasetInfo
 from vaekit.data.download import Progress
-from vaekit.data.folder import load_image_folder
 from vaekit.data.splits import check_fractions
 
 logger = logging.getLogger(__name__)
@@ -25,7 +24,8 @@ def dataset_names() -> list[str]:
 
 def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None, seed: int = 0,
                  val_fraction: float = 0.1, test_fraction: float = 0.1, image_size: int | None = None,
-                 download: bool = True, progress: Progress | None = None) -> Dataset:
+                 download: bool = True, progress: Progress | None = None, stream: str = "auto",
+                 cache: str = "none", max_memory: float | None = None) -> Dataset:
     """Load a named data set or the data at a path, split into seeded train/val/test parts.
 
     ``name_or_path`` is a name from :func:`dataset_names` (case-insensitive; a name wins over a
@@ -33,6 +33,9 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     ``.npy``/``.npz`` file. ``data_dir``, ``download`` and ``progress`` (called with
     ``(bytes_done, bytes_total_or_None)`` during downloads) apply to named data sets; ``image_size``
     to image folders. Data sets with an official test set ignore ``test_fraction``.
+    ``stream`` (auto | on | off), ``cache`` (none | memmap) and ``max_memory`` (GiB) apply to image
+    folders too: one whose decoded size exceeds ``max_memory`` is streamed from disk, and ``memmap``
+    decodes it once into a memory-mapped cache (see :mod:`vaekit.data.stream`).
     Raises :class:`DataError` (or :class:`ConfigError` for bad arguments) with a message that says
     what is wrong and what to do.
     """
@@ -52,8 +55,10 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
         raise DataError(f"unknown dataset {given!r}: use one of {', '.join(NAMED_DATASETS)}, or the path of a "
                         "folder of images or of a .npy or .npz file")
     if path.is_dir():
-        return load_image_folder(path, name=given, seed=seed, val_fraction=val_fraction,
-                                 test_fraction=test_fraction, image_size=image_size)
+        from vaekit.data.stream import open_image_folder
+
+        return open_image_folder(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                                 image_size=image_size, stream=stream, cache=cache, max_memory=max_memory)
     if path.suffix.lower() in ARRAY_SUFFIXES:
         _warn_unused_image_size(image_size, given)
         return load_array_file(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)

@@ -1,0 +1,218 @@
+"""Image folders larger than memory: splits that read their images on demand.
+
+``open_image_folder`` is what :func:`vaekit.data.load_dataset` calls for a folder. It reads only the
+image headers, then decides:
+
+* the decoded float32 data fits in ``max_memory`` (and streaming is not forced): load it into memory
+  as before (:func:`vaekit.data.folder.load_image_folder`), or from the memory-mapped cache when
+  ``cache="memmap"`` (no PNG decoding at all on later runs);
+* otherwise the training split becomes :class:`LazyImages`, an array-like that decodes the images a
+  batch asks for, from the PNG/JPEG files or from the uint8 memory map. Validation and test splits are
+  loaded into memory when they fit in the budget (evaluation needs them whole), else stay lazy.
+
+A lazy split indexes like an array (``x[i]``, ``x[a:b]``, ``x[index_array]`` give float32 in [0, 1])
+and converts to one with ``np.asarray(x)`` only when that fits in ``max_memory``; a bigger split
+raises :class:`DataError` instead of quietly filling the machine's memory. The trainer reads lazy
+training data through DataLoader workers (:mod:`vaekit.data.batches`).
+
+Splits are the same as the in-memory loader's (a seeded permutation of the readable images, in the
+same file order), so a run trained streaming is evaluated on the same test images.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaekit.errors import ConfigError, DataError
+from vaekit.data.dataset import Dataset, Split
+from vaekit.data.folder import GRAYSCALE_MODES, _target_size, list_images, load_image_folder, read_pixels
+from vaekit.data.splits import split_indices
+
+logger = logging.getLogger(__name__)
+
+STREAM_MODES = ("auto", "on", "off")
+CACHE_MODES = ("none", "memmap")
+DEFAULT_MEMORY_SHARE = 0.5  # auto budget: half the machine's physical memory
+GIB = 1024 ** 3
+
+
+def memory_budget(max_memory_gib: float | None) -> int:
+    """Bytes the decoded data may take: ``max_memory_gib`` GiB, or half the physical memory."""
+    if max_memory_gib is not None:
+        return int(max_memory_gib * GIB)
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * DEFAULT_MEMORY_SHARE)
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: assume 8 GiB
+        return 8 * GIB
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """Image files decoded on demand to uint8 ``(channels, height, width)``; picklable for workers."""
+
+    files: tuple[str, ...]
+    channels: int
+    height: int
+    width: int
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.files), self.channels, self.height, self.width)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        out = np.empty((len(indices), self.channels, self.height, self.width), dtype=np.uint8)
+        for row, index in enumerate(indices):
+            path = self.files[int(index)]
+            try:
+                out[row] = read_pixels(Path(path), self.channels, (self.width, self.height))
+            except Exception as exc:  # noqa: BLE001 - Pillow raises many types for damaged files
+                raise DataError(f"cannot decode {path} ({exc}) while streaming: remove or repair the file; "
+                                "its header was readable, so it was not skipped when the folder was listed") from None
+        return out
+
+
+class MemmapImages:
+    """A uint8 ``(N, C, H, W)`` .npy file opened read-only as a memory map (re-opened in each worker)."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._array = np.load(self.path, mmap_mode="r")
+        self.shape = tuple(self._array.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(indices, kind="stable")  # read the file front to back, return in the asked order
+        out = np.empty((len(indices), *self.shape[1:]), dtype=np.uint8)
+        out[order] = self._array[indices[order]]
+        return out
+
+    def __getstate__(self):
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
+
+
+class LazyImages:
+    """An array-like split over an image source: float32 in [0, 1], shape ``(N, C, H, W)``.
+
+    ``source`` is :class:`ImageFiles` or :class:`MemmapImages`; ``indices`` picks this split's images.
+    """
+
+    dtype = np.dtype(np.float32)
+    ndim = 4
+
+    def __init__(self, source, indices: np.ndarray, budget: int, role: str = "split"):
+        self.source = source
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.budget = budget
+        self.role = role
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.indices), *self.source.shape[1:])
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * 4
+
+    def uint8(self, positions) -> np.ndarray:
+        """The 8-bit pixels of the images at ``positions`` (indices into this split)."""
+        return self.source.read(self.indices[np.asarray(positions, dtype=np.int64)])
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self[np.asarray([key])][0]
+        if isinstance(key, slice):
+            positions = np.arange(len(self))[key]
+        else:
+            if hasattr(key, "numpy"):  # a torch tensor of indices
+                key = key.detach().cpu().numpy()
+            positions = np.arange(len(self))[np.asarray(key)]
+        return np.divide(self.uint8(positions), np.float32(255), dtype=np.float32)
+
+    def __array__(self, dtype=None, copy=None):
+        if self.nbytes > self.budget:
+            raise DataError(f"the {self.role} split is {self.nbytes / GIB:.1f} GiB decoded, more than the memory budget "
+                            f"of {self.budget / GIB:.1f} GiB, so it is streamed and cannot be loaded whole here: "
+                            "raise --max-memory, or use a smaller split (--val-fraction) or a tool that streams")
+        logger.info("loading the %s split (%d images, %.2f GiB) into memory", self.role, len(self), self.nbytes / GIB)
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def reshape(self, *shape):
+        return np.asarray(self).reshape(*shape)
+
+    def __repr__(self) -> str:
+        return f"LazyImages({self.role}, shape={self.shape}, source={type(self.source).__name__})"
+
+
+def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float,
+                      image_size: int | None, stream: str = "auto", cache: str = "none",
+                      max_memory: float | None = None) -> Dataset:
+    """An image folder in memory, from the memmap cache, or streamed; see the module docstring."""
+    from PIL import Image
+
+    if stream not in STREAM_MODES:
+        raise ConfigError(f"unknown stream mode {stream!r}: choose one of {', '.join(STREAM_MODES)}")
+    if cache not in CACHE_MODES:
+        raise ConfigError(f"unknown cache {cache!r}: choose one of {', '.join(CACHE_MODES)}")
+    budget = memory_budget(max_memory)
+    files, labels, class_names = list_images(root)
+    headers, skipped = [], []
+    for index, path in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                headers.append((index, image.mode, image.size))
+        except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
+            skipped.append(path)
+    if not headers:
+        raise DataError(f"no readable image in {root}: all {len(files)} PNG/JPEG files failed to open "
+                        f"(first: {files[0].relative_to(root)}): check the files or pass another folder")
+    channels = 1 if all(mode in GRAYSCALE_MODES for _, mode, _ in headers) else 3
+    height, width = _target_size({size for _, _, size in headers}, image_size)
+    decoded_bytes = len(headers) * channels * height * width * 4
+    in_memory = stream == "off" or (stream == "auto" and decoded_bytes <= budget)
+    if in_memory and cache == "none":
+        return load_image_folder(root, name=name, seed=seed, val_fraction=val_fraction,
+                                 test_fraction=test_fraction, image_size=image_size)
+    if stream == "off" and decoded_bytes > budget:
+        logger.warning("%s decodes to %.1f GiB, more than the %.1f GiB budget, but streaming is off: loading it whole",
+                       root, decoded_bytes / GIB, budget / GIB)
+    kept = [files[index] for index, _, _ in headers]
+    y = None if labels is None else np.asarray([labels[index] for index, _, _ in headers], dtype=np.int64)
+    source = ImageFiles(tuple(str(path) for path in kept), channels, height, width)
+    if cache == "memmap":
+        from vaekit.data.memmap import cached_images
+
+        source = cached_images(root, source)
+    skipped_names = tuple(sorted(path.relative_to(root).as_posix() for path in skipped))
+    if skipped_names:
+        logger.warning("Skipped %d unreadable image file(s) in %s: %s", len(skipped_names), root,
+                       ", ".join(skipped_names[:5]) + (" ..." if len(skipped_names) > 5 else ""))
+    parts = split_indices(len(kept), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    splits = []
+    held_out_bytes = sum(len(p) for p in parts[1:]) * channels * height * width * 4
+    for role, positions in zip(("train", "val", "test"), parts):
+        x = LazyImages(source, positions, budget, role)
+        if in_memory or (role != "train" and held_out_bytes <= budget):
+            x = x[:]
+        splits.append(Split(x=x, y=None if y is None else y[positions]))
+    if not in_memory:
+        logger.info("streaming %s: %d images, %.1f GiB decoded (budget %.1f GiB), from %s", root, len(kept),
+                    decoded_bytes / GIB, budget / GIB, "the memmap cache" if cache == "memmap" else "the image files")
+    return Dataset(name=name, train=splits[0], val=splits[1], test=splits[2], sample_shape=(channels, height, width),
+                   class_names=class_names, source=str(root), quantized_8bit=True, skipped=skipped_names)
