@@ -128,7 +128,7 @@ def train_classifier(dataset, *, seed: int = 0) -> Classifier:
     if dataset.train.y is None:
         raise DataError(f"dataset {dataset.name!r} has no labels, so no classifier can be trained on it")
     started = time.perf_counter()
-    x = torch.as_tensor(dataset.train.x, dtype=torch.float32)
+    x = torch.as_tensor(np.asarray(dataset.train.x), dtype=torch.float32)  # a streamed split: loaded within --max-memory, else a DataError
     y = torch.as_tensor(dataset.train.y, dtype=torch.int64)
     steps_per_epoch = math.ceil(len(x) / BATCH_SIZE)
     epochs = max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
