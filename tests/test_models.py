@@ -1,0 +1,432 @@
+"""The model registry: a contract every model meets, and each model's formulas against independent computations."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.distributions as td
+from safetensors.torch import load_file
+from scipy import stats
+
+import vaekit
+from conftest import quick_config, run_cli
+from vaekit import latent
+from vaekit.config import TrainConfig, build_config
+from vaekit.errors import ConfigError
+from vaekit.evaluation import evaluate_model, importance_weighted_bound
+from vaekit.models import MODELS, build_model
+from vaekit.trainer import resume, train
+
+# Small enough that each model trains, resumes and evaluates in well under a second.
+TINY = dict(hidden=[16], latent_dim=4, epochs=2, batch_size=64, pseudo_inputs=6)
+
+
+def _tiny_options(name: str) -> dict:
+    options = {k: v for k, v in TINY.items() if k != "pseudo_inputs" or name == "vamp"}
+    if name == "vq-vae":
+        options.update(code_dim=2, codebook_size=8)
+    return options
+
+
+@pytest.fixture(scope="module")
+def tiny_digits(digits_dataset):
+    """192 / 64 / 64 labelled 8x8 digits: a few optimiser steps per epoch."""
+    from vaekit.data import Dataset, Split
+
+    d = digits_dataset
+    part = lambda split, n: Split(split.x[:n], split.y[:n])  # noqa: E731
+    return Dataset(name="digits", train=part(d.train, 192), val=part(d.val, 64), test=part(d.test, 64),
+                   sample_shape=d.sample_shape, class_names=d.class_names, source=d.source,
+                   quantized_8bit=d.quantized_8bit)
+
+
+class StopAfter:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, record):
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _same_weights(a, b):
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+# -- the contract ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_contract(name, tiny_digits, tmp_path):
+    """Builds, trains with a finite loss, is seeded-deterministic, resumes exactly, loads to identical
+    outputs, evaluates honestly and works with the latent-space toolkit."""
+    config = quick_config(model=name, **_tiny_options(name))
+    full = train(config, tiny_digits, tmp_path / "full")
+    assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["val_loss"]) for r in full.history)
+    train(config, tiny_digits, tmp_path / "again")
+    _same_weights(tmp_path / "full/checkpoints/last.safetensors", tmp_path / "again/checkpoints/last.safetensors")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tiny_digits, tmp_path / "cut", callbacks=[StopAfter(1)])
+    resume(tmp_path / "cut", lambda cfg: tiny_digits)
+    _same_weights(tmp_path / "full/checkpoints/last.safetensors", tmp_path / "cut/checkpoints/last.safetensors")
+
+    # run.json alone rebuilds the model (model-specific options included); outputs are identical.
+    reloaded = vaekit.load(tmp_path / "full", which="last")
+    trained = full.model.eval()
+    x = torch.as_tensor(tiny_digits.test.x[:8])
+    with torch.no_grad():
+        a, b = trained.encode(x), reloaded.encode(x)
+        assert torch.equal(a.mean, b.mean)
+        z = torch.randn(5, trained.latent_dim, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(trained.decode(z), reloaded.decode(z))
+        y = {"y": torch.as_tensor(tiny_digits.test.y[:8])} if trained.conditional else {}
+        outs = [m(x.bernoulli(generator=torch.Generator().manual_seed(2)) if trained.likelihood.name == "bernoulli" else x,
+                  generator=torch.Generator().manual_seed(3), **y) for m in (trained, reloaded)]
+        assert torch.equal(outs[0].loss, outs[1].loss)
+        assert torch.equal(trained.sample_prior(4, generator=torch.Generator().manual_seed(4)),
+                           reloaded.sample_prior(4, generator=torch.Generator().manual_seed(4)))
+    saved = json.loads((tmp_path / "full/run.json").read_text())["config"]
+    assert {k: saved[k] for k in MODELS[name].options} == {k: getattr(config, k) for k in MODELS[name].options}
+    lines = [json.loads(line) for line in (tmp_path / "full/metrics.jsonl").read_text().splitlines()]
+    assert all(f"train_{k}" in lines[0] and f"val_{k}" in lines[0] for k in outs[0].extras)
+
+    result = evaluate_model(reloaded, tiny_digits, iw_samples=4, regularity=False)
+    if reloaded.variational:
+        for key in ("recon", "kl", "nelbo", "nll"):
+            assert math.isfinite(result[key]), key
+        # The IW bound (K = 4) is tighter than the ELBO on average; on 64 images a little noise is allowed.
+        assert result["nll"] <= result["nelbo"] + 0.5
+    else:
+        assert result["kl"] is None and result["nelbo"] is None and result["nll"] is None
+        assert result["notes"]
+    assert math.isfinite(result["mse"])
+
+    # The toolkit: reconstructions, prior samples, interpolation and a traversal all decode images.
+    images = tiny_digits.test.x[:4]
+    assert latent.reconstruct(reloaded, images).shape == images.shape
+    codes = latent.sample_codes(reloaded, 6, sampler="prior" if reloaded.generative else "gmm", seed=0,
+                                train_means=latent.encode_means(reloaded, tiny_digits.train.x))
+    assert codes.shape == (6, reloaded.latent_dim) and np.isfinite(codes).all()
+    assert latent.decode_images(reloaded, codes).shape == (6, *reloaded.sample_shape)
+    means = latent.encode_means(reloaded, images[:2])
+    assert latent.decode_images(reloaded, latent.interpolate(means[0], means[1], 4, "linear")).shape[0] == 4
+    assert latent.traverse(reloaded, images[:1], images, steps=3, max_dims=2).images.shape[:2] == (2, 3)
+
+
+def test_registry_and_config_agree():
+    from vaekit import config
+
+    assert config.MODELS == tuple(MODELS)
+    for name, entry in MODELS.items():
+        assert entry.description and entry.paper
+        cfg = TrainConfig(model=name).resolved()
+        for option in entry.options:
+            if option != "free_bits":
+                assert getattr(cfg, option) is not None, (name, option)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(model="vae", iw_k=5), "--iw-k does not apply to --model vae"),
+    (dict(model="iwae", beta=2.0), "--beta does not apply to --model iwae"),
+    (dict(model="iwae", iw_k=0), "--iw-k must be at least 1"),
+    (dict(model="dip-vae", dip_type="iii"), "unknown --dip-type"),
+    (dict(model="vq-vae", latent_dim=5, code_dim=2), "not a multiple of --code-dim"),
+    (dict(model="hvae", latent_dim=4, top_latent_dim=4), "--top-latent-dim must be between 1 and"),
+    (dict(model="cvae", label_dropout=1.0), "--label-dropout must be in"),
+    (dict(model="capacity-vae", kl_warmup=2.0), "--kl-warmup ramps the KL weight"),
+    (dict(model="wae-mmd", mmd_kernel="laplace"), "unknown --mmd-kernel"),
+])
+def test_model_options_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(None, overrides)
+
+
+def test_dip_lambda_d_default_follows_type():
+    assert build_config(None, dict(model="dip-vae", lambda_od=3.0)).lambda_d == 30.0
+    assert build_config(None, dict(model="dip-vae", dip_type="ii", lambda_od=3.0)).lambda_d == 3.0
+
+
+def test_conditional_model_needs_labels(digits_dataset):
+    with pytest.raises(ConfigError, match="needs class labels"):
+        build_model(quick_config(model="cvae"), (1, 8, 8))
+
+
+# -- formulas ------------------------------------------------------------------------------------------
+def _model(name, **options):
+    torch.manual_seed(0)
+    values = dict(hidden=[16], latent_dim=3)
+    values.update(options)
+    return build_model(quick_config(model=name, **values), (1, 8, 8), num_classes=10).eval()
+
+
+def _binary(n=12, seed=0):
+    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)).bernoulli()
+
+
+def test_iwae_bound_with_one_sample_is_the_elbo_with_the_same_noise():
+    model, x = _model("iwae", iw_k=1), _binary()
+    with torch.no_grad():
+        loss = model(x, generator=torch.Generator().manual_seed(9)).loss
+        q = model.encode(x)
+        z = q.mean + q.std * torch.randn(q.mean.shape, generator=torch.Generator().manual_seed(9))
+        logits = model.decoder(z)[:, 0].flatten(1).double()
+        log_px_z = td.Bernoulli(logits=logits).log_prob(x.flatten(1).double()).sum(1)
+        log_pz = td.Normal(0.0, 1.0).log_prob(z.double()).sum(1)
+        log_qz = td.Normal(q.mean.double(), q.std.double()).log_prob(z.double()).sum(1)
+    torch.testing.assert_close(loss.double(), -(log_px_z + log_pz - log_qz).mean(), rtol=0, atol=1e-4)
+
+
+def test_iwae_bound_is_tighter_with_more_samples():
+    x = _binary(32).repeat(8, 1, 1, 1)
+    bounds = {}
+    for k in (1, 20):
+        model = _model("iwae", iw_k=k)
+        with torch.no_grad():
+            bounds[k] = -float(model(x, generator=torch.Generator().manual_seed(1)).loss)
+    assert bounds[20] > bounds[1]
+
+
+def test_beta_tcvae_terms_sum_to_the_kl_estimate_and_mws_matches_a_direct_sum():
+    from vaekit.models.tcvae import kl_decomposition
+
+    model, x = _model("beta-tcvae"), _binary(10)
+    with torch.no_grad():
+        q = model.encode(x)
+        z = q.sample(generator=torch.Generator().manual_seed(0))
+        n_data = 500
+        terms = kl_decomposition(z, q, model.log_prior(z), n_data)
+    torch.testing.assert_close(terms["mi"] + terms["tc"] + terms["dim_kl"], terms["kl"], rtol=0, atol=1e-5)
+    mean, std, codes = q.mean.double().numpy(), q.std.double().numpy(), z.double().numpy()
+    m = len(codes)
+    # log q(z_i) ~= log (1/(N M)) sum_j q(z_i|x_j), and per dimension, summed with scipy densities.
+    density = np.array([[stats.norm(mean[j], std[j]).pdf(codes[i]) for j in range(m)] for i in range(m)])  # (i, j, L)
+    log_qz = np.log(density.prod(2).sum(1) / (n_data * m))
+    log_prod = np.log(density.sum(1) / (n_data * m)).sum(1)
+    log_qz_x = np.array([stats.norm(mean[i], std[i]).logpdf(codes[i]).sum() for i in range(m)])
+    log_pz = stats.norm.logpdf(codes).sum(1)
+    assert float(terms["mi"]) == pytest.approx(np.mean(log_qz_x - log_qz), abs=1e-4)
+    assert float(terms["tc"]) == pytest.approx(np.mean(log_qz - log_prod), abs=1e-4)
+    assert float(terms["dim_kl"]) == pytest.approx(np.mean(log_prod - log_pz), abs=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["rbf", "imq"])
+def test_mmd_estimator_is_unbiased_on_prior_samples(kind):
+    from vaekit.models.mmd import kernel_matrix, mmd_unbiased
+
+    g = torch.Generator().manual_seed(0)
+    values = torch.stack([mmd_unbiased(torch.randn(16, 3, generator=g, dtype=torch.float64),
+                                       torch.randn(16, 3, generator=g, dtype=torch.float64), kind)
+                          for _ in range(600)])
+    standard_error = float(values.std()) / math.sqrt(len(values))
+    assert abs(float(values.mean())) < 4 * standard_error
+    shifted = torch.stack([mmd_unbiased(torch.randn(16, 3, generator=g, dtype=torch.float64) + 1.0,
+                                        torch.randn(16, 3, generator=g, dtype=torch.float64), kind)
+                           for _ in range(100)])
+    assert float(shifted.mean()) > 10 * standard_error
+    # The U-statistic against a double loop, with the kernel written out.
+    a, b = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
+    c = 6.0
+    k = (lambda u, v: math.exp(-float((u - v).pow(2).sum()) / c)) if kind == "rbf" else \
+        (lambda u, v: c / (c + float((u - v).pow(2).sum())))
+    direct = (sum(k(a[i], a[j]) for i in range(5) for j in range(5) if i != j) / 20
+              + sum(k(b[i], b[j]) for i in range(4) for j in range(4) if i != j) / 12
+              - 2 * sum(k(a[i], b[j]) for i in range(5) for j in range(4)) / 20)
+    assert float(mmd_unbiased(a, b, kind)) == pytest.approx(direct, abs=1e-12)
+    assert kernel_matrix(a, b, kind, c).shape == (5, 4)
+
+
+@pytest.mark.parametrize("dip_type", ["i", "ii"])
+def test_dip_covariance_and_penalties_match_numpy(dip_type):
+    from vaekit.models.dipvae import dip_covariance, dip_penalties
+
+    g = torch.Generator().manual_seed(0)
+    mean, logvar = torch.randn(50, 4, generator=g, dtype=torch.float64), torch.randn(50, 4, generator=g, dtype=torch.float64)
+    expected = np.cov(mean.numpy(), rowvar=False, bias=True)
+    if dip_type == "ii":
+        expected = expected + np.diag(np.exp(logvar.numpy()).mean(0))
+    cov = dip_covariance(mean, logvar, dip_type)
+    np.testing.assert_allclose(cov.numpy(), expected, atol=1e-12)
+    off, diag = dip_penalties(cov)
+    off_expected = sum(expected[i, j] ** 2 for i in range(4) for j in range(4) if i != j)
+    assert float(off) == pytest.approx(off_expected) and float(diag) == pytest.approx(((np.diag(expected) - 1) ** 2).sum())
+
+
+def test_vamp_log_prior_is_the_mixture_of_pseudo_input_posteriors():
+    model = _model("vamp", pseudo_inputs=5)
+    z = torch.randn(7, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        components = model.encode(torch.sigmoid(model.pseudo_logits))
+        log_prior = model.log_prior(z)
+    mean, var = components.mean.double().numpy(), components.std.double().numpy() ** 2
+    direct = np.log(np.mean([stats.multivariate_normal(mean[k], np.diag(var[k])).pdf(z.double().numpy())
+                             for k in range(5)], axis=0))
+    np.testing.assert_allclose(log_prior.double().numpy(), direct, atol=1e-4)
+    # Samples come from the mixture: their mean is the mixture's mean.
+    with torch.no_grad():
+        samples = model.sample_prior(20000, generator=torch.Generator().manual_seed(2))
+    np.testing.assert_allclose(samples.mean(0).numpy(), mean.mean(0), atol=0.05)
+
+
+def test_capacity_schedule_and_loss():
+    from vaekit.models.capacity import capacity_at
+
+    model = _model("capacity-vae", capacity_max=25.0, capacity_epochs=2.0, gamma=100.0)
+    model.prepare_training(n_train=640, steps_per_epoch=10)
+    assert [model.capacity(s) for s in (0, 5, 10, 20, 100, None)] == [0.0, 6.25, 12.5, 25.0, 25.0, 25.0]
+    assert capacity_at(3, 10.0, 0) == 10.0
+    x = _binary()
+    with torch.no_grad():
+        out = model(x, generator=torch.Generator().manual_seed(0), step=4)
+    assert float(out.loss) == pytest.approx(float(out.recon) + 100.0 * abs(float(out.kl) - 5.0), rel=1e-6)
+
+
+def test_free_bits_clamp_each_dimension_from_below():
+    model = _model("vae", free_bits=0.5)
+    kl = torch.tensor([0.1, 0.4, 2.0], requires_grad=True)
+    penalty = model.kl_penalty(kl)
+    penalty.backward()
+    assert float(penalty.detach()) == pytest.approx(0.5 + 0.5 + 2.0)
+    assert kl.grad.tolist() == [0.0, 0.0, 1.0]          # below lambda: no pressure on that dimension
+    x = _binary()
+    with torch.no_grad():
+        out = model(x, generator=torch.Generator().manual_seed(0))
+    assert float(out.loss) == pytest.approx(float(out.recon) + float(out.kl_per_dim.clamp(min=0.5).sum()), rel=1e-6)
+    assert float(out.kl) == pytest.approx(float(out.kl_per_dim.sum()))  # the logged KL is the true one
+
+
+def test_vq_ema_update_matches_a_hand_computation():
+    from vaekit.models.vqvae import ema_codebook_update, nearest_codes
+
+    codebook = torch.tensor([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]], dtype=torch.float64)
+    vectors = torch.tensor([[0.1, -0.1], [0.9, 1.2], [1.1, 0.8], [0.2, 0.0]], dtype=torch.float64)
+    codes = nearest_codes(vectors, codebook)
+    assert codes.tolist() == [0, 1, 1, 0]
+    size, sums = torch.tensor([2.0, 1.0, 1.0], dtype=torch.float64), codebook.clone() * torch.tensor([[2.0], [1.0], [1.0]], dtype=torch.float64)
+    new = ema_codebook_update(size, sums, vectors, codes, decay=0.9, eps=0.0)
+    # By hand: N = 0.9 N + 0.1 n with n = (2, 2, 0); m = 0.9 m + 0.1 (sum of assigned vectors).
+    n_expected = [0.9 * 2 + 0.1 * 2, 0.9 * 1 + 0.1 * 2, 0.9 * 1]
+    m_expected = [[0.9 * 0 + 0.1 * 0.3, 0.9 * 0 + 0.1 * -0.1], [0.9 * 1 + 0.1 * 2.0, 0.9 * 1 + 0.1 * 2.0],
+                  [0.9 * 5, 0.9 * 5]]
+    np.testing.assert_allclose(size.numpy(), n_expected)
+    np.testing.assert_allclose(sums.numpy(), m_expected)
+    np.testing.assert_allclose(new.numpy(), np.array(m_expected) / np.array(n_expected)[:, None])
+
+
+def test_vq_prior_is_fitted_to_the_training_codes():
+    model = _model("vq-vae", latent_dim=4, code_dim=2, codebook_size=4)
+    x = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model.after_epoch([x[:100], x[100:]])
+    with torch.no_grad():
+        indices = model.code_indices(model.encoder(x))
+    counts = torch.bincount(indices[:, 0], minlength=4).double()
+    expected = (counts + 0.5) / (counts.sum() + 4 * 0.5)
+    torch.testing.assert_close(model.prior_first.exp().double(), expected, rtol=1e-5, atol=1e-6)
+    samples = model.sample_prior(500, generator=torch.Generator().manual_seed(1))
+    assert set(map(tuple, samples.view(-1, 2).tolist())) <= set(map(tuple, model.codebook.tolist()))
+
+
+def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo():
+    from vaekit.models.hvae import gaussian_kl_per_dim
+
+    model, x = _model("hvae", latent_dim=4, top_latent_dim=2), _binary(6)
+    eps = torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float32)
+    with torch.no_grad():
+        bound, _ = importance_weighted_bound(model, x, 1, generator=torch.Generator().manual_seed(3))
+        log_px_z, log_w = model.log_importance_weights(x, eps)
+        # The single-sample ELBO written out with torch.distributions.
+        d = model.encoder(x)
+        m2, lv2 = model.top_head(d).chunk(2, -1)
+        mh, lvh = model.bottom_head(d).chunk(2, -1)
+        z2 = m2 + (0.5 * lv2).exp() * eps[0, :, 2:]
+        mp, lvp = model.top_down(z2).chunk(2, -1)
+        var1 = 1 / ((-lvh).exp() + (-lvp).exp())
+        m1 = (mh * (-lvh).exp() + mp * (-lvp).exp()) * var1
+        z1 = m1 + var1.sqrt() * eps[0, :, :2]
+        logits = model.decoder(z1)[:, 0].flatten(1)
+        elbo = (td.Bernoulli(logits=logits).log_prob(x.flatten(1)).sum(1)
+                + td.Normal(mp, (0.5 * lvp).exp()).log_prob(z1).sum(1) + td.Normal(0.0, 1.0).log_prob(z2).sum(1)
+                - td.Normal(m1, var1.sqrt()).log_prob(z1).sum(1) - td.Normal(m2, (0.5 * lv2).exp()).log_prob(z2).sum(1))
+    torch.testing.assert_close(log_w[0], elbo, rtol=0, atol=1e-4)
+    torch.testing.assert_close(bound.float(), log_w[0], rtol=0, atol=1e-4)  # K = 1: the bound is that weight
+    # The training loss (closed-form KLs given z2) and the one-sample weight estimate the same ELBO.
+    with torch.no_grad():
+        mc = importance_weighted_bound(model, x.repeat(400, 1, 1, 1), 1,
+                                       generator=torch.Generator().manual_seed(4))[0].view(400, 6).mean(1)
+        g = torch.Generator().manual_seed(5)
+        training = torch.stack([-model(x, generator=g).loss for _ in range(400)]).double()
+    standard_error = math.sqrt(float(mc.var()) / 400 + float(training.var()) / 400)
+    assert abs(float(mc.mean() - training.mean())) < 4 * standard_error
+    q, p = td.Normal(torch.tensor([0.3, -1.0]), torch.tensor([0.5, 2.0])), td.Normal(torch.tensor([1.0, 0.0]), torch.tensor([1.5, 0.7]))
+    from vaekit.distributions import DiagonalGaussian
+
+    ours = gaussian_kl_per_dim(DiagonalGaussian(q.mean, 2 * q.stddev.log()), DiagonalGaussian(p.mean, 2 * p.stddev.log()))
+    torch.testing.assert_close(ours, td.kl_divergence(q, p))
+
+
+def test_factor_vae_discriminator_learns_and_the_vae_loss_does_not_train_it():
+    from vaekit.models.factorvae import permute_dims
+
+    model = _model("factor-vae").train()
+    z = torch.randn(64, 3)
+    z[:, 1] = z[:, 0] + 0.1 * torch.randn(64)                 # strongly correlated codes: a large TC
+    permuted = permute_dims(z, torch.Generator().manual_seed(0))
+    assert sorted(permuted[:, 0].tolist()) == sorted(z[:, 0].tolist())
+    optimizer = model.auxiliary_optimizer()
+    optimizer.param_groups[0]["lr"] = 1e-3
+    first = float(model.auxiliary_loss(z, generator=torch.Generator().manual_seed(0)).detach())
+    for step in range(150):
+        optimizer.zero_grad()
+        model.auxiliary_loss(z, generator=torch.Generator().manual_seed(step)).backward()
+        optimizer.step()
+    assert float(model.auxiliary_loss(z, generator=torch.Generator().manual_seed(999)).detach()) < first - 0.1
+    assert float(model.total_correlation(z).detach()) > 0.5            # D now sees the dependence
+    optimizer.zero_grad(set_to_none=True)
+    out = model(_binary(), generator=torch.Generator().manual_seed(0))
+    out.loss.backward()
+    assert all(p.grad is None for p in model.discriminator.parameters())
+
+
+def test_cvae_conditions_decoder_and_refuses_bad_labels():
+    model = _model("cvae")
+    z = torch.zeros(2, 3)
+    with torch.no_grad():
+        three, seven = model.decode(z, torch.tensor([3, 3])), model.decode(z, torch.tensor([7, 7]))
+        with model.conditioned(3):
+            assert torch.equal(model.decode(z), three)
+        assert not torch.equal(model.decode(z), three)       # outside the block: the "unknown" label
+    assert not torch.equal(three, seven)
+    with pytest.raises(ConfigError, match="out of range"):
+        model.conditioned(10).__enter__()
+
+
+# -- the command line ----------------------------------------------------------------------------------
+def test_cli_lists_trains_evaluates_and_samples_new_models(tmp_path):
+    listing = run_cli("models")
+    assert listing.returncode == 0
+    for name in MODELS:
+        assert name in listing.stdout
+    common = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--device", "cpu"]
+    cvae, vq = tmp_path / "cvae", tmp_path / "vq"
+    trained = run_cli("train", "--model", "cvae", "--latent-dim", "4", "--out", str(cvae), *common)
+    assert trained.returncode == 0, trained.stderr
+    evaluated = run_cli("evaluate", str(cvae), "--iw-samples", "5", "--no-regularity", "--device", "cpu")
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads((cvae / "eval.json").read_text())
+    assert result["nll"] is not None and result["nll"] <= result["nelbo"] + 0.5
+    assert any("p(x|y)" in note for note in result["notes"])
+    sampled = run_cli("sample", str(cvae), "--class", "3", "-n", "4", "--out", str(tmp_path / "threes.png"))
+    assert sampled.returncode == 0, sampled.stderr
+    assert (tmp_path / "threes.png").stat().st_size > 0
+    refused = run_cli("train", "--model", "vq-vae", "--latent-dim", "4", "--code-dim", "3", "--out", str(vq), *common)
+    assert refused.returncode == 2 and "not a multiple of --code-dim" in refused.stderr
+    trained = run_cli("train", "--model", "vq-vae", "--latent-dim", "4", "--code-dim", "2", "--out", str(vq), *common)
+    assert trained.returncode == 0, trained.stderr
+    evaluated = run_cli("evaluate", str(vq), "--no-regularity", "--device", "cpu")
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads((vq / "eval.json").read_text())
+    assert result["nll"] is None and result["nelbo"] is None and result["mse"] > 0
+    assert any("vq-vae" in note for note in result["notes"])
