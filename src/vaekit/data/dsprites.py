@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,13 +176,17 @@ def generate_packed(progress: Progress | None = None) -> np.ndarray:
     packed = np.empty((N_IMAGES, PACKED_BYTES), dtype=np.uint8)
     per_block = FACTOR_SIZES[3] * FACTOR_SIZES[4]
     for block_index in range(N_IMAGES // per_block):
-        shape, scale, orientation = np.unravel_index(block_index, FACTOR_SIZES[:3])
-        block = render_block(int(shape), int(scale), int(orientation))
-        start = block_index * per_block
-        packed[start:start + per_block] = np.packbits(block.reshape(per_block, -1), axis=1)
+        packed[block_index * per_block:(block_index + 1) * per_block] = packed_block(block_index)
         if progress is not None:
-            progress(start + per_block, N_IMAGES)
+            progress((block_index + 1) * per_block, N_IMAGES)
     return packed
+
+
+def packed_block(block_index: int) -> np.ndarray:
+    """Rows ``1024 * block_index ..`` of the packed images: one (shape, scale, orientation), all positions."""
+    shape, scale, orientation = np.unravel_index(block_index, FACTOR_SIZES[:3])
+    block = render_block(int(shape), int(scale), int(orientation))
+    return np.packbits(block.reshape(len(block) * block.shape[1], -1), axis=1)
 
 
 def unpack(packed_rows: np.ndarray) -> np.ndarray:
@@ -206,32 +211,43 @@ def cache_path() -> Path:
 
 def load_packed(progress: Progress | None = None) -> np.ndarray:
     """The bit-packed images, memory-mapped from the cache; generated and cached atomically on first use."""
-    path = cache_path()
+    return cached_array(cache_path(), (N_IMAGES, PACKED_BYTES), lambda: generate_packed(progress), "dSprites")
+
+
+def cached_array(path: Path, shape: tuple[int, ...], make, what: str) -> np.ndarray:
+    """A uint8 array of ``shape`` memory-mapped from ``path``, or ``make()``'s result, saved there atomically.
+
+    A file of the wrong shape or type, or one that cannot be read, is replaced. If the cache cannot be
+    written the array is returned anyway (and made again next time).
+    """
     if path.is_file():
         try:
-            packed = np.load(path, mmap_mode="r")
-            if packed.shape == (N_IMAGES, PACKED_BYTES) and packed.dtype == np.uint8:
-                return packed
+            array = np.load(path, mmap_mode="r")
+            if array.shape == tuple(shape) and array.dtype == np.uint8:
+                return array
         except (OSError, ValueError):
             pass
-        logger.warning("%s is damaged; generating dSprites again", path)
+        logger.warning("%s is damaged; generating %s again", path, what)
     started = time.perf_counter()
-    packed = generate_packed(progress)
-    logger.info("generated dSprites (%d images) in %.1f s", N_IMAGES, time.perf_counter() - started)
+    array = make()
+    logger.info("generated %s in %.1f s", what, time.perf_counter() - started)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _save_atomically(path, packed)
-    except OSError as exc:  # a read-only cache is no reason to fail: keep the images in memory
-        logger.warning("could not cache dSprites in %s (%s); it will be generated again next time", path, exc)
-    return packed
+        _save_atomically(path, array)
+    except OSError as exc:  # a read-only cache is no reason to fail: keep the array in memory
+        logger.warning("could not cache %s in %s (%s); it will be generated again next time", what, path, exc)
+    return array
 
 
 def _save_atomically(path: Path, packed: np.ndarray) -> None:
-    from vaekit.checkpoint import temporary_beside
-
-    tmp = temporary_beside(path)
+    # A temporary file in the same folder, moved into place: the cache is either absent or whole.
+    # (tempfile directly, not vaekit.checkpoint's helper, which would import torch.)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with open(tmp, "wb") as f:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
             np.save(f, packed)
             f.flush()
             os.fsync(f.fileno())

@@ -1,0 +1,178 @@
+"""The model family on one budget: every registered model on Fashion-MNIST, the disentangling ones on dSprites.
+
+    .venv/bin/python benchmarks/model_table.py [--part fashion|dsprites|all] [--models a,b,...] [--force]
+                                               [--epochs N] [--dsprites-epochs N] [--points N] [--table]
+
+Fashion-MNIST: each model in ``vaekit.models.MODELS`` with its registry defaults, MLP 784-512-10, Adam
+1e-3, batch 128, seed 0, ``--epochs`` epochs (default 3), then ``evaluate_model`` on the 10,000 test
+images: NLL with K = ``--iw-samples`` importance samples (or -ELBO / nothing where the model defines
+none), MSE, active units, and the regularity measures (completeness and fd from 1,000 prior samples).
+
+dSprites: vae, beta-vae, beta-tcvae, factor-vae, dip-vae and capacity-vae with their registry
+defaults, MLP 4096-512-10 on ``dsprites-small`` (58,982 training images), ``--dsprites-epochs``
+epochs (default 2), seed 0; the five disentanglement scores with ``--points`` training points
+(default 2,000; half as many evaluation points).
+
+Each (part, model) result is written to ``benchmarks/results/model_table-<part>-<model>.json`` as
+soon as it is done; an existing file is skipped unless ``--force``, so an interrupted run resumes.
+``--table`` only prints the Markdown tables from the files present.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+RUNS = ROOT.parent / "runs" / "model-table"
+DISENTANGLING = ["vae", "beta-vae", "beta-tcvae", "factor-vae", "dip-vae", "capacity-vae"]
+
+
+def result_path(part: str, model: str) -> Path:
+    return RESULTS / f"model_table-{part}-{model}.json"
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+
+
+def write(path: Path, record: dict) -> None:
+    from vaekit.checkpoint import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def config_for(model: str, dataset: str, epochs: int):
+    from vaekit.config import TrainConfig
+
+    return TrainConfig(dataset=dataset, model=model, arch="mlp", hidden=[512], latent_dim=10, epochs=epochs,
+                       batch_size=128, lr=1e-3, seed=0, device="cpu").resolved()
+
+
+def run_fashion(models: list[str], args) -> None:
+    from vaekit.data import load_dataset
+    from vaekit.evaluation import evaluate_model
+    from vaekit.trainer import train
+
+    dataset = None
+    for model in models:
+        path = result_path("fashion", model)
+        if path.exists() and not args.force:
+            print(f"fashion {model}: kept {path.name}", file=sys.stderr)
+            continue
+        dataset = dataset or load_dataset("fashion-mnist")
+        config = config_for(model, "fashion-mnist", args.epochs)
+        started = time.perf_counter()
+        trained = train(config, dataset, RUNS / f"fashion-{model}", overwrite=True)
+        train_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        result = evaluate_model(trained.model.eval(), dataset, iw_samples=args.iw_samples, seed=0,
+                                regularity_samples=1000)
+        write(path, {"part": "fashion", "model": model, "config": config.to_dict(), "train_seconds": train_seconds,
+                     "eval_seconds": time.perf_counter() - started, "best_epoch": trained.best_epoch,
+                     "eval": result, "machine": machine()})
+        print(f"fashion {model}: {train_seconds:.0f} s training, written", file=sys.stderr)
+
+
+def run_dsprites(models: list[str], args) -> None:
+    from vaekit.data import load_dataset
+    from vaekit.disentanglement import measure_disentanglement, model_representation
+    from vaekit.trainer import train
+
+    dataset = None
+    for model in models:
+        path = result_path("dsprites", model)
+        if path.exists() and not args.force:
+            print(f"dsprites {model}: kept {path.name}", file=sys.stderr)
+            continue
+        dataset = dataset or load_dataset("dsprites-small")
+        config = config_for(model, "dsprites-small", args.dsprites_epochs)
+        started = time.perf_counter()
+        trained = train(config, dataset, RUNS / f"dsprites-{model}", overwrite=True)
+        train_seconds = time.perf_counter() - started
+        network = trained.model.eval()
+        scores = measure_disentanglement(model_representation(network), dataset.ground_truth, seed=0,
+                                         points=args.points)
+        last = trained.history[-1]
+        write(path, {"part": "dsprites", "model": model, "config": config.to_dict(), "train_seconds": train_seconds,
+                     "final_val_loss": last.get("val_loss"), "disentanglement": scores, "machine": machine()})
+        print(f"dsprites {model}: {train_seconds:.0f} s training, {scores['seconds']['total']:.0f} s scores, written",
+              file=sys.stderr)
+
+
+def _f(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def fashion_table() -> str:
+    lines = ["| model | NLL (nats) | −ELBO (nats) | MSE | active units | completeness | fd | epochs | train s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for file in sorted(RESULTS.glob("model_table-fashion-*.json"), key=_registry_order):
+        r = json.loads(file.read_text())
+        e = r["eval"]
+        active = "–" if e["active_units"] is None else f"{e['active_units']} of {e['latent_dim']}"
+        lines.append(f"| {r['model']} | {_f(e['nll'], 1)} | {_f(e['nelbo'], 1)} | {_f(e['mse'], 4)} | {active} "
+                     f"| {_f(e['completeness'], 3)} | {_f(e['fd'], 1)} | {r['config']['epochs']} "
+                     f"| {r['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def dsprites_table() -> str:
+    lines = ["| model | BetaVAE | FactorVAE | MIG | DCI disentanglement | DCI completeness | DCI informativeness "
+             "| SAP | epochs | train s | scores s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for file in sorted(RESULTS.glob("model_table-dsprites-*.json"), key=_registry_order):
+        r = json.loads(file.read_text())
+        d = r["disentanglement"]
+        lines.append(f"| {r['model']} | {_f(d['beta_vae'])} | {_f(d['factor_vae'])} | {_f(d['mig'])} "
+                     f"| {_f(d['dci_disentanglement'])} | {_f(d['dci_completeness'])} | {_f(d['dci_informativeness'])} "
+                     f"| {_f(d['sap'])} | {r['config']['epochs']} | {r['train_seconds']:.0f} "
+                     f"| {d['seconds']['total']:.0f} |")
+    return "\n".join(lines)
+
+
+def _registry_order(file: Path) -> int:
+    from vaekit.models import MODELS
+
+    name = file.stem.split("-", 2)[2]
+    names = list(MODELS)
+    return names.index(name) if name in names else len(names)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["fashion", "dsprites", "all"], default="all")
+    parser.add_argument("--models", help="comma-separated model names (default: all that apply)")
+    parser.add_argument("--epochs", type=int, default=3, help="Fashion-MNIST epochs (default 3)")
+    parser.add_argument("--dsprites-epochs", type=int, default=2, help="dsprites-small epochs (default 2)")
+    parser.add_argument("--iw-samples", type=int, default=100, help="importance samples for the NLL (default 100)")
+    parser.add_argument("--points", type=int, default=2000, help="training points per disentanglement score")
+    parser.add_argument("--force", action="store_true", help="redo models whose result file exists")
+    parser.add_argument("--table", action="store_true", help="only print the tables from the result files")
+    args = parser.parse_args()
+    if not args.table:
+        from vaekit.models import MODELS
+
+        chosen = args.models.split(",") if args.models else None
+        unknown = [m for m in chosen or [] if m not in MODELS]
+        if unknown:
+            parser.error(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
+        if args.part in ("fashion", "all"):
+            run_fashion(chosen or list(MODELS), args)
+        if args.part in ("dsprites", "all"):
+            run_dsprites([m for m in (chosen or DISENTANGLING) if m in DISENTANGLING or chosen], args)
+    print("Fashion-MNIST\n\n" + fashion_table() + "\n\ndSprites\n\n" + dsprites_table())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Disentanglement metrics: how well single code dimensions capture single ground-truth factors.
+
+Five standard scores, each a function of a representation (observations -> codes; for a vaekit model
+the encoder mean) and a ground truth that produces observations for given factor values
+(:mod:`.factors`; ``dataset.ground_truth`` of the dsprites data sets):
+
+=====================  ==========================================  ======================================
+score                  paper                                        how
+=====================  ==========================================  ======================================
+``beta_vae``           Higgins et al., ICLR 2017                    logistic regression on mean |z1 - z2|
+                                                                    of pairs sharing one factor
+``factor_vae``         Kim & Mnih, ICML 2018                        majority vote of the lowest-variance
+                                                                    normalised dimension
+``mig``                Chen et al., NeurIPS 2018                    gap in mutual information, 20 bins
+``dci_*``              Eastwood & Williams, ICLR 2018               gradient-boosted trees' importances
+``sap``                Kumar et al., ICLR 2018                      gap in single-dimension R^2 / accuracy
+=====================  ==========================================  ======================================
+
+Sample sizes follow Locatello et al. (ICML 2019): 10,000 training points and 5,000 evaluation
+points (``points`` and ``points // 2``), batches of 64 for the two batch scores. Every score is
+in [0, 1], higher is better; each module's docstring states its exact definition and choices.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import ConfigError
+from .dci import dci
+from .factors import GroundTruth, SimulatedFactors, check_ground_truth, model_representation, sample_factors
+from .information import mig
+from .intervention import beta_vae_score, factor_vae_score
+from .sap import sap
+
+SCORES = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
+
+
+def measure_disentanglement(representation, ground_truth, *, seed: int = 0, points: int = 10_000,
+                            batch_size: int = 64, progress=None) -> dict:
+    """All five scores in one dictionary: the headline numbers under :data:`SCORES`, the rest in ``details``.
+
+    ``points`` training points per score (``points // 2`` evaluation points; the FactorVAE variance
+    estimate uses ``points`` observations). Each score draws from its own random stream derived from
+    ``seed``, so the result does not depend on which other scores ran. ``progress(done, total)`` is
+    called after each score.
+    """
+    check_ground_truth(ground_truth)
+    if points < 10:
+        raise ConfigError(f"disentanglement points must be at least 10, not {points}")
+    if batch_size < 2:
+        raise ConfigError(f"the batch size of the BetaVAE and FactorVAE scores must be at least 2, not {batch_size}")
+    started = time.perf_counter()
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    num_eval = max(points // 2, 5)
+    jobs = [
+        ("beta_vae", lambda rng: beta_vae_score(representation, ground_truth, rng=rng, batch_size=batch_size,
+                                                num_train=points, num_eval=num_eval)),
+        ("factor_vae", lambda rng: factor_vae_score(representation, ground_truth, rng=rng, batch_size=batch_size,
+                                                    num_train=points, num_eval=num_eval, num_variance_estimate=points)),
+        ("mig", lambda rng: mig(representation, ground_truth, rng=rng, num_train=points)),
+        ("dci", lambda rng: dci(representation, ground_truth, rng=rng, num_train=points, num_eval=num_eval)),
+        ("sap", lambda rng: sap(representation, ground_truth, rng=rng, num_train=points, num_eval=num_eval)),
+    ]
+    details, seconds = {}, {}
+    for done, ((name, job), rng) in enumerate(zip(jobs, streams), start=1):
+        start = time.perf_counter()
+        details[name] = job(rng)
+        seconds[name] = time.perf_counter() - start
+        if progress is not None:
+            progress(done, len(jobs))
+    result = {
+        "beta_vae": details["beta_vae"]["score"],
+        "factor_vae": details["factor_vae"]["score"],
+        "mig": details["mig"]["score"],
+        "dci_disentanglement": details["dci"]["disentanglement"],
+        "dci_completeness": details["dci"]["completeness"],
+        "dci_informativeness": details["dci"]["informativeness"],
+        "sap": details["sap"]["score"],
+        "factor_names": list(ground_truth.factor_names),
+        "settings": {"points": points, "eval_points": num_eval, "batch_size": batch_size, "seed": seed,
+                     "mig_bins": 20, "dci_predictor": "GradientBoostingClassifier (scikit-learn defaults)",
+                     "beta_vae_classifier": "LogisticRegression", "factor_vae_classifier": "majority vote"},
+        "details": details,
+        "seconds": seconds,
+    }
+    result["seconds"]["total"] = time.perf_counter() - started
+    return result
+
+
+__all__ = ["SCORES", "GroundTruth", "SimulatedFactors", "beta_vae_score", "dci", "factor_vae_score",
+           "measure_disentanglement", "mig", "model_representation", "sample_factors", "sap"]
