@@ -404,12 +404,14 @@ def test_cvae_conditions_decoder_and_refuses_bad_labels():
 
 
 # -- the command line ----------------------------------------------------------------------------------
-def test_cli_lists_trains_evaluates_and_samples_new_models(tmp_path):
+def test_cli_lists_trains_evaluates_and_samples_a_new_model(tmp_path):
+    """`vaekit models`, then a conditional VAE trained, evaluated and sampled by class name from the CLI
+    (the other models go through the same commands; the contract above trains each in-process)."""
     listing = run_cli("models")
     assert listing.returncode == 0
     for name in MODELS:
         assert name in listing.stdout
-    common = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--device", "cpu"]
+    common = ["--dataset", "digits", "--hidden", "32", "--epochs", "1", "--device", "cpu"]
     cvae, vq = tmp_path / "cvae", tmp_path / "vq"
     trained = run_cli("train", "--model", "cvae", "--latent-dim", "4", "--out", str(cvae), *common)
     assert trained.returncode == 0, trained.stderr
@@ -423,10 +425,4 @@ def test_cli_lists_trains_evaluates_and_samples_new_models(tmp_path):
     assert (tmp_path / "threes.png").stat().st_size > 0
     refused = run_cli("train", "--model", "vq-vae", "--latent-dim", "4", "--code-dim", "3", "--out", str(vq), *common)
     assert refused.returncode == 2 and "not a multiple of --code-dim" in refused.stderr
-    trained = run_cli("train", "--model", "vq-vae", "--latent-dim", "4", "--code-dim", "2", "--out", str(vq), *common)
-    assert trained.returncode == 0, trained.stderr
-    evaluated = run_cli("evaluate", str(vq), "--no-regularity", "--device", "cpu")
-    assert evaluated.returncode == 0, evaluated.stderr
-    result = json.loads((vq / "eval.json").read_text())
-    assert result["nll"] is None and result["nelbo"] is None and result["mse"] > 0
-    assert any("vq-vae" in note for note in result["notes"])
+    assert "Traceback" not in refused.stderr and not vq.exists()
