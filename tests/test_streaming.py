@@ -146,3 +146,26 @@ def test_cli_trains_streamed_with_the_cache_and_evaluates(folder, tmp_path, monk
     assert result["n"] == 240 and np.isfinite(result["nll"])
     assert main(["train", "--dataset", str(folder), "--stream", "sometimes", "--out", str(tmp_path / "bad")]) == 2
     assert "vaekit: error: unknown --stream 'sometimes'" in capsys.readouterr().err
+
+
+def test_under_torchrun_each_rank_streams_only_its_share(folder, in_memory):
+    from vaekit.data.batches import on_device
+    from vaekit.distributed import Group, Launch
+
+    streamed = load_dataset(folder, stream="on")
+    config = quick_config(dataset=str(folder), batch_size=100, workers=0)
+    n = len(streamed.train)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(3))
+    seen = []
+    for rank in range(2):
+        group = Group(Launch(rank, 2, rank), torch.device("cpu"))
+        reader = on_device(streamed.train.x, torch.device("cpu"), config, group)
+        reader.start_epoch(order)
+        for start in range(0, n, 100):
+            index = group.part(order[start:start + 100]).index
+            x = reader[index]
+            assert torch.equal(x, torch.as_tensor(in_memory.train.x[index.numpy()]))
+            seen.append(index)
+        with pytest.raises(RuntimeError, match="start_epoch"):
+            reader[index]  # the epoch's plan is used up
+    assert torch.equal(torch.sort(torch.cat(seen)).values, torch.arange(n))  # the ranks together read the epoch once
