@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import latent
 from ..errors import ConfigError, VaekitError
+from ..run import open_run
 from .images import BadInput, png_data_url, read_upload
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class Explorer:
         self.plane = MapPlane.fit(self.map_codes)
         self.map_xy = self.plane.project(self.map_codes)
         self.slider_ranges = self._slider_ranges()
+        self.training, self.evaluation = _run_record(self.path)
         self._mixture = None
         self._mixture_lock = threading.Lock()
         log.info("opened %s for exploring in %.1f s (%d map points, %d training codes)", self.path,
@@ -154,6 +156,8 @@ class Explorer:
             "test_images": int(len(self.test_x)),
             "can_upload": len(self.sample_shape) == 3,
             "has_prior": callable(getattr(self.model, "sample_prior", None)),
+            "training": self.training,
+            "evaluation": self.evaluation,
             "start": self.map_codes.mean(0).tolist(),
             "dimensions": [{"index": int(d), "low": float(self.slider_ranges[d, 0]),
                             "high": float(self.slider_ranges[d, 1]),
@@ -273,3 +277,20 @@ class Explorer:
 
     def _device(self):
         return next(self.model.parameters()).device
+
+
+EVAL_KEYS = ("nll", "nelbo", "recon", "kl", "bits_per_dim", "mse", "pca_mse", "active_units")
+
+
+def _run_record(path: Path) -> tuple[dict, dict | None]:
+    """How long the run trained and its best validation loss, and its ``eval.json`` numbers if evaluated."""
+    run = open_run(path)
+    history = run.history()
+    losses = [row["val_loss"] for row in history if isinstance(row.get("val_loss"), (int, float))]
+    training = {"epochs": len(history), "best_val_loss": min(losses) if losses else None}
+    found = run.evaluation()
+    if not found:
+        return training, None
+    evaluation = {key: found[key] for key in EVAL_KEYS if isinstance(found.get(key), (int, float))}
+    evaluation["split"] = str(found.get("split", "test"))
+    return training, evaluation

@@ -118,6 +118,8 @@ class Info(BaseModel):
     test_images: int
     can_upload: bool
     has_prior: bool
+    training: dict[str, float | int | None] = Field(description="epochs trained and the best validation loss")
+    evaluation: dict[str, float | int | str] | None = Field(description="numbers from eval.json (null before vaekit evaluate)")
     start: list[float] = Field(description="the mean of the mapped test codes: where the sliders start")
     dimensions: list[Dimension] = Field(description="slider ranges, most informative dimension (largest KL) first")
 

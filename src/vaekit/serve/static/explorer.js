@@ -175,6 +175,7 @@ function renderDots() {
   g.fillStyle = "#fbfbfd";
   g.fillRect(0, 0, c.clientWidth, c.clientHeight);
   drawAxes(g);
+  clipToPlot(g);
   const labels = state.map.labels;
   g.globalAlpha = 0.62;
   state.map.points.forEach((point, i) => {
@@ -189,6 +190,12 @@ function renderDots() {
   g.globalAlpha = 1;
 }
 
+function clipToPlot(g) {
+  const c = canvas();
+  g.beginPath();
+  g.rect(MARGIN.left, MARGIN.top, c.clientWidth - MARGIN.left - MARGIN.right, c.clientHeight - MARGIN.top - MARGIN.bottom);
+  g.clip();
+}
 function drawAxes(g) {
   const c = canvas(), v = state.view;
   const w = c.clientWidth, h = c.clientHeight;
@@ -231,7 +238,9 @@ function drawMap() {
   const g = c.getContext("2d");
   g.setTransform(1, 0, 0, 1, 0, 0);
   g.drawImage(dots, 0, 0);
+  g.save();
   g.scale(ratio, ratio);
+  clipToPlot(g);
   if (state.path) {
     g.strokeStyle = "#1d2330"; g.lineWidth = 2; g.setLineDash([5, 3]);
     g.beginPath();
@@ -253,6 +262,7 @@ function drawMap() {
     g.beginPath(); g.moveTo(x - 13, y); g.lineTo(x - 5, y); g.moveTo(x + 5, y); g.lineTo(x + 13, y);
     g.moveTo(x, y - 13); g.lineTo(x, y - 5); g.moveTo(x, y + 5); g.lineTo(x, y + 13); g.stroke();
   }
+  g.restore();
 }
 function ring(g, x, y, r) { g.beginPath(); g.arc(x, y, r, 0, 2 * Math.PI); g.stroke(); }
 function badge(g, [x, y], text, fill) {
@@ -540,7 +550,29 @@ function attachTools() {
 function describeRun(info) {
   const kind = {ae: "autoencoder", vae: "VAE", "beta-vae": "β-VAE"}[info.model] || info.model;
   return `${kind} · ${info.arch} · latent ${info.latent_dim} · ${info.dataset} · ` +
-         `${info.parameters.toLocaleString()} parameters · ${info.likelihood}`;
+         `${info.parameters.toLocaleString()} parameters · ${info.likelihood} likelihood`;
+}
+
+const FACTS = [
+  ["nll", "test NLL (nats)", 2], ["nelbo", "−ELBO (nats)", 2], ["recon", "reconstruction term (nats)", 2],
+  ["kl", "KL (nats)", 2], ["bits_per_dim", "bits/dim", 4], ["mse", "MSE per pixel", 5],
+  ["pca_mse", "PCA MSE, same size", 5], ["active_units", "active units", 0],
+];
+function showFacts(info) {
+  const table = $("run-facts");
+  table.replaceChildren();
+  const row = (name, value) => {
+    const tr = table.insertRow(), th = document.createElement("th");
+    th.textContent = name; tr.append(th);
+    tr.insertCell().textContent = value;
+  };
+  row("model", `${info.model} (${info.variational ? "variational" : "deterministic codes"})`);
+  row("epochs trained", String(info.training.epochs));
+  if (info.training.best_val_loss !== null) row("best validation loss", info.training.best_val_loss.toFixed(2));
+  if (!info.evaluation) { row("evaluation", "none yet: vaekit evaluate RUN"); return; }
+  for (const [key, name, digits] of FACTS) {
+    if (key in info.evaluation) row(name, key === "active_units" ? `${info.evaluation[key]} of ${info.latent_dim}` : Number(info.evaluation[key]).toFixed(digits));
+  }
 }
 
 async function openRun(id) {
@@ -552,6 +584,8 @@ async function openRun(id) {
     Object.assign(state, {info, map, marks: {}, path: null, samples: null, attribute: null, attributeBase: null,
                           selection: null, hidden: new Set(), testImages: new Map()});
     $("run-summary").textContent = describeRun(info);
+    $("run-id").textContent = id;
+    showFacts(info);
     const how = map.method === "pca" ? `PCA of the ${info.latent_dim}-D codes` : "the codes themselves";
     $("map-title").textContent = `${map.points.length.toLocaleString()} test images · ${how}`;
     for (const id of ["selected-image", "selected-recon", "end-a", "end-b", "upload-input", "upload-recon"]) $(id).removeAttribute("src");
@@ -563,6 +597,7 @@ async function openRun(id) {
     $("upload").disabled = !info.can_upload;
     if (!info.can_upload) $("upload-note").textContent = "This run's samples are vectors, not images: nothing to upload.";
     $("sampler").value = info.variational ? "prior" : "gmm";
+    $("sliders-note").textContent = info.dimensions.some((d) => d.kl !== null) ? "by KL, nats" : "";
     computeView(); renderDots(); buildLegend(); buildSliders(); fillClassPickers();
     setCode(info.start, "mean of the test codes");
     history.replaceState(null, "", `#run=${encodeURIComponent(id)}`);
