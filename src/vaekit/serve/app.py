@@ -120,7 +120,11 @@ def create_app(registry: RunRegistry, *, allowed_hosts=LOOPBACK_NAMES) -> FastAP
 
 
 def _asset(name: str) -> bytes:
-    return resources.files("vaekit.serve").joinpath("static", name).read_bytes()
+    try:
+        return resources.files("vaekit.serve").joinpath("static", name).read_bytes()
+    except OSError:
+        raise VaekitError(f"the explorer's page ({name}) is missing from this installation of vaekit "
+                          "(vaekit/serve/static): install vaekit from its source tree (pip install -e .)") from None
 
 
 def _describe(error: dict) -> str:
