@@ -211,7 +211,8 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
     model.eval()
     real = dataset.split(split)
     notes: list[str] = []
-    details: dict[str, Any] = {"split": split, "seed": seed, "samples": samples, "prior": "N(0, I)",
+    prior_name = "N(0, I)" if getattr(model, "standard_prior", True) else "the model's own prior (model.sample_prior)"
+    details: dict[str, Any] = {"split": split, "seed": seed, "samples": samples, "prior": prior_name,
                                "definitions": DEFINITIONS,
                                "continuity": {"eps": eps, "pairs": pairs, "paths": paths, "steps": steps}}
     result: dict[str, Any] = {"continuity": None, "completeness": None, "fd": None, "regularity": details}
@@ -251,7 +252,7 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         if accuracy is not None and accuracy < 0.7:
             notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: "
                          "completeness and fd are rough")
-    if not getattr(model, "variational", True):
+    if not getattr(model, "generative", getattr(model, "variational", True)):
         notes.append("prior samples are z ~ N(0, I) for the AE too: "
                      "nothing in its training makes that region meaningful")
     details["notes"] = notes
