@@ -112,23 +112,27 @@ def _reconstruct(args) -> int:
 
 
 def _sample(args) -> int:
+    from contextlib import nullcontext
+
     from .. import figures
 
     model, dataset = _open(args)
-    with _conditioned(model, args.label, args.class_name):
+    label = _label_of(model, args.label, args.class_name)
+    with model.conditioned(label) if label is not None else nullcontext():
         made = figures.samples(model, dataset, n=args.n, sampler=args.sampler, temperature=args.temperature,
                                seed=args.seed, components=args.components, cols=args.cols)
+    if label is not None:
+        names = model.class_names or []
+        print(f"conditioned on class {label}" + (f" ({names[label]})" if label < len(names) else ""))
     return _show(made, args, "sample")
 
 
-def _conditioned(model, label: int | None, class_name: str | None):
-    """``model.conditioned(class)`` for --label / --class (a conditional model only), else a no-op."""
-    from contextlib import nullcontext
-
+def _label_of(model, label: int | None, class_name: str | None) -> int | None:
+    """The class index asked for by --label / --class (conditional models only), or None."""
     from ..errors import ConfigError
 
     if label is None and class_name is None:
-        return nullcontext()
+        return None
     if not getattr(model, "conditional", False):
         raise ConfigError(f"--label and --class need a conditional model (--model cvae), not {model.config.model}")
     if label is not None and class_name is not None:
@@ -137,8 +141,10 @@ def _conditioned(model, label: int | None, class_name: str | None):
         names = list(model.class_names or [])
         if class_name not in names:
             raise ConfigError(f"unknown class {class_name!r}: this run's classes are {', '.join(names)}")
-        label = names.index(class_name)
-    return model.conditioned(label)
+        return names.index(class_name)
+    if not 0 <= label < model.num_classes:
+        raise ConfigError(f"--label {label} is out of range: this model knows classes 0 to {model.num_classes - 1}")
+    return label
 
 
 def _interpolate(args) -> int:
