@@ -54,7 +54,7 @@ _ENTRIES = [
                "recon + gamma |KL - C|", "Burgess et al. 2018",
                {"gamma": 1000.0, "capacity_max": 25.0, "capacity_epochs": lambda c: float(c.epochs), **_FREE_BITS}),
     ModelEntry("info-vae", "mmd:InfoVAE", "Gaussian-encoder VAE plus an MMD penalty between q(z) and the prior",
-               "Zhao et al. 2019", {"beta": 1.0, "mmd_weight": 100.0, "mmd_kernel": "rbf", **_FREE_BITS}),
+               "Zhao et al. 2019", {"beta": 1.0, "mmd_weight": 10.0, "mmd_kernel": "rbf", **_FREE_BITS}),
     ModelEntry("wae-mmd", "mmd:WAEMMD", "deterministic encoder: reconstruction plus MMD between the codes and "
                "N(0, I)", "Tolstikhin et al. 2018", {"mmd_weight": 10.0, "mmd_kernel": "imq"}, deterministic=True),
     ModelEntry("vamp", "vamp:VampVAE", "VAE whose prior (VampPrior) is a mixture of the posteriors of learned "

@@ -24,7 +24,7 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "lambda_d": (float, "dip-vae: weight of the diagonal penalty (default 10 x lambda-od for type i, lambda-od for ii)"),
     "capacity_max": (float, "capacity-vae: final KL capacity C in nats (default 25)"),
     "capacity_epochs": (float, "capacity-vae: epochs over which C rises from 0 to its maximum (default: all epochs)"),
-    "mmd_weight": (float, "info-vae / wae-mmd: weight of the MMD penalty (default 100 / 10)"),
+    "mmd_weight": (float, "info-vae / wae-mmd: weight of the MMD penalty (default 10)"),
     "mmd_kernel": (str, "info-vae / wae-mmd: rbf or imq (inverse multiquadric) (default rbf / imq)"),
     "pseudo_inputs": (int, "vamp: number of learned pseudo-inputs, the prior's mixture components (default 500)"),
     "label_dropout": (float, "cvae: share of training images whose label is replaced by 'unknown', so the model "
