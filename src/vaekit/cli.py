@@ -49,6 +49,8 @@ TRAIN_OPTIONS = [
     ("--cache", str, "image folders: none | memmap (decode once into a memory-mapped uint8 cache; default none)"),
     ("--max-memory", float, "GiB the decoded data may take in memory (default: half the RAM)"),
     ("--workers", int, "DataLoader processes reading streamed batches (default: CPUs less one, 1 to 4)"),
+    ("--precision", str, "fp32 | bf16 (bfloat16 autocast of the training forward pass; default fp32)"),
+    ("--compile", str, "off | default | reduce-overhead (torch.compile the networks; CUDA graphs on a GPU; default off)"),
 ]
 # Model-specific options (iwae's --iw-k, dip-vae's --lambda-od, ...), from vaekit.models.options.
 TRAIN_OPTIONS += [("--" + name.replace("_", "-"), kind, text) for name, (kind, text) in MODEL_OPTIONS.items()]

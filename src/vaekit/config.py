@@ -20,6 +20,8 @@ from .models import options as model_options
 MODELS = tuple(MODEL_REGISTRY)          # the registry in vaekit.models is the one list
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16")
+COMPILE_MODES = ("off", "default", "reduce-overhead")
 
 
 @dataclass
@@ -46,6 +48,9 @@ class TrainConfig:
     patience: int | None = None         # early stopping: epochs without a better validation loss
     seed: int = 0
     device: str = "auto"
+    # Speed settings for accelerators (vaekit.acceleration); off by default, see BENCHMARKS.md "Speed".
+    precision: str = "fp32"             # fp32 | bf16: bfloat16 autocast of the training forward pass
+    compile: str = "off"                # off | default | reduce-overhead (torch.compile; CUDA graphs on a GPU)
     # Image folders larger than memory (vaekit.data.stream, vaekit.data.memmap).
     stream: str = "auto"                # auto: stream when the decoded folder exceeds max_memory; on; off
     cache: str = "none"                 # memmap: decode once into a memory-mapped uint8 .npy cache
@@ -97,6 +102,8 @@ class TrainConfig:
         _choice("device", self.device, DEVICES)
         _choice("stream", self.stream, ("auto", "on", "off"))
         _choice("cache", self.cache, ("none", "memmap"))
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("compile", self.compile, COMPILE_MODES)
         if self.max_memory is not None and not (self.max_memory > 0 and math.isfinite(self.max_memory)):
             raise ConfigError(f"--max-memory must be a positive number of GiB, not {self.max_memory}")
         if self.workers is not None and self.workers < 0:

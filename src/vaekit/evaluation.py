@@ -32,10 +32,17 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q
 EVAL_SEED_OFFSET = 104729
 
 
+# Decoder output per chunk of the IW bound: small enough that the likelihood's passes over it run
+# from cache rather than memory, large enough for efficient matrix products. 12 MiB (4,000 rows of
+# 784 values) was 1.5x faster than 64 MiB here; 2-6 MiB measured the same (BENCHMARKS.md, "Speed").
+IW_CHUNK_BYTES = 12 * 2**20
+
+
 def _rows_per_chunk(model, memory_cap_bytes: int) -> int:
-    """How many decoder evaluations fit in the memory cap (a generous 8 floats of working memory per output)."""
+    """How many decoder evaluations to run at once: within the memory cap (a generous 8 floats of
+    working memory per output) and, for speed, about IW_CHUNK_BYTES of output."""
     values = math.prod(model.sample_shape) * model.likelihood.params_per_value
-    return max(1, memory_cap_bytes // (4 * 8 * values))
+    return max(1, min(memory_cap_bytes // (4 * 8 * values), IW_CHUNK_BYTES // (4 * values)))
 
 
 @torch.inference_mode()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .upsampling import SubPixelConvTranspose2d
 
 ARCHS = ("linear", "mlp", "conv")
 
@@ -23,13 +24,14 @@ class Unflatten(nn.Module):
         self.shape = tuple(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(x.shape[0], *self.shape)
+        return x.reshape(x.shape[0], *self.shape)   # a view unless x comes strided (channels-last)
 
 
 def _mlp(widths: list[int]) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(widths[:-2], widths[1:-1]):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        # In place: saves a buffer per layer; a Linear's backward does not need its output.
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU(inplace=True)]
     layers.append(nn.Linear(widths[-2], widths[-1]))
     return layers
 
@@ -83,18 +85,21 @@ def _conv_networks(sample_shape, latent_dim, encoder_out, params_per_value, chan
     down: list[nn.Module] = []
     fan_in = c
     for width in widths:
-        down += [nn.Conv2d(fan_in, width, 4, stride=2, padding=1), nn.ReLU()]
+        down += [nn.Conv2d(fan_in, width, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
         fan_in = width
     flat = widths[-1] * sizes[-1] ** 2
     encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(flat, encoder_out))
 
-    up: list[nn.Module] = [nn.Linear(latent_dim, flat), nn.ReLU(), Unflatten((widths[-1], sizes[-1], sizes[-1]))]
+    up: list[nn.Module] = [nn.Linear(latent_dim, flat), nn.ReLU(inplace=True), Unflatten((widths[-1], sizes[-1], sizes[-1]))]
     for i in range(stages - 1, -1, -1):
         fan_out = widths[i - 1] if i > 0 else c * params_per_value
         pad = sizes[i] - 2 * sizes[i + 1]
-        up.append(nn.ConvTranspose2d(widths[i], fan_out, 4, stride=2, padding=1, output_padding=pad))
         if i > 0:
-            up.append(nn.ReLU())
+            up += [nn.ConvTranspose2d(widths[i], fan_out, 4, stride=2, padding=1, output_padding=pad), nn.ReLU(inplace=True)]
+        else:  # few output channels: the same layer in sub-pixel form runs faster on the CPU (upsampling.py)
+            up.append(SubPixelConvTranspose2d(widths[i], fan_out, output_padding=pad))
     # Parameters are laid out parameter-major: channel p * C + k holds parameter p of channel k.
     up.append(Unflatten((params_per_value, c, h, w)))
-    return encoder, nn.Sequential(*up)
+    # Channels-last weights make the convolution kernels run channels-last (faster on the CPU,
+    # measured in BENCHMARKS.md "Speed"); the layers still take and return NCHW tensors.
+    return encoder.to(memory_format=torch.channels_last), nn.Sequential(*up).to(memory_format=torch.channels_last)

@@ -137,11 +137,25 @@ def eval_table(result: dict[str, Any]) -> str:
         ("active units", "n/a" if result["active_units"] is None else f"{result['active_units']} of {result['latent_dim']}"),
     ]
     rows += _regularity_rows(result)
+    rows += _disentanglement_rows(result.get("disentanglement"))
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     lines += [f"note: {note}" for note in result.get("notes", [])]
     lines += [f"note: {note}" for note in (result.get("regularity") or {}).get("notes", [])]
     return "\n".join(lines)
+
+
+def _disentanglement_rows(scores: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The five disentanglement scores (all in [0, 1], higher is better); nothing when not measured."""
+    if not scores:
+        return []
+    points = scores["settings"]["points"]
+    return [("BetaVAE score", f"{_fmt(scores['beta_vae'])}  ({points} points; chance 1/{len(scores['factor_names'])})"),
+            ("FactorVAE score", _fmt(scores["factor_vae"])),
+            ("MIG", _fmt(scores["mig"])),
+            ("DCI disentanglement / completeness", f"{_fmt(scores['dci_disentanglement'])} / {_fmt(scores['dci_completeness'])}"),
+            ("DCI informativeness", f"{_fmt(scores['dci_informativeness'])}  (held-out accuracy, mean over factors)"),
+            ("SAP", _fmt(scores["sap"]))]
 
 
 def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import torch
 
-from . import distributed
+from . import acceleration, distributed
 from .checkpoint import Checkpoint, atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import batches
@@ -82,7 +82,18 @@ def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float | N
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(main_parameters(model), lr=config.lr)
+    """Adam, in the fastest implementation this torch has for the parameters' device.
+
+    The fused kernel updates each parameter in one pass instead of about ten (on the CPU as well
+    since torch 2.4); it cut the MLP VAE's step time by a quarter here (BENCHMARKS.md, "Speed").
+    It computes the same update as the default implementation, up to float rounding. Where torch
+    has no fused kernel for the device, the multi-tensor (foreach) one is used.
+    """
+    params = main_parameters(model)
+    try:
+        return torch.optim.Adam(params, lr=config.lr, fused=True)
+    except RuntimeError:  # "fused=True requires ... supported devices"
+        return torch.optim.Adam(params, lr=config.lr, foreach=True)
 
 
 def main_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -130,6 +141,7 @@ class Trainer:
         self.aux_optimizer = self.model.auxiliary_optimizer() if hasattr(self.model, "auxiliary_optimizer") else None
         if self.aux_optimizer is not None and self.group.distributed:
             raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
+        acceleration.compile_networks(self.model, config.compile)  # in place; off by default
         self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         likelihood = self.model.likelihood
         self.train_x = batches.on_device(dataset.train.x, self.device, config, self.group)  # or a reader streaming from disk
@@ -251,8 +263,9 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             beta = kl_weight(cfg, self.step, self.steps_per_epoch)
-            out = self.train_model(x, beta=beta, generator=noise, step=self.step,  # the model itself, or its DDP wrapper
-                                   **_model_inputs(self.train_y, part.index))
+            with acceleration.autocast(cfg.precision, self.device):  # bf16 only when asked for
+                out = self.train_model(x, beta=beta, generator=noise, step=self.step,  # the model itself, or its DDP wrapper
+                                       **_model_inputs(self.train_y, part.index))
             optimizer.zero_grad(set_to_none=True)
             (out.loss if part.weight is None else out.loss * part.weight).backward()
             if cfg.grad_clip is not None:
