@@ -22,7 +22,7 @@ COMMAND_MODULES: list[str] = ["vaekit.commands.latent", "vaekit.commands.report"
 
 # Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
 TRAIN_OPTIONS = [
-    ("--dataset", str, "dataset name (fashion-mnist, mnist, digits) or a path to .npy/.npz or an image folder"),
+    ("--dataset", str, "dataset name (fashion-mnist, mnist, digits, dsprites, dsprites-small) or a path to .npy/.npz or an image folder"),
     ("--data-dir", str, "folder holding the dataset files (searched first)"),
     ("--image-size", int, "side length image folders are resized to"),
     ("--val-fraction", float, "share of the training split held out for validation (default 0.1)"),
@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="skip continuity, completeness and fd (and the one-time classifier training they need)")
     evaluate.add_argument("--regularity-samples", type=int, default=2000, metavar="N",
                           help="prior samples judged for completeness and fd (default 2000)")
+    evaluate.add_argument("--disentanglement", action="store_true",
+                          help="also the BetaVAE, FactorVAE, MIG, DCI and SAP scores (datasets with known factors: dsprites)")
+    evaluate.add_argument("--disentanglement-points", type=int, default=10_000, metavar="N",
+                          help="training points per disentanglement score, half as many for evaluation (default 10000)")
     evaluate.set_defaults(handler=_evaluate)
 
     datasets = commands.add_parser("datasets", help="list datasets and where they are found")
@@ -205,7 +209,8 @@ def _evaluate(args) -> int:
     with render.CountBar("evaluating", unit="img") as bar:
         result = evaluate(args.run, split=args.split, iw_samples=args.iw_samples, seed=args.seed,
                           data_dir=args.data_dir, device=args.device, progress=bar,
-                          regularity=args.regularity, regularity_samples=args.regularity_samples)
+                          regularity=args.regularity, regularity_samples=args.regularity_samples,
+                          disentanglement=args.disentanglement, disentanglement_points=args.disentanglement_points)
     print(render.eval_table(result))
     print(f"\nwritten to {result['run']}/eval.json")
     return 0

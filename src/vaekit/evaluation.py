@@ -121,15 +121,22 @@ def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -
 @torch.inference_mode()
 def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
                    batch_size: int = 100, memory_cap_bytes: int = 512 * 2**20,
-                   progress=None, regularity: bool = True, regularity_samples: int = 2000) -> dict[str, Any]:
+                   progress=None, regularity: bool = True, regularity_samples: int = 2000,
+                   disentanglement: bool = False, disentanglement_points: int = 10_000) -> dict[str, Any]:
     """Every number in eval.json, computed on one split of ``dataset``.
 
     With ``regularity`` (the default) the result also holds ``continuity``, ``completeness``, ``fd``
     and their details under ``regularity`` (see :func:`vaekit.regularity.measure_regularity`);
     otherwise those keys are null. ``regularity_samples`` prior samples judge completeness and fd.
+    With ``disentanglement`` (data sets with known factors only, such as dsprites) ``disentanglement``
+    holds the five scores of :func:`vaekit.disentanglement.measure_disentanglement` on the encoder
+    mean, with ``disentanglement_points`` training points each; otherwise it is null.
     """
     if iw_samples < 1:
         raise ConfigError(f"--iw-samples must be at least 1, not {iw_samples}")
+    if disentanglement and getattr(dataset, "ground_truth", None) is None:
+        raise ConfigError(f"--disentanglement needs a data set generated from known factors (dsprites, "
+                          f"dsprites-small); {dataset.name} has none")
     started = time.perf_counter()
     model.eval()
     device = next(model.parameters()).device
@@ -212,6 +219,12 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         if regularity_samples < 2:
             raise ConfigError(f"--regularity-samples must be at least 2, not {regularity_samples}")
         result.update(measure_regularity(model, dataset, split=split, samples=regularity_samples, seed=seed))
+    result["disentanglement"] = None
+    if disentanglement:
+        from .disentanglement import measure_disentanglement, model_representation
+
+        result["disentanglement"] = measure_disentanglement(model_representation(model), dataset.ground_truth,
+                                                            seed=seed, points=disentanglement_points)
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -228,13 +241,15 @@ def _condition_labels(model, dataset, split: str, device) -> torch.Tensor | None
 
 def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
              data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True,
-             regularity: bool = True, regularity_samples: int = 2000) -> dict[str, Any]:
+             regularity: bool = True, regularity_samples: int = 2000, disentanglement: bool = False,
+             disentanglement_points: int = 10_000) -> dict[str, Any]:
     """Evaluate a run folder's best weights and write ``RUN/eval.json``."""
     from .run import load_model_and_data
 
     model, dataset = load_model_and_data(run, data_dir=data_dir, device=device)
     result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress,
-                            regularity=regularity, regularity_samples=regularity_samples)
+                            regularity=regularity, regularity_samples=regularity_samples,
+                            disentanglement=disentanglement, disentanglement_points=disentanglement_points)
     result["run"] = str(Path(run))
     result["dataset"] = dataset.name
     if write:
