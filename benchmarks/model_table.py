@@ -14,7 +14,8 @@ epochs (default 2), seed 0; the five disentanglement scores with ``--points`` tr
 (default 2,000; half as many evaluation points).
 
 Each (part, model) result is written to ``benchmarks/results/model_table-<part>-<model>.json`` as
-soon as it is done; an existing file is skipped unless ``--force``, so an interrupted run resumes.
+soon as it is done; an existing file is skipped unless ``--force``, so an interrupted run resumes, and a
+finished training run with the same config in ``runs/model-table/`` is reloaded instead of retrained.
 ``--table`` only prints the Markdown tables from the files present.
 """
 from __future__ import annotations
@@ -59,10 +60,31 @@ def config_for(model: str, dataset: str, epochs: int):
                        batch_size=128, lr=1e-3, seed=0, device="cpu").resolved()
 
 
+def train_or_reuse(config, dataset, run_dir: Path):
+    """``(model, train_seconds, history)`` with the run's best weights (what ``vaekit evaluate`` uses).
+
+    A finished run with the same config in ``run_dir`` is loaded instead of trained again.
+    """
+    import vaekit
+    from vaekit.run import open_run
+    from vaekit.trainer import train
+
+    if (run_dir / "run.json").exists():
+        try:
+            run = open_run(run_dir)
+            history = run.history()
+            if run.config.to_dict() == config.to_dict() and len(history) == config.epochs:
+                return vaekit.load(run_dir), sum(r["seconds"] for r in history), history
+        except Exception:  # anything unreadable: train again
+            pass
+    started = time.perf_counter()
+    trained = train(config, dataset, run_dir, overwrite=True)
+    return vaekit.load(run_dir), time.perf_counter() - started, trained.history   # best weights, as evaluate uses
+
+
 def run_fashion(models: list[str], args) -> None:
     from vaekit.data import load_dataset
     from vaekit.evaluation import evaluate_model
-    from vaekit.trainer import train
 
     dataset = None
     for model in models:
@@ -72,14 +94,13 @@ def run_fashion(models: list[str], args) -> None:
             continue
         dataset = dataset or load_dataset("fashion-mnist")
         config = config_for(model, "fashion-mnist", args.epochs)
+        network, train_seconds, history = train_or_reuse(config, dataset, RUNS / f"fashion-{model}")
         started = time.perf_counter()
-        trained = train(config, dataset, RUNS / f"fashion-{model}", overwrite=True)
-        train_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        result = evaluate_model(trained.model.eval(), dataset, iw_samples=args.iw_samples, seed=0,
+        result = evaluate_model(network.eval(), dataset, iw_samples=args.iw_samples, seed=0,
                                 regularity_samples=1000)
         write(path, {"part": "fashion", "model": model, "config": config.to_dict(), "train_seconds": train_seconds,
-                     "eval_seconds": time.perf_counter() - started, "best_epoch": trained.best_epoch,
+                     "eval_seconds": time.perf_counter() - started,
+                     "final_val_loss": history[-1].get("val_loss"),
                      "eval": result, "machine": machine()})
         print(f"fashion {model}: {train_seconds:.0f} s training, written", file=sys.stderr)
 
@@ -87,7 +108,6 @@ def run_fashion(models: list[str], args) -> None:
 def run_dsprites(models: list[str], args) -> None:
     from vaekit.data import load_dataset
     from vaekit.disentanglement import measure_disentanglement, model_representation
-    from vaekit.trainer import train
 
     dataset = None
     for model in models:
@@ -97,15 +117,12 @@ def run_dsprites(models: list[str], args) -> None:
             continue
         dataset = dataset or load_dataset("dsprites-small")
         config = config_for(model, "dsprites-small", args.dsprites_epochs)
-        started = time.perf_counter()
-        trained = train(config, dataset, RUNS / f"dsprites-{model}", overwrite=True)
-        train_seconds = time.perf_counter() - started
-        network = trained.model.eval()
+        network, train_seconds, history = train_or_reuse(config, dataset, RUNS / f"dsprites-{model}")
+        network.eval()
         scores = measure_disentanglement(model_representation(network), dataset.ground_truth, seed=0,
                                          points=args.points)
-        last = trained.history[-1]
         write(path, {"part": "dsprites", "model": model, "config": config.to_dict(), "train_seconds": train_seconds,
-                     "final_val_loss": last.get("val_loss"), "disentanglement": scores, "machine": machine()})
+                     "final_val_loss": history[-1].get("val_loss"), "disentanglement": scores, "machine": machine()})
         print(f"dsprites {model}: {train_seconds:.0f} s training, {scores['seconds']['total']:.0f} s scores, written",
               file=sys.stderr)
 
