@@ -12,8 +12,9 @@ trainer in a fresh process, so that each peak-memory figure is that mode's alone
 * ``memmap``      -- ``--stream on --cache memmap``: batches read from the uint8 memory map (built
   once beforehand; its build time is reported as ``memmap-build``).
 
-For each: the seconds to open the dataset, the data rate (one epoch of batches of 128 read through
-the trainer's own reader, no model) and the training rate (one epoch of the default MLP VAE
+For each: the seconds to open the dataset; the data rate (one epoch of batches of 128 read through
+the trainer's own reader, no model) and that pass's CPU time per image (the training process plus its
+workers: a figure a busy machine hardly changes); and the training rate (one epoch of the MLP VAE
 784-512-16-512-784, batch 128). Peak memory is VmHWM of the training process; with workers, the
 largest worker's peak (``ru_maxrss`` of the finished children, which counts pages shared with the
 parent too) is given separately. Writes benchmarks/results/streaming.json.
@@ -21,6 +22,7 @@ parent too) is given separately. Writes benchmarks/results/streaming.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -78,17 +80,24 @@ def child(mode: str, folder: str) -> dict:
     order = torch.randperm(len(reader), generator=torch.Generator().manual_seed(0))
     if isinstance(reader, batches.StreamedBatches):
         reader.start_epoch(order)
+    before = os.times()
     started = time.perf_counter()
     for start in range(0, len(order), 128):
         reader[order[start:start + 128]]
     data_rate = len(order) / (time.perf_counter() - started)
+    during = os.times()
     del reader
+    gc.collect()  # shuts the workers down, so their CPU time is counted as the children's
+    after = os.times()
+    own = (during.user + during.system) - (before.user + before.system)
+    workers = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    data_cpu_us = (own + workers) / len(order) * 1e6
     trainer = Trainer(config, dataset, None)
     record = trainer.train_epoch(trainer.steps_per_epoch)
     hwm = int([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0]) / 1024
     del trainer
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if options["workers"] else None
-    return {"mode": mode, "open_seconds": opened, "data_images_per_s": data_rate,
+    return {"mode": mode, "open_seconds": opened, "data_images_per_s": data_rate, "data_cpu_us_per_image": data_cpu_us,
             "train_images_per_s": record["images_per_s"], "peak_mib": hwm, "worker_peak_mib": workers_peak,
             "n_train": len(dataset.train)}
 
@@ -104,6 +113,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.folder)))
         return
+    load_before = os.getloadavg()  # the machine may be shared: say how busy it was
     with tempfile.TemporaryDirectory(prefix="vaekit-stream-bench-") as tmp:
         folder = Path(tmp) / "images"
         started = time.perf_counter()
@@ -120,16 +130,17 @@ def main() -> None:
     import torch
 
     result = {"images": args.images, "side": args.side, "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"), "rows": rows}
+              "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"), "load_average_after": os.getloadavg(),
+              "load_average_before": load_before, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'mode':<12} {'open s':>8} {'data img/s':>11} {'train img/s':>12} {'peak MiB':>9} {'worker MiB':>11}")
+    print(f"{'mode':<12} {'open s':>8} {'data img/s':>11} {'CPU us/img':>11} {'train img/s':>12} {'peak MiB':>9} {'worker MiB':>11}")
     for row in rows:
         if row["mode"] == "memmap-build":
             print(f"{'memmap-build':<12} {row['seconds']:>8.1f}   (one-time decode of {row['images']} images)")
             continue
         worker = f"{row['worker_peak_mib']:.0f}" if row["worker_peak_mib"] else "-"
-        print(f"{row['mode']:<12} {row['open_seconds']:>8.2f} {row['data_images_per_s']:>11,.0f} "
+        print(f"{row['mode']:<12} {row['open_seconds']:>8.2f} {row['data_images_per_s']:>11,.0f} {row['data_cpu_us_per_image']:>11.1f} "
               f"{row['train_images_per_s']:>12,.0f} {row['peak_mib']:>9.0f} {worker:>11}")
 
 
