@@ -5,6 +5,9 @@ samples decode to plausible images. A plain autoencoder has no prior: its codes 
 and N(0, I) samples mostly land where no training image was encoded. Fitting a Gaussian mixture to
 the encoded training set and sampling from it (as in Ghosh et al. 2020, "From variational to
 deterministic autoencoders") gives an AE something to sample from, and often sharpens VAE samples.
+
+Models with a prior of their own (the VampPrior, the two-level HVAE, VQ-VAE's prior over codes) set
+``standard_prior = False``; "prior" samples then come from ``model.sample_prior``.
 """
 from __future__ import annotations
 
