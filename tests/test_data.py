@@ -292,7 +292,7 @@ def test_dpkg_missing_is_tolerated(tmp_path, monkeypatch):
 def test_list_datasets(tmp_path):
     write_idx_set(tmp_path / "mnist")
     infos = {info.name: info for info in list_datasets(tmp_path)}
-    assert list(infos) == dataset_names() == ["fashion-mnist", "mnist", "digits"]
+    assert list(infos) == dataset_names() == ["fashion-mnist", "mnist", "digits", "dsprites", "dsprites-small"]
     assert all(isinstance(info, DatasetInfo) and info.description for info in infos.values())
     assert infos["mnist"].available and infos["mnist"].where == str(tmp_path / "mnist")
     assert not infos["fashion-mnist"].available
