@@ -171,12 +171,13 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("continuity, interpolation  mean / p95", f"{_fmt(cont['path_mean'])} / {_fmt(cont['path_p95'])}"
                      f"  (largest step {_fmt(cont['path_cliff'], 1)}x the path's mean)"))
     real_share, real_fd, real_conf = details.get("completeness_real"), details.get("fd_real"), details.get("confidence_real")
-    rows.append(("completeness  N(0, I) samples", _fmt(result.get("completeness"))
+    prior = "N(0, I)" if details.get("prior", "N(0, I)") == "N(0, I)" else "model-prior"
+    rows.append((f"completeness  {prior} samples", _fmt(result.get("completeness"))
                  + (f"  share on the real-data manifold (real images: {_fmt(real_share)})" if real_share is not None else "")))
-    rows.append(("fd  N(0, I) samples", _fmt(result.get("fd"), 2)
+    rows.append((f"fd  {prior} samples", _fmt(result.get("fd"), 2)
                  + (f"  Fréchet distance of classifier features (real train vs test: {_fmt(real_fd, 2)})" if real_fd is not None else "")))
     if details.get("confidence") is not None:
-        rows.append(("classifier confidence  N(0, I) samples", f"{_fmt(details['confidence'])}  (real images: {_fmt(real_conf)})"))
+        rows.append((f"classifier confidence  {prior} samples", f"{_fmt(details['confidence'])}  (real images: {_fmt(real_conf)})"))
     gmm = details.get("gmm")
     if gmm:
         rows.append(("samples from a GMM fitted to the codes", f"completeness {_fmt(gmm['completeness'])}, fd {_fmt(gmm['fd'], 2)}"))
