@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..errors import RunError, VaekitError
 from ..run import open_run
-from .explorer import MAP_POINTS, Explorer
 from .images import BadInput
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class RunRegistry:
     """The served runs, each opened (model loaded, data encoded) once, the first time it is asked for."""
 
     def __init__(self, path: str | Path, *, data_dir: str | None = None, device: str = "cpu",
-                 map_points: int = MAP_POINTS):
+                 map_points: int | None = None):
         root = Path(path)
         if not root.is_dir():
             raise RunError(f"{root} is not a folder: pass a run folder (from vaekit train --out) or a folder of runs")
@@ -64,7 +63,7 @@ class RunRegistry:
             run_id = run_path.name if run_path == root else run_path.relative_to(root).as_posix()
             self.entries[run_id] = self._describe(run_id, run_path)
         self.default = next((entry.id for entry in self.entries.values() if entry.error is None), next(iter(self.entries)))
-        self._opened: dict[str, Explorer] = {}
+        self._opened: dict = {}
         self._locks = {run_id: threading.Lock() for run_id in self.entries}
 
     @staticmethod
@@ -81,8 +80,9 @@ class RunRegistry:
         return [{"id": entry.id, **entry.summary, "opened": entry.id in self._opened, "error": entry.error}
                 for entry in self.entries.values()]
 
-    def get(self, run_id: str | None = None) -> Explorer:
-        """The opened run ``run_id`` (default: the first one that opens), or :class:`BadInput`."""
+    def get(self, run_id: str | None = None):
+        """The opened :class:`~vaekit.serve.explorer.Explorer` of ``run_id`` (default: the first run that
+        opens), or :class:`BadInput`."""
         run_id = self.default if run_id is None else run_id
         entry = self.entries.get(run_id)
         if entry is None:
@@ -94,9 +94,12 @@ class RunRegistry:
             if run_id not in self._opened:
                 if entry.error is not None:
                     raise BadInput(f"run {run_id!r} cannot be explored: {entry.error}", 409)
+                from .explorer import Explorer     # torch and the model code: only once a run is opened
+
+                options = {} if self.map_points is None else {"map_points": self.map_points}
                 try:
                     self._opened[run_id] = Explorer(run_id, entry.path, data_dir=self.data_dir, device=self.device,
-                                                    map_points=self.map_points)
+                                                    **options)
                 except VaekitError as exc:
                     log.warning("cannot open run %s: %s", entry.path, exc)
                     raise BadInput(f"run {run_id!r} cannot be explored: {exc}", 409) from None

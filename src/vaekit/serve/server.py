@@ -60,24 +60,28 @@ class Server:
 
     def __init__(self, path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, data_dir: str | None = None,
                  device: str = "cpu", map_points: int | None = None, torch_threads: int | None = 1):
-        if torch_threads is not None:
-            import torch
-
-            torch.set_num_threads(torch_threads)
-        options = {} if map_points is None else {"map_points": map_points}
-        self.registry = RunRegistry(path, data_dir=data_dir, device=device, **options)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"--port must be between 0 and 65535, not {port}")
+        self.registry = RunRegistry(path, data_dir=data_dir, device=device, map_points=map_points)
+        self.loopback = is_loopback(host)
+        self.app = create_app(self.registry, allowed_hosts=LOOPBACK_NAMES if self.loopback else None)
+        self.socket = bind(host, port)          # before the slow part: a busy port is reported at once
+        self.host = host
+        self.port = self.socket.getsockname()[1]
         try:
+            if torch_threads is not None:
+                import torch
+
+                torch.set_num_threads(torch_threads)
             self.registry.get(None)
         except BadInput as exc:
             if len(self.registry.entries) == 1:
+                self.socket.close()
                 raise
             log.warning("%s", exc)
-        self.loopback = is_loopback(host)
-        allowed = LOOPBACK_NAMES if self.loopback else None
-        self.app = create_app(self.registry, allowed_hosts=allowed)
-        self.socket = bind(host, port)
-        self.host = host
-        self.port = self.socket.getsockname()[1]
+        except BaseException:
+            self.socket.close()
+            raise
 
     @property
     def url(self) -> str:
