@@ -115,6 +115,8 @@ def test_model_contract(name, tiny_digits, tmp_path):
     means = latent.encode_means(reloaded, images[:2])
     assert latent.decode_images(reloaded, latent.interpolate(means[0], means[1], 4, "linear")).shape[0] == 4
     assert latent.traverse(reloaded, images[:1], images, steps=3, max_dims=2).images.shape[:2] == (2, 3)
+    mapped = latent.latent_map(reloaded, tiny_digits.test.x[:20], tiny_digits.test.y[:20])
+    assert np.isfinite(mapped.projection.points).all()
 
 
 def test_registry_and_config_agree():
