@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/foundation.py [--only throughput,pca,quality,memory] [--json out.json]
 
 * throughput: training images/s of vaekit's MLP VAE 784-512-16-512-784 (batch 128) against the
-  plain loop in benchmarks/plain_loop.py, interleaved repeats, median of each;
+  plain loop of vaekit.bench.plain (as `vaekit bench` measures it), interleaved repeats, medians;
 * pca: a linear AE (MSE) and a deep AE at latent 16 against the PCA baseline;
 * quality: dynamically binarised VAEs (mlp and conv, latent 16): test -ELBO and NLL (K = 1000);
 * memory: peak resident memory of a `vaekit train` process on Fashion-MNIST.
@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,15 +22,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from plain_loop import PlainVAE, train_epoch as plain_epoch  # noqa: E402
 
 import vaekit  # noqa: E402
 from vaekit.config import TrainConfig  # noqa: E402
 from vaekit.data import load_dataset  # noqa: E402
 from vaekit.evaluation import evaluate_model  # noqa: E402
-from vaekit.trainer import Trainer  # noqa: E402
 
 
 def machine() -> dict:
@@ -48,28 +43,16 @@ def machine() -> dict:
 
 
 def throughput(dataset, repeats: int) -> dict:
-    """Images/s of one training epoch, vaekit vs the plain loop, same network and batch size."""
-    config = TrainConfig(model="vae", arch="mlp", hidden=[512], latent_dim=16, batch_size=128,
-                         likelihood="bernoulli", binarize="none", epochs=repeats + 1, device="cpu").resolved()
-    trainer = Trainer(config, dataset, None)
-    flat = torch.as_tensor(dataset.train.x).reshape(len(dataset.train), -1)
-    torch.manual_seed(0)
-    plain = PlainVAE()
-    plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
-    total_steps = config.epochs * trainer.steps_per_epoch
-    ours, theirs = [], []
-    # Warm-up epoch for each (allocator, caches), then interleave so both see the same machine load.
-    trainer.train_epoch(total_steps)
-    plain_epoch(plain, plain_opt, flat, 128)
-    for _ in range(repeats):
-        trainer.epoch += 1
-        ours.append(trainer.train_epoch(total_steps)["images_per_s"])
-        theirs.append(plain_epoch(plain, plain_opt, flat, 128))
-    # On a shared machine other load only slows a run down, so the best of each side is the
-    # cleanest figure; the median of the per-pair ratios is reported beside it.
-    return {"vaekit_images_per_s": max(ours), "plain_images_per_s": max(theirs), "ratio": max(ours) / max(theirs),
-            "median_pair_ratio": statistics.median(a / b for a, b in zip(ours, theirs)),
-            "vaekit_runs": ours, "plain_runs": theirs, "batch_size": 128, "network": "784-512-16-512-784"}
+    """Images/s of training, vaekit vs the plain loop, same network and batch size: ``vaekit bench``'s
+    measurement (vaekit.bench), here for the MLP VAE only, one epoch of the training split per repeat."""
+    from vaekit.bench import run_bench
+
+    steps = len(dataset.train) // 128
+    entry = run_bench(archs=["mlp"], parts=["train"], steps=steps, repeats=repeats, dataset=dataset)["models"]["mlp"]
+    train = entry["train"]
+    return {"vaekit_images_per_s": train["vaekit"], "plain_images_per_s": train["plain"], "ratio": train["ratio"],
+            "median_pair_ratio": train["median_pair_ratio"], "vaekit_runs": train["vaekit_runs"],
+            "plain_runs": train["plain_runs"], "batch_size": 128, "network": "784-512-16-512-784"}
 
 
 def _train_and_evaluate(dataset, iw_samples: int, eval_subset: int | None, **options) -> dict:

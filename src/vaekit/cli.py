@@ -18,7 +18,8 @@ log = logging.getLogger("vaekit.cli")
 
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
-COMMAND_MODULES: list[str] = ["vaekit.commands.latent", "vaekit.commands.report", "vaekit.commands.serve", "vaekit.commands.models"]
+COMMAND_MODULES: list[str] = ["vaekit.commands.latent", "vaekit.commands.report", "vaekit.commands.serve", "vaekit.commands.models",
+                                 "vaekit.commands.bench"]
 
 # Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
 TRAIN_OPTIONS = [

@@ -1,0 +1,126 @@
+"""vaekit bench: FLOP counts against independent counts, the plain baseline against vaekit on the same
+weights and noise, and a tiny end-to-end run of the library function and the command."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import unlabelled_dataset
+from vaekit.bench import copy_weights, format_table, memory_probe, plain, run_bench, vaekit_config
+from vaekit.bench.measure import vae_flops
+from vaekit.cli import main
+from vaekit.evaluation import importance_weighted_bound
+from vaekit.models import build_model
+
+
+def _model(arch):
+    torch.manual_seed(0)
+    return build_model(vaekit_config(arch, 128, "cpu"), (1, 28, 28))
+
+
+def test_mlp_flops_match_torchs_flop_counter():
+    model = _model("mlp")
+    flops = vae_flops(model.encoder, model.decoder, (1, 28, 28), 16)
+    assert flops["encoder"] == 2 * (784 * 512 + 512 * 32)
+    assert flops["decoder"] == flops["iw_sample"] == 2 * (16 * 512 + 512 * 784)
+    assert flops["train_step"] == 3 * (flops["encoder"] + flops["decoder"]) - 2 * 784 * 512
+    with FlopCounterMode(display=False) as counter:
+        model.decoder(torch.randn(10, 16))
+    assert counter.get_total_flops() == 10 * flops["decoder"]
+
+
+def test_conv_flops_follow_the_layer_formulas():
+    flops = vae_flops(*(lambda m: (m.encoder, m.decoder))(_model("conv")), (1, 28, 28), 16)
+    conv1, conv2 = 2 * 32 * 14 * 14 * 1 * 16, 2 * 64 * 7 * 7 * 32 * 16
+    deconv1, deconv2 = 2 * 64 * 7 * 7 * 32 * 16, 2 * 32 * 14 * 14 * 1 * 16   # every input pixel meets the 4x4 kernel
+    assert flops["encoder"] == conv1 + conv2 + 2 * 3136 * 32
+    assert flops["decoder"] == 2 * 16 * 3136 + deconv1 + deconv2
+    assert flops["train_step"] == 3 * (flops["encoder"] + flops["decoder"]) - conv1
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_plain_baseline_with_copied_weights_is_the_same_function(arch):
+    model = _model(arch).eval()
+    baseline = plain.PLAIN_MODELS[arch]().eval()
+    copy_weights(model, baseline)
+    x = torch.rand(5, 1, 28, 28)
+    z = torch.randn(5, 16)
+    with torch.no_grad():
+        posterior = model.encode(x)
+        mu, logvar = baseline.encode(x)
+        torch.testing.assert_close(mu, posterior.mean, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(logvar, posterior.logvar, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(baseline.decode(z), model.decode(z).reshape(5, 784), rtol=1e-5, atol=1e-5)
+
+
+def test_plain_iw_bound_equals_vaekits_on_the_same_noise():
+    model = _model("mlp").eval()
+    baseline = plain.PlainMLPVAE()
+    copy_weights(model, baseline)
+    x = torch.bernoulli(torch.rand(6, 1, 28, 28))
+    torch.manual_seed(3)
+    ours = -importance_weighted_bound(model, x, 200)[0]
+    torch.manual_seed(3)
+    theirs = plain.iw_nll(baseline, x, 200, images_per_batch=6)   # one batch: the same noise tensor
+    torch.testing.assert_close(ours.float(), theirs, rtol=1e-4, atol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def images28():
+    rng = np.random.default_rng(0)
+    make = lambda n: rng.random((n, 1, 28, 28), dtype=np.float32)
+    return unlabelled_dataset(make(48), make(8), make(12), name="random28")
+
+
+def test_run_bench_measures_both_sides(images28):
+    messages = []
+    result = run_bench(archs=["mlp", "conv"], parts=["train", "eval", "nll"], steps=1, repeats=2, batch_size=16,
+                       eval_images=2, k=10, nll_images=5, dataset=images28, progress=messages.append, matmul_size=256)
+    assert "nll" not in result["models"]["conv"]   # the full-test-set NLL is timed for the MLP only
+    nll = result["models"]["mlp"]["nll"]
+    assert nll["images"] == 5 and nll["seconds"] > 0
+    assert nll["ratio_to_bound"] == pytest.approx(nll["seconds"] / nll["bound_seconds"])
+    for arch in ("mlp", "conv"):
+        entry = result["models"][arch]
+        train, evaluation = entry["train"], entry["eval"]
+        assert len(train["vaekit_runs"]) == len(train["plain_runs"]) == 2
+        assert train["vaekit"] > 0 and train["plain"] > 0
+        assert train["ratio"] == pytest.approx(train["vaekit"] / train["plain"])
+        assert train["vaekit_gflops"] == pytest.approx(train["vaekit"] * entry["flops_per_image"]["train_step"] / 1e9)
+        assert evaluation["images"] == 2 and evaluation["k"] == 10 and evaluation["vaekit"] > 0
+    assert any("training" in m for m in messages)
+    table = format_table(result)
+    assert "training images/s" in table and "FLOP lower bound" in table and "conv VAE" in table
+
+
+def test_memory_probe_reports_a_peak_above_the_ready_state():
+    for side in ("vaekit", "plain"):
+        probe = memory_probe(side, "mlp", "train", steps=2, batch_size=16, eval_images=2, k=5)
+        assert probe["peak_mib"] >= probe["ready_mib"] > 0
+        assert probe["working_mib"] == pytest.approx(probe["peak_mib"] - probe["ready_mib"])
+
+
+def test_bench_command_prints_and_writes_json(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    data = tmp_path / "images.npz"
+    np.savez(data, x=rng.integers(0, 256, size=(80, 28, 28), dtype=np.uint8))
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--dataset", str(data), "--only", "mlp", "--parts", "train,eval", "--steps", "2",
+                 "--repeats", "1", "--batch-size", "16", "--eval-images", "2", "--iw-samples", "10", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "MLP VAE 784-512-16-512-784" in printed and "vaekit/plain" in printed
+    saved = json.loads(out.read_text())
+    assert set(saved["models"]) == {"mlp"} and saved["settings"]["batch_size"] == 16
+
+
+@pytest.mark.parametrize("argv,message", [(["--steps", "0"], "--steps must be at least 1"),
+                                          (["--parts", "train,speed"], "unknown bench part or model 'speed'")])
+def test_bench_command_rejects_bad_options(argv, message, capsys):
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vaekit: error:") and message in err and "Traceback" not in err
