@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from . import acceleration, distributed
@@ -197,6 +198,16 @@ class Trainer:
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    def _training_images_in_order(self, size: int = 1000):
+        """The whole training split in batches of ``size``, in order, on the device (streamed data
+        are read from disk again), for models that fit something to it after an epoch."""
+        for start in range(0, len(self.train_x), size):
+            if isinstance(self.train_x, batches.StreamedBatches):
+                pixels = self.train_x.images.uint8(np.arange(start, min(start + size, len(self.train_x))))
+                yield torch.as_tensor(pixels, device=self.device).to(torch.float32).div_(255)
+            else:
+                yield self.train_x[start:start + size]
+
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         cfg = self.config
@@ -210,7 +221,7 @@ class Trainer:
             record = self.train_epoch(total_steps)
             self.epoch += 1
             if hasattr(self.model, "after_epoch"):  # models that fit something to the training data (VQ-VAE's code prior)
-                self.model.after_epoch(self.train_x[i:i + 1000] for i in range(0, len(self.train_x), 1000))
+                self.model.after_epoch(self._training_images_in_order())
             val = self.group.mean(validation_loss(self.model, self.val_x, self.group.noise_seed(cfg.seed + VAL_SEED_OFFSET),
                                                   y=self.val_y), len(self.val_x))
             record.update({f"val_{k}": v for k, v in val.items()})
