@@ -152,6 +152,16 @@ def test_dip_lambda_d_default_follows_type():
     assert build_config(None, dict(model="dip-vae", dip_type="ii", lambda_od=3.0)).lambda_d == 3.0
 
 
+def test_models_command_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from vaekit.cli import main; main(['models']); print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False" and "vq-vae" in done.stdout
+
+
 def test_conditional_model_needs_labels(digits_dataset):
     with pytest.raises(ConfigError, match="needs class labels"):
         build_model(quick_config(model="cvae"), (1, 8, 8))
