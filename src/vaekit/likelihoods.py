@@ -73,10 +73,12 @@ class Bernoulli(Likelihood):
         logits = params[:, 0]
         if torch.is_grad_enabled() and logits.requires_grad:
             return -_sum_per_image(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
-        # Without autograd (evaluation, the IW bound) the same sum, x.l - sum softplus(l), is about
-        # twice as fast in two passes; with autograd the fused cross-entropy's backward wins.
+        # Without autograd (evaluation, the IW bound) the same sum, -(softplus(l) - x l), is about
+        # twice as fast computed in place in one buffer; with autograd the fused cross-entropy's
+        # backward wins.
         logits = logits.flatten(1)
-        return torch.linalg.vecdot(x.flatten(1).to(logits.dtype), logits) - F.softplus(logits).sum(1)
+        loss = F.softplus(logits).addcmul_(x.flatten(1).to(logits.dtype), logits, value=-1)
+        return -loss.sum(1)
 
     def mean(self, params):
         return torch.sigmoid(params[:, 0])
