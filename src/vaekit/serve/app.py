@@ -1,7 +1,8 @@
 """The explorer's web application: the page, its three assets and the JSON API (FastAPI).
 
-Every route is a plain ``def``, so FastAPI runs it in its thread pool; model calls are serialised per
-run (see :mod:`vaekit.serve.explorer`). Errors become JSON ``{"detail": "one line"}``: 4xx for bad
+Every route but ``/api/decode`` is a plain ``def``, so FastAPI runs it in its thread pool; small decode
+requests are answered on the event loop (see ``decode``). Model calls are serialised per run (see
+:mod:`vaekit.serve.explorer`). Errors become JSON ``{"detail": "one line"}``: 4xx for bad
 input, 500 with a generic message for anything unexpected, whose traceback goes to the server log
 and never to the client.
 """
@@ -14,6 +15,7 @@ from typing import Annotated
 from fastapi import FastAPI, File, Form, Query, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import VaekitError
@@ -29,6 +31,7 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024      # an upload plus its multipart envelope
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+INLINE_CODES = 8          # decode requests up to this size are answered on the event loop (see decode)
 RunQuery = Annotated[str | None, Query(max_length=300, description="run id (default: the first run)")]
 
 
@@ -68,9 +71,15 @@ def create_app(registry: RunRegistry, *, allowed_hosts=LOOPBACK_NAMES) -> FastAP
         return registry.get(run).test_image(index)
 
     @app.post("/api/decode", response_model=schemas.Images, summary="Decode codes into PNG data URLs")
-    def decode(request: schemas.DecodeRequest):
-        explorer = registry.get(request.run)
-        return {"images": explorer.decode(explorer.check_codes(request.z))}
+    async def decode(request: schemas.DecodeRequest):
+        # The live path (the page decodes the code under the cursor on every move). A few codes take
+        # well under a millisecond, less than the hop to a worker thread and back, which on a busy
+        # CPU costs a scheduling delay each way; so they are decoded right here, on the event loop.
+        # Bigger requests, and a run not opened yet (seconds of loading), go to the thread pool.
+        explorer = registry.opened(request.run)
+        if explorer is None or len(request.z) > INLINE_CODES:
+            return await run_in_threadpool(_decode, registry, request)
+        return _decode(registry, request)
 
     @app.post("/api/encode", response_model=schemas.Upload,
               summary="Encode an uploaded PNG or JPEG: posterior mean and log-variance, reconstruction")
@@ -117,6 +126,11 @@ def create_app(registry: RunRegistry, *, allowed_hosts=LOOPBACK_NAMES) -> FastAP
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=allowed_hosts)
     return app
+
+
+def _decode(registry: RunRegistry, request: schemas.DecodeRequest) -> dict:
+    explorer = registry.get(request.run)
+    return {"images": explorer.decode(explorer.check_codes(request.z))}
 
 
 def _asset(name: str) -> bytes:

@@ -80,6 +80,10 @@ class RunRegistry:
         return [{"id": entry.id, **entry.summary, "opened": entry.id in self._opened, "error": entry.error}
                 for entry in self.entries.values()]
 
+    def opened(self, run_id: str | None = None):
+        """The run ``run_id`` if it is open already, else None (never opens, never waits)."""
+        return self._opened.get(self.default if run_id is None else run_id)
+
     def get(self, run_id: str | None = None):
         """The opened :class:`~vaekit.serve.explorer.Explorer` of ``run_id`` (default: the first run that
         opens), or :class:`BadInput`."""
