@@ -221,3 +221,15 @@ def test_cli_refuses_disentanglement_on_data_without_factors(tmp_path):
         "vaekit: error: --disentanglement needs a data set generated from known factors (dsprites, dsprites-small); "
         "digits has none"]
     assert not (run / "eval.json").exists()
+
+
+def test_each_metric_can_be_recomputed_alone_with_its_own_points():
+    from vaekit.disentanglement import metric_rng, mig
+
+    truth = SimulatedFactors((2, 2), lambda f: f.astype(np.float32))
+    full = measure_disentanglement(noise, truth, seed=3, points=60, points_per_metric={"mig": 200})
+    alone = mig(noise, truth, rng=metric_rng(3, "mig"), num_train=200)
+    assert full["mig"] == alone["score"]
+    assert full["settings"]["points_per_metric"] == {"beta_vae": 60, "factor_vae": 60, "mig": 200, "dci": 60, "sap": 60}
+    with pytest.raises(ConfigError, match="unknown metric"):
+        measure_disentanglement(noise, truth, points=60, points_per_metric={"modularity": 100})
