@@ -13,9 +13,10 @@ same images with the same starting weights:
   divided by the best measured matmul rate.
 
 vaekit and the plain loop alternate, repeat after repeat, and medians are reported, so both see the
-same machine load; the per-pair ratios' median is reported beside the ratio of medians. The models
-are untrained (speed does not depend on the weights); vaekit trains with ``binarize="none"`` so that
-both sides compute the same loss (cross-entropy on grey levels, as pytorch/examples does).
+same machine load; the per-pair ratios' median is reported beside the ratio of medians. Evaluation
+uses the weights the timed training left, copied into the plain model (speed does not depend on
+them, but the two NLLs can then be compared); vaekit trains with ``binarize="none"`` so that both
+sides compute the same loss (cross-entropy on grey levels, as pytorch/examples does).
 """
 from __future__ import annotations
 
