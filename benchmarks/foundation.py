@@ -12,34 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-
 import vaekit  # noqa: E402
+from vaekit.bench.measure import machine  # noqa: E402
 from vaekit.config import TrainConfig  # noqa: E402
 from vaekit.data import load_dataset  # noqa: E402
 from vaekit.evaluation import evaluate_model  # noqa: E402
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "vaekit": vaekit.__version__}
 
 
 def throughput(dataset, repeats: int) -> dict:

@@ -267,18 +267,16 @@ def format_table(result: dict) -> str:
                      f"{entry['flops_per_image']['iw_sample'] / 1e6:.2f} MFLOP per importance sample; "
                      f"fp32 matmul {entry['matmul_gflops']:.0f} GFLOP/s (median)")
         rows = [("", "vaekit", "plain", "vaekit/plain")]
-        if "train" in entry:
-            t = entry["train"]
-            rows.append((f"training images/s ({len(t['vaekit_runs'])} x {t['steps']} steps, median)", f"{t['vaekit']:,.0f}",
-                         f"{t['plain']:,.0f}", f"{t['ratio']:.2f}x (pairs {t['median_pair_ratio']:.2f}x)"))
-            rows.append(("  GFLOP/s, share of matmul", f"{t['vaekit_gflops']:.1f} ({t['vaekit_share']:.0%})",
-                         f"{t['plain_gflops']:.1f} ({t['plain_share']:.0%})", ""))
+        for part, label in (("train", "training images/s ({runs} x {steps} steps, median)"),
+                            ("eval", "IW eval image-samples/s (K = {k}, {images} images)")):
+            if part in entry:
+                t = entry[part]
+                rows.append((label.format(runs=len(t["vaekit_runs"]), **t), f"{t['vaekit']:,.0f}", f"{t['plain']:,.0f}",
+                             f"{t['ratio']:.2f}x (pairs {t['median_pair_ratio']:.2f}x)"))
+                rows.append(("  GFLOP/s, share of matmul", f"{t['vaekit_gflops']:.1f} ({t['vaekit_share']:.0%})",
+                             f"{t['plain_gflops']:.1f} ({t['plain_share']:.0%})", ""))
         if "eval" in entry:
             e = entry["eval"]
-            rows.append((f"IW eval image-samples/s (K = {e['k']}, {e['images']} images)", f"{e['vaekit']:,.0f}",
-                         f"{e['plain']:,.0f}", f"{e['ratio']:.2f}x (pairs {e['median_pair_ratio']:.2f}x)"))
-            rows.append(("  GFLOP/s, share of matmul", f"{e['vaekit_gflops']:.1f} ({e['vaekit_share']:.0%})",
-                         f"{e['plain_gflops']:.1f} ({e['plain_share']:.0%})", ""))
             rows.append(("  mean NLL, nats (same weights, own noise)", f"{e['mean_nll_vaekit']:.2f}", f"{e['mean_nll_plain']:.2f}", ""))
         for phase, label in (("train", "training"), ("eval", "IW eval")):
             mem = entry.get("memory", {}).get(phase)

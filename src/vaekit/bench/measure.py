@@ -68,20 +68,18 @@ def vae_flops(encoder: nn.Module, decoder: nn.Module, sample_shape, latent_dim: 
 
 def peak_rss_mib() -> float | None:
     """This process's peak resident memory (VmHWM) in MiB, or None where /proc is missing."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    return _status_mib("VmHWM")
 
 
 def _current_rss_mib() -> float | None:
     """This process's resident memory now (VmRSS) in MiB, or None where /proc is missing."""
+    return _status_mib("VmRSS")
+
+
+def _status_mib(key: str) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -98,6 +96,9 @@ def machine() -> dict:
     except OSError:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    from .. import __version__
+
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "vaekit": __version__,
             "python": platform.python_version(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "load_average": list(load) if load else None}
