@@ -73,6 +73,8 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
     log_px_z_sum = torch.zeros(batch, device=x.device, dtype=torch.float64)
     log_w_sum = torch.zeros(batch, device=x.device, dtype=torch.float64)
     done = 0
+    # The images repeated for one chunk of samples (sample-major), built once: every chunk reads a prefix.
+    tiled = None if own_weights is not None else x.unsqueeze(0).expand(chunk, *x.shape).reshape(chunk * batch, *x.shape[1:])
     while done < k:
         n = min(chunk, k - done)
         if own_weights is not None:
@@ -81,7 +83,7 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
         else:
             z = posterior.reparameterize(noise[done:done + n])               # (n, B, L)
             flat_z = z.reshape(n * batch, -1)
-            targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
+            targets = tiled[:n * batch]
             repeated = {} if y is None else {"y": y.repeat(n)}
             log_px_z = model.log_likelihood(targets, flat_z, **repeated).view(n, batch)
             log_w = (log_px_z + model.log_prior(z) - posterior.log_prob(z)).double()
