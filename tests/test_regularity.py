@@ -12,6 +12,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from vaekit.cache import CACHE_ENV
 from vaekit import classifier as clf
 from vaekit.data import Dataset, Split
 from vaekit.distributions import DiagonalGaussian, PointPosterior
@@ -28,13 +29,13 @@ def classifier_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def isolated_cache(classifier_cache, monkeypatch):
     """Never touch the user's real cache; one session-wide folder so the digits classifier trains once."""
-    monkeypatch.setenv(clf.CACHE_ENV, str(classifier_cache))
+    monkeypatch.setenv(CACHE_ENV, str(classifier_cache))
 
 
 @pytest.fixture(scope="session")
 def digits_classifier(digits_dataset, classifier_cache):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(clf.CACHE_ENV, str(classifier_cache))
+        mp.setenv(CACHE_ENV, str(classifier_cache))
         return clf.load_or_train_classifier(digits_dataset)
 
 
@@ -193,7 +194,7 @@ def quick_classifier(monkeypatch):
 
 
 def test_classifier_cache_loads_instead_of_retraining(tmp_path, monkeypatch, quick_classifier):
-    monkeypatch.setenv(clf.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     dataset = _toy_labelled()
     first = clf.load_or_train_classifier(dataset)
     assert first.meta["cached"] is False and first.meta["test_accuracy"] > 0.9
@@ -221,7 +222,7 @@ def test_classifier_trains_under_inference_mode(quick_classifier):
 
 
 def test_corrupt_cache_file_is_retrained(tmp_path, monkeypatch, caplog, quick_classifier):
-    monkeypatch.setenv(clf.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     dataset = _toy_labelled()
     clf.load_or_train_classifier(dataset)
     path = clf.classifier_path(dataset)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.cache import cache_root
 from vaekit.errors import DataError
 from vaekit.data.dataset import Dataset, DatasetInfo, Split
 from vaekit.data.download import Progress
@@ -198,11 +199,7 @@ def unpack(packed_rows: np.ndarray) -> np.ndarray:
 # -- the cache -----------------------------------------------------------------------------------
 def cache_dir() -> Path:
     """``$VAEKIT_CACHE_DIR/datasets``, else ``$XDG_CACHE_HOME/vaekit/datasets`` (``~/.cache/vaekit/datasets``)."""
-    base = os.environ.get("VAEKIT_CACHE_DIR")
-    if base:
-        return Path(base) / "datasets"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "vaekit" / "datasets"
+    return cache_root() / "datasets"
 
 
 def cache_path() -> Path:

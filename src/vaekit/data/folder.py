@@ -37,16 +37,8 @@ NAMES_IN_WARNING = 5
 def load_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float,
                       image_size: int | None) -> Dataset:
     """Load every readable image under ``root`` and split them with the seeded fractions."""
-    from PIL import Image  # imported here so that importing vaekit.data stays light
-
     files, labels, class_names = list_images(root)
-    headers, skipped = [], []
-    for index, path in enumerate(files):
-        try:
-            with Image.open(path) as image:
-                headers.append((index, image.mode, image.size))
-        except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
-            skipped.append(path)
+    headers, skipped = read_headers(files)
     channels = 1 if headers and all(mode in GRAYSCALE_MODES for _, mode, _ in headers) else 3
     height, width = _target_size({size for _, _, size in headers}, image_size)
     pixels = np.empty((len(headers), channels, height, width), dtype=np.uint8)
@@ -70,6 +62,20 @@ def load_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
     train, val, test = seeded_splits(x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
     return Dataset(name=name, train=train, val=val, test=test, sample_shape=x.shape[1:],
                    class_names=class_names, source=str(root), quantized_8bit=True, skipped=skipped_names)
+
+
+def read_headers(files: list[Path]) -> tuple[list[tuple[int, str, tuple[int, int]]], list[Path]]:
+    """``(index, mode, size)`` of every file whose header Pillow reads, and the files it could not."""
+    from PIL import Image  # imported here so that importing vaekit.data stays light
+
+    headers, skipped = [], []
+    for index, path in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                headers.append((index, image.mode, image.size))
+        except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
+            skipped.append(path)
+    return headers, skipped
 
 
 def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:

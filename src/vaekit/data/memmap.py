@@ -23,23 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.cache import CACHE_ENV, cache_root
 from vaekit.errors import DataError
 from vaekit.data.stream import ImageFiles, MemmapImages
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "VAEKIT_CACHE_DIR"
 FORMAT = "vaekit-image-memmap/1"
 DECODE_CHUNK = 256
 
 
 def cache_dir() -> Path:
     """``$VAEKIT_CACHE_DIR/images``, else ``$XDG_CACHE_HOME/vaekit/images`` (``~/.cache/vaekit/images``)."""
-    root = os.environ.get(CACHE_ENV)
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "vaekit")
-    return Path(root) / "images"
+    return cache_root() / "images"
 
 
 def fingerprint(root: Path, source: ImageFiles) -> str:

@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from vaekit.cache import user_cache
 from vaekit.errors import DataError
 from vaekit.data.download import DownloadError, Progress, download_file
 
@@ -58,8 +59,7 @@ class IdxSource:
 
 def cache_dir(name: str) -> Path:
     """The folder downloads of data set ``name`` go to (XDG Base Directory Specification)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vaekit" / "datasets" / name
+    return user_cache() / "datasets" / name
 
 
 def idx_files_in(folder: Path) -> dict[str, Path]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from vaekit.errors import ConfigError, DataError
 from vaekit.data.dataset import Dataset, Split
-from vaekit.data.folder import GRAYSCALE_MODES, _target_size, list_images, load_image_folder, read_pixels
+from vaekit.data.folder import GRAYSCALE_MODES, _target_size, list_images, load_image_folder, read_headers, read_pixels
 from vaekit.data.splits import split_indices
 
 logger = logging.getLogger(__name__)
@@ -164,21 +164,13 @@ def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
                       image_size: int | None, stream: str = "auto", cache: str = "none",
                       max_memory: float | None = None) -> Dataset:
     """An image folder in memory, from the memmap cache, or streamed; see the module docstring."""
-    from PIL import Image
-
     if stream not in STREAM_MODES:
         raise ConfigError(f"unknown stream mode {stream!r}: choose one of {', '.join(STREAM_MODES)}")
     if cache not in CACHE_MODES:
         raise ConfigError(f"unknown cache {cache!r}: choose one of {', '.join(CACHE_MODES)}")
     budget = memory_budget(max_memory)
     files, labels, class_names = list_images(root)
-    headers, skipped = [], []
-    for index, path in enumerate(files):
-        try:
-            with Image.open(path) as image:
-                headers.append((index, image.mode, image.size))
-        except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
-            skipped.append(path)
+    headers, skipped = read_headers(files)
     if not headers:
         raise DataError(f"no readable image in {root}: all {len(files)} PNG/JPEG files failed to open "
                         f"(first: {files[0].relative_to(root)}): check the files or pass another folder")
