@@ -169,3 +169,20 @@ def test_under_torchrun_each_rank_streams_only_its_share(folder, in_memory):
         with pytest.raises(RuntimeError, match="start_epoch"):
             reader[index]  # the epoch's plan is used up
     assert torch.equal(torch.sort(torch.cat(seen)).values, torch.arange(n))  # the ranks together read the epoch once
+
+
+def test_evaluation_of_splits_past_the_budget_fails_first_with_a_clear_error(folder, in_memory, monkeypatch):
+    import vaekit.evaluation as evaluation
+
+    model = train(quick_config(dataset=str(folder), epochs=1, batch_size=200), in_memory, None).model
+    calls, bound = [], evaluation.importance_weighted_bound
+    monkeypatch.setattr(evaluation, "importance_weighted_bound", lambda *a, **k: calls.append(1) or bound(*a, **k))
+    tiny = load_dataset(folder, max_memory=50_000 / 1024 ** 3, stream="on")  # every split streamed
+    with pytest.raises(DataError, match="the test split .* memory budget"):  # not decoded image by image
+        evaluation.evaluate_model(model, tiny, iw_samples=4, regularity=False)
+    budget = 700_000 / 1024 ** 3  # the test split fits, the training split (0.78 MB) does not
+    streamed = load_dataset(folder, max_memory=budget)
+    assert isinstance(streamed.train.x, LazyImages) and isinstance(streamed.test.x, np.ndarray)
+    with pytest.raises(DataError, match="the train split .* memory budget"):  # the PCA baseline needs it whole
+        evaluation.evaluate_model(model, streamed, iw_samples=4, regularity=False)
+    assert calls == []  # both refused before any image was evaluated

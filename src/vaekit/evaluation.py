@@ -142,7 +142,11 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     started = time.perf_counter()
     model.eval()
     device = next(model.parameters()).device
-    grey = torch.as_tensor(dataset.split(split).x, device=device)
+    # np.asarray loads a streamed split only within --max-memory (else a DataError), and both splits
+    # are loaded before the long part, so a split too big for memory fails at once.
+    eval_x = np.asarray(dataset.split(split).x)
+    pca_mse = pca_baseline_mse(dataset.train.x, eval_x, model.latent_dim)
+    grey = torch.as_tensor(eval_x, device=device)
     target = observed(grey, model.likelihood, seed + EVAL_SEED_OFFSET)
     generator = torch.Generator(device=device).manual_seed(seed)
     n, dims = len(grey), math.prod(model.sample_shape)
@@ -205,7 +209,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         "mse": totals["sq_err"] / (n * dims),
         "kl_per_dim": (kl_per_dim / n).tolist() if variational and closed_form_kl else None,
         "active_units": active,
-        "pca_mse": pca_baseline_mse(dataset.train.x, dataset.split(split).x, model.latent_dim),
+        "pca_mse": pca_mse,
         "latent_dim": model.latent_dim,
         "seed": seed,
         "continuity": None,
