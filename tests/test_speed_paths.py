@@ -130,6 +130,16 @@ def test_bf16_autocast_trains_on_the_cpu(digits_dataset):
     assert math.isfinite(record["train_loss"]) and record["train_loss"] > 0
 
 
+
+def test_bf16_autocast_covers_a_models_auxiliary_step(digits_dataset):
+    """FactorVAE's discriminator step takes codes from the bf16 forward pass."""
+    trainer = Trainer(quick_config(model="factor-vae", precision="bf16", epochs=1), digits_dataset, None)
+    before = [p.detach().clone() for p in trainer.model.discriminator.parameters()]
+    record = trainer.train_epoch(trainer.steps_per_epoch)
+    assert math.isfinite(record["train_loss"]) and math.isfinite(record["train_tc"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.discriminator.parameters()))
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
 def test_fp32_is_the_default_and_leaves_the_forward_in_float32(digits_dataset):
     trainer = Trainer(quick_config(epochs=1), digits_dataset, None)
     seen = []

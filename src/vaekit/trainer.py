@@ -303,7 +303,9 @@ class Trainer:
             optimizer.step()
             if self.aux_optimizer is not None:
                 self.aux_optimizer.zero_grad(set_to_none=True)
-                model.auxiliary_loss(out.auxiliary, generator=noise).backward()
+                with acceleration.autocast(cfg.precision, self.device):  # its inputs come from the forward pass above
+                    auxiliary_loss = model.auxiliary_loss(out.auxiliary, generator=noise)
+                auxiliary_loss.backward()
                 self.aux_optimizer.step()
                 self.aux_optimizer.zero_grad(set_to_none=True)  # no stale gradients in the model's clipping
         seconds = time.perf_counter() - started
