@@ -164,3 +164,15 @@ def test_two_processes_match_one_and_resume(tmp_path, digits_dataset):
     for two, one in zip(metrics, reference, strict=True):
         assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-4)
         assert two["val_loss"] == pytest.approx(one["val_loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("model, needle", [("factor-vae", "auxiliary network"), ("vq-vae", "moving averages")])
+def test_models_whose_state_ddp_would_not_keep_in_step_are_refused(digits_dataset, monkeypatch, model, needle):
+    """FactorVAE's discriminator optimizer and VQ-VAE's EMA codebook are not synchronised by DDP."""
+    two = Group(Launch(rank=0, world_size=2), torch.device("cpu"))
+    monkeypatch.setattr(distributed, "join", lambda device: two)
+    extra = {"code_dim": 1} if model == "vq-vae" else {}
+    with pytest.raises(ConfigError, match=needle):
+        Trainer(quick_config(model=model, **extra), digits_dataset, None)
+    monkeypatch.undo()
+    Trainer(quick_config(model=model, **extra), digits_dataset, None)  # one process: accepted

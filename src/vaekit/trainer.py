@@ -142,6 +142,8 @@ class Trainer:
         self.aux_optimizer = self.model.auxiliary_optimizer() if hasattr(self.model, "auxiliary_optimizer") else None
         if self.aux_optimizer is not None and self.group.distributed:
             raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
+        if self.model.single_process_reason and self.group.distributed:
+            raise ConfigError(f"--model {config.model} cannot train under torchrun: {self.model.single_process_reason}; run it in one process")
         acceleration.compile_networks(self.model, config.compile)  # in place; off by default
         self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         likelihood = self.model.likelihood

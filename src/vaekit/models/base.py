@@ -58,6 +58,8 @@ class AutoEncoder(nn.Module):
     standard_prior = True
     closed_form_kl = True
     conditional = False
+    # Why torchrun training is refused, for a model whose training state DDP would not keep in step.
+    single_process_reason: str | None = None
     evaluation_notes: tuple[str, ...] = (
         "a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply",)
 

@@ -53,6 +53,10 @@ def ema_codebook_update(cluster_size, embed_sum, vectors, codes, decay: float, e
 class VQVAE(AutoEncoder):
     generative = True
     standard_prior = False
+    # DDP broadcasts rank 0's buffers before each forward pass, so the codebook's moving averages
+    # would learn from rank 0's share of every batch only.
+    single_process_reason = ("its codebook is updated by moving averages in the forward pass, which "
+                             "DistributedDataParallel does not reduce across processes")
     evaluation_notes = ("vq-vae has discrete codes and a deterministic encoder: it defines no ELBO or likelihood "
                         "bound (kl, nelbo, nll, bits_per_dim are null); recon is the loss at the quantised code, "
                         "prior samples come from the Markov-chain prior over codes fitted to the training set",)
