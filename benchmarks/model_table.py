@@ -48,7 +48,7 @@ def machine() -> dict:
 
 
 def write(path: Path, record: dict) -> None:
-    from vaekit.checkpoint import atomic_write_text
+    from vaekit.files import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")

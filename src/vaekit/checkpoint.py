@@ -8,8 +8,6 @@ the new one, never half of each, even if the process dies mid-write.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +17,9 @@ from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
 from .errors import RunError
+from .files import replacing
 
 META_KEY = "vaekit"
-
-
-def temporary_beside(path: Path) -> str:
-    """A temporary file in ``path``'s folder with the permissions a plain open() would give."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = temporary_beside(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -76,13 +51,8 @@ def save_checkpoint(path: Path, model: torch.nn.Module, state: dict[str, Any],
         tensors[f"extra.{name}"] = _cpu(value)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(path)
-    try:
+    with replacing(path) as tmp:
         save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Checkpoint:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from .cache import cache_root
-from .checkpoint import temporary_beside
+from .files import replacing
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -174,13 +173,8 @@ def save_classifier(classifier: Classifier, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}
-    tmp = temporary_beside(path)
-    try:
+    with replacing(path) as tmp:
         save_file(tensors, tmp, metadata={"vaekit": json.dumps(classifier.meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_classifier(path: Path, fingerprint: str | None = None) -> Classifier:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write_text
+from .files import atomic_write_text
 from .errors import ConfigError
 from .likelihoods import observed
 

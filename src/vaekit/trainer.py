@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from . import acceleration, distributed
-from .checkpoint import Checkpoint, atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .files import atomic_write_text
 from .config import TrainConfig
 from .data import batches
 from .errors import ConfigError, RunError, TrainingDiverged

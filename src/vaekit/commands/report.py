@@ -43,7 +43,7 @@ def _common(p) -> None:
 
 
 def _write_page(text: str, path: Path) -> int:
-    from ..checkpoint import atomic_write_text
+    from ..files import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)

@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 
 from vaekit.cache import cache_root
 from vaekit.errors import DataError
+from vaekit.files import replacing
 from vaekit.data.dataset import Dataset, DatasetInfo, Split
 from vaekit.data.download import Progress
 from vaekit.data.splits import split_indices
@@ -237,21 +237,12 @@ def cached_array(path: Path, shape: tuple[int, ...], make, what: str) -> np.ndar
 
 
 def _save_atomically(path: Path, packed: np.ndarray) -> None:
-    # A temporary file in the same folder, moved into place: the cache is either absent or whole.
-    # (tempfile directly, not vaekit.checkpoint's helper, which would import torch.)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
+    # Moved into place when whole: the cache is either absent or complete.
+    with replacing(path) as tmp:
+        with open(tmp, "wb") as f:
             np.save(f, packed)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- ground truth for the disentanglement metrics ------------------------------------------------

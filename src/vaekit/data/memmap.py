@@ -25,6 +25,7 @@ import numpy as np
 
 from vaekit.cache import CACHE_ENV, cache_root
 from vaekit.errors import DataError
+from vaekit.files import replacing
 from vaekit.data.stream import ImageFiles, MemmapImages
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ def _build(path: Path, source: ImageFiles, workers: int | None) -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    from vaekit.checkpoint import temporary_beside
-
     path.parent.mkdir(parents=True, exist_ok=True)
     need = int(np.prod(source.shape)) + 4096
     free = _free_bytes(path.parent)
@@ -92,17 +91,12 @@ def _build(path: Path, source: ImageFiles, workers: int | None) -> None:
     logger.info("decoding %d images once into the memmap cache %s (%d workers)", len(source), path, workers)
     chunks = [np.arange(start, min(start + DECODE_CHUNK, len(source))) for start in range(0, len(source), DECODE_CHUNK)]
     loader = DataLoader(_Chunks(source), batch_size=None, sampler=chunks, num_workers=workers)
-    tmp = temporary_beside(path)
-    try:
+    with replacing(path) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=source.shape)
         for chunk, pixels in zip(chunks, loader):
             array[chunk[0]:chunk[-1] + 1] = pixels.numpy() if isinstance(pixels, torch.Tensor) else pixels
         array.flush()
         del array
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Chunks:
