@@ -39,6 +39,17 @@ def unlabelled_dataset(train_x, val_x, test_x, *, name: str = "memory"):
                    sample_shape=tuple(train_x.shape[1:]), class_names=None, source="memory", quantized_8bit=False)
 
 
+class StopAfter:
+    """A callback that interrupts training after a given epoch, like Ctrl-C would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, record):
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
 def quick_config(**overrides) -> TrainConfig:
     values = dict(dataset="digits", model="vae", arch="mlp", hidden=[32], latent_dim=3, epochs=2,
                   batch_size=64, lr=3e-3, seed=0, device="cpu")

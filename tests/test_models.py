@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from scipy import stats
 
 import vaekit
-from conftest import quick_config, run_cli
+from conftest import StopAfter, quick_config, run_cli
 from vaekit import latent
 from vaekit.config import TrainConfig, build_config
 from vaekit.errors import ConfigError
@@ -41,15 +41,6 @@ def tiny_digits(digits_dataset):
     return Dataset(name="digits", train=part(d.train, 192), val=part(d.val, 64), test=part(d.test, 64),
                    sample_shape=d.sample_shape, class_names=d.class_names, source=d.source,
                    quantized_8bit=d.quantized_8bit)
-
-
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, record):
-        if record["epoch"] == self.epoch:
-            raise KeyboardInterrupt
 
 
 def _same_weights(a, b):

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaekit
-from conftest import quick_config
+from conftest import StopAfter, quick_config
 from vaekit.checkpoint import load_checkpoint
 from vaekit.errors import RunError, TrainingDiverged
 from vaekit.trainer import learning_rate, kl_weight, resume, train
@@ -22,17 +22,6 @@ def _assert_same_tensors(a, b):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-
-
-class StopAfter:
-    """A callback that interrupts training after a given epoch, like Ctrl-C would."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, record):
-        if record["epoch"] == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_run_folder_layout(tmp_path, digits_dataset):

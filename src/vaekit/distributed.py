@@ -105,11 +105,11 @@ class Group:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.launch.distributed
 
     @property
     def is_main(self) -> bool:
-        return self.rank == 0
+        return self.launch.is_main
 
     # -- data ------------------------------------------------------------------------------------
     def part(self, batch_index: torch.Tensor) -> Part:
