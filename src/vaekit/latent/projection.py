@@ -18,6 +18,10 @@ class Projection:
     axis_labels: tuple[str, str]
     method: str
     explained_variance: tuple[float, float] | None = None   # shares of the total, for PCA
+    # For a linear projection (identity, PCA): points = (codes - mean) @ axes.T, axes of shape (2, L).
+    # None for t-SNE, which has no map back to codes.
+    mean: np.ndarray | None = None
+    axes: np.ndarray | None = None
 
 
 def project_2d(codes: np.ndarray, *, method: str = "pca", seed: int = 0) -> Projection:
@@ -29,10 +33,10 @@ def project_2d(codes: np.ndarray, *, method: str = "pca", seed: int = 0) -> Proj
         raise ConfigError(f"unknown projection {method!r}: use {' or '.join(PROJECTIONS)}")
     codes = np.asarray(codes, np.float64)
     dims = codes.shape[1]
-    if dims == 1:
-        return Projection(np.column_stack([codes[:, 0], np.zeros(len(codes))]), ("z1", ""), "identity")
-    if dims == 2:
-        return Projection(codes.copy(), ("z1", "z2"), "identity")
+    if dims <= 2:
+        axes = np.eye(2, dims)
+        labels = ("z1", "z2") if dims == 2 else ("z1", "")
+        return Projection(codes @ axes.T, labels, "identity", mean=np.zeros(dims), axes=axes)
     if method == "tsne":
         from sklearn.manifold import TSNE
 
@@ -44,7 +48,7 @@ def project_2d(codes: np.ndarray, *, method: str = "pca", seed: int = 0) -> Proj
     pca = PCA(n_components=2, random_state=seed).fit(codes)
     shares = tuple(float(s) for s in pca.explained_variance_ratio_)
     labels = tuple(f"PC{i + 1} ({share:.0%} of variance)" for i, share in enumerate(shares))
-    return Projection(pca.transform(codes), labels, "pca", shares)
+    return Projection(pca.transform(codes), labels, "pca", shares, mean=pca.mean_.copy(), axes=pca.components_.copy())
 
 
 def quantile_grid(size: int, *, low: float = 0.05, high: float = 0.95) -> np.ndarray:

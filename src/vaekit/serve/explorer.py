@@ -52,19 +52,9 @@ class MapPlane:
 
     @classmethod
     def fit(cls, codes: np.ndarray) -> "MapPlane":
-        codes = np.asarray(codes, np.float64)
-        dims = codes.shape[1]
-        if dims <= 2:
-            axes = np.zeros((2, dims))
-            axes[np.arange(dims), np.arange(dims)] = 1.0
-            return cls(np.zeros(dims), axes, ("z1", "z2" if dims == 2 else ""), "identity")
-        # PCA by the SVD of the centred codes: the rows of Vt are the principal axes, and the squared
-        # singular values are proportional to the variance along them.
-        mean = codes.mean(0)
-        _, singular, vt = np.linalg.svd(codes - mean, full_matrices=False)
-        shares = singular[:2] ** 2 / max(float(np.sum(singular ** 2)), 1e-300)
-        labels = tuple(f"PC{i + 1} ({share:.0%} of variance)" for i, share in enumerate(shares))
-        return cls(mean, vt[:2].copy(), labels, "pca")
+        # The toolkit's projection (identity up to 2-D, else PCA), kept as the linear map it is.
+        projection = latent.project_2d(codes, method="pca")
+        return cls(projection.mean, projection.axes, projection.axis_labels, projection.method)
 
     def project(self, codes: np.ndarray) -> np.ndarray:
         return (np.asarray(codes, np.float64) - self.mean) @ self.axes.T
