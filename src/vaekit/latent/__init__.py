@@ -31,8 +31,8 @@ from .operations import (Arithmetic, Denoising, LatentMap, Traversal, class_arit
                          table_arithmetic, traverse)
 from .paths import INTERPOLATION_METHODS, bilinear_grid, dimension_order, interpolate, lerp, slerp, traversal
 from .projection import PROJECTIONS, Projection, manifold_codes, project_2d, quantile_grid, range_grid
-from .sampling import (GMM_COMPONENTS, SAMPLERS, fit_aggregate_posterior, mixture_samples, prior_samples,
-                       sample_codes)
+from .sampling import (GMM_COMPONENTS, SAMPLERS, fit_aggregate_posterior, mixture_samples, model_prior_samples,
+                       prior_samples, sample_codes)
 
 __all__ = [
     "Arithmetic", "AttributeTable", "CORRUPTIONS", "DEFAULT_ALPHAS", "Denoising", "GMM_COMPONENTS",
@@ -41,7 +41,7 @@ __all__ = [
     "decode_images", "denoise", "dimension_order", "encode_means", "fit_aggregate_posterior", "images_not_of",
     "interpolate",
     "latent_map", "lerp", "load_model_and_data", "manifold_codes", "match_folder", "mean_kl_per_dim",
-    "mixture_samples", "parse_alphas", "prior_samples", "project_2d", "psnr", "quantile_grid", "range_grid",
+    "mixture_samples", "model_prior_samples", "parse_alphas", "prior_samples", "project_2d", "psnr", "quantile_grid", "range_grid",
     "read_attribute_table", "read_folder_images", "reconstruct", "resolve_class", "sample_codes", "shift_codes",
     "slerp", "table_arithmetic", "traversal", "traverse",
 ]

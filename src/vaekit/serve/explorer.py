@@ -11,7 +11,6 @@ for nothing else: PNG encoding and JSON work happen outside it.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -225,19 +224,9 @@ class Explorer:
                 "warning": warning}
 
     def _prior_samples(self, n: int, temperature: float, seed: int) -> np.ndarray:
-        import torch
-
-        sample_prior = getattr(self.model, "sample_prior", None)
-        if not callable(sample_prior):
-            raise BadInput(f"a {self.model.config.model} model has no prior to sample: use the gmm sampler", 409)
-        options = {}
-        if temperature != 1.0:
-            if "temperature" not in inspect.signature(sample_prior).parameters:
-                raise BadInput(f"a {self.model.config.model} model's prior has no temperature: use 1", 409)
-            options["temperature"] = temperature
-        generator = torch.Generator(device=self._device()).manual_seed(seed)
-        with self.lock, torch.inference_mode():
-            return sample_prior(n, generator=generator, **options).double().cpu().numpy()
+        # Every model draws from its own prior (N(0, I), a VampPrior, a hierarchy, a code prior).
+        with self.lock:
+            return latent.model_prior_samples(self.model, n, temperature=temperature, seed=seed).astype(np.float64)
 
     def _fit_mixture(self):
         with self._mixture_lock:
