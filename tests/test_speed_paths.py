@@ -107,7 +107,7 @@ def test_bernoulli_without_autograd_equals_cross_entropy(grey):
 
 
 def test_iw_bound_does_not_depend_on_the_chunk_size(monkeypatch, digits_dataset):
-    import vaekit.evaluation as evaluation
+    import vaekit.iw as evaluation
 
     model = build_model(quick_config(), digits_dataset.sample_shape).eval()
     x = torch.bernoulli(torch.as_tensor(digits_dataset.test.x[:20]))

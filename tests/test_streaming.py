@@ -175,8 +175,8 @@ def test_evaluation_of_splits_past_the_budget_fails_first_with_a_clear_error(fol
     import vaekit.evaluation as evaluation
 
     model = train(quick_config(dataset=str(folder), epochs=1, batch_size=200), in_memory, None).model
-    calls, bound = [], evaluation.importance_weighted_bound
-    monkeypatch.setattr(evaluation, "importance_weighted_bound", lambda *a, **k: calls.append(1) or bound(*a, **k))
+    calls, bound = [], evaluation.iw_estimates
+    monkeypatch.setattr(evaluation, "iw_estimates", lambda *a, **k: calls.append(1) or bound(*a, **k))
     tiny = load_dataset(folder, max_memory=50_000 / 1024 ** 3, stream="on")  # every split streamed
     with pytest.raises(DataError, match="the test split .* memory budget"):  # not decoded image by image
         evaluation.evaluate_model(model, tiny, iw_samples=4, regularity=False)

@@ -24,77 +24,13 @@ import torch
 
 from .files import atomic_write_text
 from .errors import ConfigError
+from .iw import importance_weighted_bound, iw_estimates  # noqa: F401  (importance_weighted_bound: public here too)
 from .likelihoods import observed
 
 log = logging.getLogger(__name__)
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
 EVAL_SEED_OFFSET = 104729
-
-
-# Decoder output per chunk of the IW bound: small enough that the likelihood's passes over it run
-# from cache rather than memory, large enough for efficient matrix products. 12 MiB (4,000 rows of
-# 784 values) was 1.5x faster than 64 MiB here; 2-6 MiB measured the same (BENCHMARKS.md, "Speed").
-IW_CHUNK_BYTES = 12 * 2**20
-
-
-def _rows_per_chunk(model, memory_cap_bytes: int) -> int:
-    """How many decoder evaluations to run at once: within the memory cap (a generous 8 floats of
-    working memory per output) and, for speed, about IW_CHUNK_BYTES of output."""
-    values = math.prod(model.sample_shape) * model.likelihood.params_per_value
-    return max(1, min(memory_cap_bytes // (4 * 8 * values), IW_CHUNK_BYTES // (4 * values)))
-
-
-@torch.inference_mode()
-def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None,
-                              memory_cap_bytes: int = 512 * 2**20, y: torch.Tensor | None = None,
-                              with_elbo: bool = False) -> tuple[torch.Tensor, ...]:
-    """Per image: (log p(x) estimated with K importance samples, Monte-Carlo E_q[log p(x|z)]), and with
-    ``with_elbo`` also the Monte-Carlo ELBO, the mean of the K log weights.
-
-    Samples are drawn in chunks of at most ``memory_cap_bytes`` of decoder output and combined with
-    a running log-sum-exp, so K = 1000 costs time, not memory. ``y`` are the labels a conditional
-    model is evaluated with (then the bound is on log p(x|y)). A model whose proposal is not one
-    diagonal Gaussian (the two-level HVAE) supplies ``log_importance_weights(x, noise)`` and
-    ``iw_noise_dim``; every other model goes through encode / log_likelihood / log_prior.
-    """
-    own_weights = getattr(model, "log_importance_weights", None)
-    condition = {} if y is None else {"y": y}
-    posterior = None if own_weights is not None else model.encode(x, **condition)
-    batch = x.shape[0]
-    # All the noise is drawn at once (it is small: K x B x L), so the estimate for a given seed does
-    # not depend on how the decoder work is chunked.
-    shape = (k, batch, model.iw_noise_dim) if own_weights is not None else (k, *posterior.mean.shape)
-    dtype = next(model.parameters()).dtype if own_weights is not None else posterior.mean.dtype
-    noise = torch.randn(shape, generator=generator, device=x.device, dtype=dtype)
-    chunk = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes) // batch))
-    log_w_max = torch.full((batch,), -math.inf, device=x.device, dtype=torch.float64)
-    sum_exp = torch.zeros(batch, device=x.device, dtype=torch.float64)
-    log_px_z_sum = torch.zeros(batch, device=x.device, dtype=torch.float64)
-    log_w_sum = torch.zeros(batch, device=x.device, dtype=torch.float64)
-    done = 0
-    # The images repeated for one chunk of samples (sample-major), built once: every chunk reads a prefix.
-    tiled = None if own_weights is not None else x.unsqueeze(0).expand(chunk, *x.shape).reshape(chunk * batch, *x.shape[1:])
-    while done < k:
-        n = min(chunk, k - done)
-        if own_weights is not None:
-            log_px_z, log_w = own_weights(x, noise[done:done + n])
-            log_w = log_w.double()
-        else:
-            z = posterior.reparameterize(noise[done:done + n])               # (n, B, L)
-            flat_z = z.reshape(n * batch, -1)
-            targets = tiled[:n * batch]
-            repeated = {} if y is None else {"y": y.repeat(n)}
-            log_px_z = model.log_likelihood(targets, flat_z, **repeated).view(n, batch)
-            log_w = (log_px_z + model.log_prior(z) - posterior.log_prob(z)).double()
-        log_w_sum += log_w.sum(0)
-        new_max = torch.maximum(log_w_max, log_w.max(0).values)
-        sum_exp = sum_exp * torch.exp(log_w_max - new_max) + torch.exp(log_w - new_max).sum(0)
-        log_w_max = new_max
-        log_px_z_sum += log_px_z.double().sum(0)
-        done += n
-    bound = log_w_max + torch.log(sum_exp) - math.log(k)
-    return (bound, log_px_z_sum / k, log_w_sum / k) if with_elbo else (bound, log_px_z_sum / k)
 
 
 def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -> float:
@@ -156,6 +92,15 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     # Monte-Carlo estimate E_q[log q - log p] over the same K samples as the IW bound.
     closed_form_kl = getattr(model, "closed_form_kl", True)
     labels = _condition_labels(model, dataset, split, device)
+    if model.variational:
+        # The long part: K decodes per image, on every core (iw.py); the rest below is one pass.
+        log_px, log_px_z, elbo = iw_estimates(model, target, iw_samples, generator=generator, batch_size=batch_size,
+                                              y=labels, memory_cap_bytes=memory_cap_bytes, with_elbo=True,
+                                              progress=progress)
+        totals["nll"] = -float(log_px.sum())
+        totals["recon"] = -float(log_px_z.sum())
+        if not closed_form_kl:
+            totals["kl"] = float((log_px_z - elbo).sum())
     means = []
     for start in range(0, n, batch_size):
         x, xt = grey[start:start + batch_size], target[start:start + batch_size]
@@ -163,22 +108,14 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         posterior = model.encode(xt, **condition)
         totals["sq_err"] += float((model.decode(posterior.mode(), **condition) - x).double().pow(2).sum())
         means.append(posterior.mode().double())
-        if model.variational:
-            log_px, log_px_z, elbo = importance_weighted_bound(model, xt, iw_samples, generator=generator,
-                                                               memory_cap_bytes=memory_cap_bytes, with_elbo=True,
-                                                               **condition)
-            totals["nll"] -= float(log_px.sum())
-            totals["recon"] -= float(log_px_z.sum())
-            if closed_form_kl:
-                per_dim = posterior.kl_per_dim().double()
-                kl_per_dim += per_dim.sum(0)
-                totals["kl"] += float(per_dim.sum())
-            else:
-                totals["kl"] += float((log_px_z - elbo).sum())
-        else:
+        if model.variational and closed_form_kl:
+            per_dim = posterior.kl_per_dim().double()
+            kl_per_dim += per_dim.sum(0)
+            totals["kl"] += float(per_dim.sum())
+        elif not model.variational:
             totals["recon"] -= float(model.log_likelihood(xt, posterior.mode()).double().sum())
-        if progress is not None:
-            progress(min(start + batch_size, n), n)
+            if progress is not None:
+                progress(min(start + batch_size, n), n)
 
     lik = model.likelihood
     variational = model.variational

@@ -5,7 +5,7 @@ same images with the same starting weights:
 
 * training images/s of vaekit's ``Trainer.train_epoch`` and of the plain loop (:mod:`.plain`);
 * importance-weighted evaluation (K samples per image) in image-samples/s: vaekit's
-  ``importance_weighted_bound`` against the plain transcription of Burda et al.;
+  ``iw_estimates`` (what ``vaekit evaluate`` runs) against the plain transcription of Burda et al.;
 * peak memory of each, in a fresh process per measurement (the peak of a process cannot be reset);
 * the FLOP rate each reaches, from the layers' shapes (:func:`.measure.vae_flops`), as a share of
   the fp32 matrix-multiply rate measured in the same run;
@@ -89,13 +89,11 @@ def _summary(ours: list[float], theirs: list[float], flops_per_item: float, gflo
 
 
 def _iw_vaekit(model, x: torch.Tensor, k: int, seed: int = 0, batch_size: int = 100) -> torch.Tensor:
-    """-log p(x) per image, batched like ``evaluate_model`` does."""
-    from ..evaluation import importance_weighted_bound
+    """-log p(x) per image, by the loop ``evaluate_model`` runs (iw.py)."""
+    from ..iw import iw_estimates
 
-    generator = torch.Generator(device=x.device).manual_seed(seed)
     model.eval()
-    return torch.cat([-importance_weighted_bound(model, x[s:s + batch_size], k, generator=generator)[0]
-                      for s in range(0, len(x), batch_size)])
+    return -iw_estimates(model, x, k, generator=torch.Generator(device=x.device).manual_seed(seed), batch_size=batch_size)[0]
 
 
 def bench_arch(arch: str, dataset, *, parts, steps: int, repeats: int, batch_size: int, eval_images: int, k: int,

@@ -1,0 +1,117 @@
+"""log p(x|z) for many codes per image, when the decoder ends in a Linear layer and p(x|z) is a Bernoulli.
+
+The importance-weighted bound decodes K codes per image; at K = 1000 the decoder's last layer and
+the likelihood are nearly all of the work. With logits l = W h + b (h: the last hidden layer),
+
+    log p(x|z) = sum_d x_d l_d - softplus(l_d) = h . (W^T x) + b . x - sum_d softplus(l_d),
+
+On the CPU, where vaekit.native builds its C kernel, both terms come from one pass over the logits
+(native/decoder.c), and so does a first layer Linear -> ReLU from a thin code. Elsewhere, the data term costs one dot product of length H per code, W^T x
+being computed once per image, instead of a pass over all D logits, and the softplus sum is taken
+as log(1 + exp(l)) in place, cheap vectorised passes where ``F.softplus`` is one slow one (its
+absolute error is the same, under 1e-6 per value); a row where exp overflows (some l > 88) is
+recomputed with ``F.softplus``. On the CPU with MKL, the last weight is packed once for the
+chunk's row count (MKL's packed GEMM), instead of at every product.
+
+Measured in BENCHMARKS.md ("Speed"). The result equals ``model.log_likelihood`` to float rounding
+(tests/test_speed_paths.py).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import native
+from .likelihoods import Bernoulli
+from .networks import Unflatten
+
+
+# A first layer with at most this many inputs (the latent code) is computed by the C kernel: torch's
+# product with so few inputs per output runs far below the BLAS's speed.
+THIN_CODE = 64
+
+
+def _split_decoder(model) -> tuple[nn.Module, nn.Linear] | None:
+    """(everything before the last Linear, the last Linear) when ``model`` scores x with the plain
+    ``likelihood.log_prob(decoder(z), x)`` of a Bernoulli and its decoder ends Linear -> Unflatten."""
+    from .models.base import AutoEncoder
+
+    if getattr(type(model), "log_likelihood", None) is not AutoEncoder.log_likelihood:
+        return None   # the model scores x its own way (conditional, hierarchical, wrapped)
+    decoder = getattr(model, "decoder", None)
+    if not isinstance(getattr(model, "likelihood", None), Bernoulli) or not isinstance(decoder, nn.Sequential):
+        return None
+    if len(decoder) < 2 or not isinstance(decoder[-1], Unflatten) or not isinstance(decoder[-2], nn.Linear):
+        return None
+    return decoder[:-2], decoder[-2]
+
+
+def _packed(weight: torch.Tensor, rows: int):
+    """MKL's packed copy of ``weight`` for products with ``rows`` rows, or None where there is none."""
+    if weight.device.type != "cpu" or weight.dtype != torch.float32 or not torch.backends.mkl.is_available():
+        return None
+    try:
+        return torch.ops.mkl._mkl_reorder_linear_weight(weight, rows)
+    except (AttributeError, RuntimeError):
+        return None
+
+
+class LinearBernoulli:
+    """``scorer(z)`` is ``model.log_likelihood`` of the images ``x`` at codes ``z`` of shape (n, B, L),
+    image b's codes at [:, b]: the result is (n, B)."""
+
+    def __init__(self, body: nn.Module, last: nn.Linear, x: torch.Tensor, rows: int):
+        self.body, self.last, self.rows = body, last, rows
+        self.x = x.flatten(1).to(last.weight.dtype).contiguous()
+        on_cpu = self.x.device.type == "cpu" and self.x.dtype == torch.float32
+        self.kernels = native.decoder_kernels() if on_cpu else None
+        self.first = None          # (W^T, b) of a first Linear -> ReLU the kernel computes
+        if self.kernels is not None and len(body) == 2 and isinstance(body[1], nn.ReLU) and \
+                isinstance(body[0], nn.Linear) and body[0].bias is not None and body[0].in_features <= THIN_CODE:
+            self.first = (body[0].weight.t().contiguous(), body[0].bias.contiguous())
+        if self.kernels is None:
+            self.xw = self.x @ last.weight                  # (B, H): W^T x per image
+            self.xb = self.x @ last.bias if last.bias is not None else self.x.new_zeros(len(self.x))
+        self.packed = _packed(last.weight, rows)
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        if self.packed is not None and self.last.bias is not None:
+            return torch.ops.mkl._mkl_linear(h, self.packed, self.last.weight, self.last.bias, self.rows)
+        return self.last(h)
+
+    def _hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer for codes z (n, B, L), rows image-major: row b * n + s is z[s, b]."""
+        n, batch = z.shape[:2]
+        if self.first is None:
+            return self.body(z.transpose(0, 1).reshape(batch * n, -1))
+        weight_t, bias = self.first
+        z = z.contiguous()
+        h = torch.empty(batch * n, weight_t.shape[1], dtype=z.dtype)
+        self.kernels.linear_relu(z.data_ptr(), weight_t.data_ptr(), bias.data_ptr(), batch, n, z.shape[2],
+                                 weight_t.shape[1], h.data_ptr())
+        return h
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        n, batch = z.shape[:2]
+        # Image-major rows, so that each image's data term is one matrix-vector product (bmm).
+        h = self._hidden(z)
+        if self.kernels is not None:
+            logits = self._logits(h).contiguous()
+            out = torch.empty(batch * n, dtype=logits.dtype)
+            self.kernels.bernoulli_rows(logits.data_ptr(), self.x.data_ptr(), batch, n, logits.shape[1], out.data_ptr())
+            return out.view(batch, n).t()
+        data_term = torch.bmm(h.view(batch, n, -1), self.xw.unsqueeze(-1)).view(batch, n) + self.xb.unsqueeze(1)
+        logits = self._logits(h)
+        softplus_sum = logits.exp_().add_(1).log_().sum(1)       # in place: logits are not needed again
+        overflow = ~torch.isfinite(softplus_sum)
+        if overflow.any():
+            softplus_sum[overflow] = F.softplus(self._logits(h[overflow])).sum(1)
+        return (data_term - softplus_sum.view(batch, n)).t()
+
+
+def linear_bernoulli(model, x: torch.Tensor, rows: int) -> LinearBernoulli | None:
+    """The fused scorer for ``model`` and images ``x`` (chunks of ``rows`` decodes), or None when the
+    model does not have the form it needs (then use ``model.log_likelihood``)."""
+    parts = _split_decoder(model)
+    return None if parts is None else LinearBernoulli(*parts, x, rows)
