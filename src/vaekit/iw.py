@@ -22,8 +22,8 @@ from .fused import linear_bernoulli
 # 784 values) was 1.5x faster than 64 MiB here; 2-6 MiB measured the same (BENCHMARKS.md, "Speed").
 IW_CHUNK_BYTES = 12 * 2**20
 # The fused Linear + Bernoulli path (fused.py) makes one pass over the logits, so its chunk can be
-# small enough to stay in a core's own cache: 1.5 MiB (500 rows of 784) measured fastest, 4,000
-# rows about 10% slower (BENCHMARKS.md, "Speed").
+# small enough to stay near a core's own cache: 300-500 rows of 784 measured best, 1,000-2,000 rows
+# 3-10% slower (BENCHMARKS.md, "Speed").
 FUSED_CHUNK_BYTES = 3 * 2**19
 
 
@@ -147,7 +147,9 @@ def iw_estimates(model, x: torch.Tensor, k: int, *, generator: torch.Generator |
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="vaekit-iw") as pool:
+            # torch.set_num_threads is per thread for OpenMP: each worker sets its own.
+            with ThreadPoolExecutor(workers, thread_name_prefix="vaekit-iw", initializer=torch.set_num_threads,
+                                    initargs=(1,)) as pool:
                 pending: deque = deque()
                 try:
                     for start in range(0, n, batch_size):

@@ -4,15 +4,19 @@
 (grouping tensors by device, checking options, profiler records) around a kernel that takes about
 0.7 ms for the MLP VAE: 5% of a training step (BENCHMARKS.md, "Speed"). :class:`LeanAdam` calls
 the kernel directly when nothing needs that machinery: one parameter group on one device and dtype,
-every gradient present and dense, no amsgrad, maximize, capturable or differentiable, no step hooks,
-and state already created. Otherwise, and on its first step, it is ``torch.optim.Adam``. Its state
+every gradient present and dense, no amsgrad, maximize, capturable or differentiable, and state
+already created (step hooks run either way). Otherwise, and on its first step, it is ``torch.optim.Adam``. Its state
 dict is Adam's, so checkpoints move between the two; tests/test_speed_paths.py checks that both
 give bit-identical parameters.
 """
 from __future__ import annotations
 
 import torch
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+
+# torch wraps an optimizer class's step in its hook runner (step pre/post hooks, profiler record) the
+# first time one is built; LeanAdam.step gets that wrapper itself, so its fallback calls Adam's
+# step unwrapped, or the hooks would run twice.
+_ADAM_STEP = getattr(torch.optim.Adam.step, "__wrapped__", torch.optim.Adam.step)
 
 
 class LeanAdam(torch.optim.Adam):
@@ -22,8 +26,7 @@ class LeanAdam(torch.optim.Adam):
         super().__init__(params, lr=lr, fused=True)
 
     def _plain_step_applies(self) -> bool:
-        if len(self.param_groups) != 1 or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks \
-                or _global_optimizer_pre_hooks or _global_optimizer_post_hooks:
+        if len(self.param_groups) != 1:
             return False
         group = self.param_groups[0]
         if group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"] \
@@ -37,7 +40,7 @@ class LeanAdam(torch.optim.Adam):
     @torch.no_grad()
     def step(self, closure=None):
         if closure is not None or not self._plain_step_applies():
-            return super().step(closure)
+            return _ADAM_STEP(self, closure)
         group = self.param_groups[0]
         params = group["params"]
         states = [self.state[p] for p in params]

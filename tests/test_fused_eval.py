@@ -1,0 +1,280 @@
+"""The fast importance-weighted evaluation computes what the plain formulation computes.
+
+Covers the C kernels (native/decoder.c) against float64 torch, their optional build and self-check,
+the fused Linear + Bernoulli scorer (fused.py) with and without them, the threaded driver (iw.py),
+LeanAdam (optim.py) and the channels-last Unflatten.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import quick_config
+from vaekit import fused, iw, native
+from vaekit.config import TrainConfig
+from vaekit.models import build_model
+from vaekit.optim import LeanAdam
+
+
+@pytest.fixture
+def kernels():
+    native.reset()
+    found = native.decoder_kernels()
+    if found is None:
+        pytest.skip("no C compiler here: the torch path is what runs (tested below)")
+    return found
+
+
+@pytest.fixture
+def no_kernels(monkeypatch):
+    monkeypatch.setattr(native, "decoder_kernels", lambda: None)
+
+
+def _bernoulli_reference(logits, x, per_image):
+    """float64: sum_j x_j l_j - softplus(l_j) per row, image b's rows at b * per_image .. + per_image."""
+    images = x.double().repeat_interleave(per_image, 0)
+    return (images * logits.double() - F.softplus(logits.double())).sum(1)
+
+
+@pytest.mark.parametrize("scale", [0.1, 3.0, 30.0, 120.0, 5000.0])
+@pytest.mark.parametrize("d", [784, 37])   # a multiple of the vector width and an odd tail
+def test_bernoulli_kernel_matches_float64(kernels, scale, d):
+    torch.manual_seed(1)
+    images, per_image = 6, 5
+    logits = torch.randn(images * per_image, d) * scale
+    logits[0, :4] = torch.tensor([0.0, -60.0, 60.0, 45.0])[: min(4, d)]   # exactly 0 and the 40-90 band
+    x = torch.bernoulli(torch.full((images, d), 0.4))
+    x[1] = torch.rand(d)                                                 # grey levels work the same
+    out = torch.empty(images * per_image)
+    kernels.bernoulli_rows(logits.data_ptr(), x.data_ptr(), images, per_image, d, out.data_ptr())
+    expected = _bernoulli_reference(logits, x, per_image)
+    # float32 accumulation of d terms of size up to |l|: allow a few float32 ulps of the row's mass
+    mass = (logits.double().abs() + 1).sum(1)
+    assert torch.all((out.double() - expected).abs() <= 4e-7 * mass + 1e-5), (out.double() - expected).abs().max()
+
+
+def test_bernoulli_kernel_per_value_error_is_below_5e_7(kernels):
+    values = torch.linspace(-100, 100, 200_001)
+    x = torch.zeros(1, len(values))
+    out = torch.empty(len(values))
+    # one value per row: every row is image 0's, d = 1
+    kernels.bernoulli_rows(values.data_ptr(), x.data_ptr(), 1, len(values), 1, out.data_ptr())
+    error = (out.double() + F.softplus(values.double())).abs()
+    assert error.max() < 5e-7, values[error.argmax()]
+
+
+def test_linear_relu_kernel_reads_sample_major_and_writes_image_major(kernels):
+    torch.manual_seed(2)
+    n, batch, latent, hidden = 3, 4, 16, 200   # 200 = one 128-block and a tail
+    z = torch.randn(n, batch, latent)
+    weight, bias = torch.randn(hidden, latent), torch.randn(hidden)
+    h = torch.empty(batch * n, hidden)
+    wt = weight.t().contiguous()
+    kernels.linear_relu(z.data_ptr(), wt.data_ptr(), bias.data_ptr(), batch, n, latent, hidden, h.data_ptr())
+    expected = torch.relu(z.transpose(0, 1).reshape(batch * n, latent).double() @ weight.double().t() + bias.double())
+    torch.testing.assert_close(h.double(), expected, rtol=0, atol=1e-5)
+
+
+def test_kernels_are_built_once_into_the_cache(kernels, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAEKIT_CACHE_DIR", str(tmp_path))
+    native.reset()
+    assert native.decoder_kernels() is not None
+    built = list((tmp_path / "native").glob("decoder-*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    native.reset()
+    assert native.decoder_kernels() is not None
+    assert [p.stat().st_mtime_ns for p in (tmp_path / "native").glob("decoder-*.so")] == [stamp]
+    assert not list((tmp_path / "native").glob(".*tmp*"))   # no temporary left behind
+    native.reset()
+
+
+@pytest.mark.parametrize("setting", ["off", "no compiler", "failing compiler"])
+def test_without_kernels_vaekit_falls_back_quietly(setting, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("VAEKIT_CACHE_DIR", str(tmp_path))
+    if setting == "off":
+        monkeypatch.setenv("VAEKIT_NATIVE", "0")
+    elif setting == "no compiler":
+        monkeypatch.setattr(native, "compiler", lambda: None)
+    else:
+        fake = tmp_path / "cc"
+        fake.write_text("#!/bin/sh\necho 'cc: error: no such flag' >&2\nexit 1\n")
+        fake.chmod(0o755)
+        monkeypatch.setenv("CC", str(fake))
+    native.reset()
+    try:
+        with caplog.at_level(logging.INFO, logger="vaekit.native"):
+            assert native.decoder_kernels() is None
+        if setting == "failing compiler":
+            assert "no such flag" in caplog.text
+        assert not list(tmp_path.glob("native/*.so"))
+    finally:
+        native.reset()
+
+
+def test_a_kernel_that_fails_its_check_is_not_used(kernels, monkeypatch, caplog):
+    monkeypatch.setattr(native, "_self_check", lambda k: "bernoulli_rows gave 1.0 where 2.0 was expected")
+    native.reset()
+    try:
+        with caplog.at_level(logging.WARNING, logger="vaekit.native"):
+            assert native.decoder_kernels() is None
+        assert "failed their check" in caplog.text
+    finally:
+        monkeypatch.undo()
+        native.reset()
+
+
+def _mlp_model(hidden=(48,), latent=5, arch="mlp", scale=1.0):
+    torch.manual_seed(3)
+    config = TrainConfig(dataset="digits", model="vae", arch=arch, hidden=list(hidden), latent_dim=latent,
+                         likelihood="bernoulli", binarize="static", seed=0, device="cpu").resolved()
+    model = build_model(config, (1, 8, 8)).eval()
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.mul_(scale)
+    return model
+
+
+@pytest.mark.parametrize("use_kernels", [True, False])
+@pytest.mark.parametrize("arch,hidden", [("mlp", (48,)), ("mlp", (40, 24)), ("linear", (8,))])
+@pytest.mark.parametrize("scale", [1.0, 25.0])   # 25: logits far past exp's range (torch path recomputes)
+def test_fused_scorer_equals_log_likelihood(use_kernels, arch, hidden, scale, monkeypatch):
+    if not use_kernels:
+        monkeypatch.setattr(native, "decoder_kernels", lambda: None)
+    elif native.decoder_kernels() is None:
+        pytest.skip("no C compiler here")
+    model = _mlp_model(hidden, arch=arch, scale=scale)
+    batch, n = 7, 4
+    x = torch.bernoulli(torch.full((batch, 1, 8, 8), 0.3))
+    x[0] = torch.rand(1, 8, 8)
+    z = torch.randn(n, batch, model.latent_dim) * 2
+    with torch.inference_mode():
+        scorer = fused.linear_bernoulli(model, x, n * batch)
+        assert scorer is not None and (scorer.kernels is not None) == use_kernels
+        ours = scorer(z)
+        reference = model.log_likelihood(x.repeat(n, 1, 1, 1), z.reshape(n * batch, -1)).view(n, batch)
+    assert ours.shape == (n, batch)
+    assert torch.isfinite(ours).all()
+    tolerance = 1e-5 * reference.abs().max().item() + 1e-4
+    torch.testing.assert_close(ours.double(), reference.double(), rtol=0, atol=tolerance)
+
+
+def test_models_that_score_their_own_way_are_not_fused():
+    conditional = build_model(quick_config(model="cvae"), (1, 8, 8), num_classes=10)
+    conv = build_model(TrainConfig(dataset="digits", model="vae", arch="conv", latent_dim=3, likelihood="bernoulli",
+                                   device="cpu").resolved(), (1, 8, 8))
+    gaussian = build_model(quick_config(likelihood="gaussian"), (1, 8, 8))
+    x = torch.rand(2, 1, 8, 8)
+    for model in (conditional, conv, gaussian):
+        assert fused.linear_bernoulli(model, x, 4) is None
+
+
+@pytest.mark.parametrize("use_kernels", [True, False])
+def test_iw_bound_fused_and_generic_agree(use_kernels, monkeypatch):
+    if not use_kernels:
+        monkeypatch.setattr(native, "decoder_kernels", lambda: None)
+    model = _mlp_model()
+    x = torch.bernoulli(torch.full((9, 1, 8, 8), 0.35))
+    fast = iw.importance_weighted_bound(model, x, 50, generator=torch.Generator().manual_seed(4), with_elbo=True)
+    monkeypatch.setattr(iw, "linear_bernoulli", lambda *a, **k: None)
+    plain = iw.importance_weighted_bound(model, x, 50, generator=torch.Generator().manual_seed(4), with_elbo=True)
+    for a, b in zip(fast, plain):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-4)
+
+
+def test_iw_estimates_do_not_depend_on_workers_and_match_batch_by_batch():
+    model = _mlp_model()
+    x = torch.bernoulli(torch.full((23, 1, 8, 8), 0.35))
+    threads = torch.get_num_threads()
+    runs = []
+    for workers in (1, 3):
+        seen = []
+        runs.append(iw.iw_estimates(model, x, 30, generator=torch.Generator().manual_seed(5), batch_size=4,
+                                    workers=workers, with_elbo=True, progress=lambda done, total: seen.append((done, total))))
+        assert seen == [(min(d, 23), 23) for d in range(4, 28, 4)]   # every batch, in order
+        assert torch.get_num_threads() == threads                    # restored
+    generator = torch.Generator().manual_seed(5)
+    by_batch = [iw.importance_weighted_bound(model, x[s:s + 4], 30, generator=generator, with_elbo=True)
+                for s in range(0, 23, 4)]
+    expected = [torch.cat(parts) for parts in zip(*by_batch)]
+    for run in runs:
+        assert all(part.shape == (23,) for part in run)
+        for a, b in zip(run, expected):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+def test_a_failing_batch_stops_the_workers_and_restores_threads(monkeypatch):
+    model = _mlp_model()
+    x = torch.rand(40, 1, 8, 8)
+    real = iw.importance_weighted_bound
+    calls = []
+
+    def failing(m, xb, k, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("batch 2 broke")
+        return real(m, xb, k, **kw)
+
+    monkeypatch.setattr(iw, "importance_weighted_bound", failing)
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="batch 2 broke"):
+        iw.iw_estimates(model, x, 5, batch_size=2, workers=2)
+    assert torch.get_num_threads() == threads
+    assert len(calls) < 20   # the queued batches were cancelled, not all run
+
+
+def test_lean_adam_is_bit_identical_to_fused_adam_and_shares_its_state():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 20), torch.nn.ReLU(), torch.nn.Linear(20, 3))
+    twin = copy.deepcopy(net)
+    lean, reference = LeanAdam(net.parameters(), lr=1e-2), torch.optim.Adam(twin.parameters(), lr=1e-2, fused=True)
+    for step in range(15):
+        x = torch.randn(8, 12)
+        for model, optimizer in ((net, lean), (twin, reference)):
+            optimizer.param_groups[0]["lr"] = 1e-2 * (1 - step / 30)
+            optimizer.zero_grad(set_to_none=True)
+            model(x).pow(2).sum().backward()
+            optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), twin.parameters()))
+    moved = torch.optim.Adam(copy.deepcopy(net).parameters(), lr=1e-2, fused=True)
+    moved.load_state_dict(lean.state_dict())
+    assert torch.equal(moved.state_dict()["state"][0]["exp_avg_sq"], reference.state_dict()["state"][0]["exp_avg_sq"])
+
+
+def test_lean_adam_runs_step_hooks_once_and_takes_the_full_path_when_needed():
+    torch.optim.Adam(torch.nn.Linear(1, 1).parameters())   # torch wraps Adam.step in its hook runner too
+    net = torch.nn.Linear(4, 2)
+    optimizer = LeanAdam(net.parameters(), lr=0.1)
+    seen = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append("pre"))
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: seen.append("post"))
+    net(torch.randn(3, 4)).sum().backward()
+    assert not optimizer._plain_step_applies()   # no state yet: torch's Adam creates it
+    optimizer.step()
+    assert optimizer._plain_step_applies()
+    optimizer.step()
+    assert seen == ["pre", "post", "pre", "post"]
+    calls = []
+    optimizer.step(lambda: calls.append(1) or torch.tensor(0.0))   # a closure: the full path
+    assert calls == [1]
+    net.weight.grad = None
+    assert not optimizer._plain_step_applies()   # a missing gradient: Adam skips that parameter
+
+
+def test_channels_last_unflatten_keeps_the_values():
+    torch.manual_seed(6)
+    config = TrainConfig(dataset="digits", model="vae", arch="conv", latent_dim=4, likelihood="bernoulli",
+                         device="cpu").resolved()
+    model = build_model(config, (1, 16, 16))
+    unflatten = model.decoder[2]
+    assert unflatten.channels_last
+    plain = copy.deepcopy(model.decoder)
+    plain[2].channels_last = False
+    z = torch.randn(5, 4)
+    hidden = model.decoder[:3](z)
+    assert hidden.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(model.decoder(z), plain(z), rtol=0, atol=1e-5)
