@@ -278,3 +278,36 @@ def test_channels_last_unflatten_keeps_the_values():
     hidden = model.decoder[:3](z)
     assert hidden.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(model.decoder(z), plain(z), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("k,scale", [(7, 1.0), (64, 1.0), (7, 25.0)])   # K not a multiple of the chunk; huge logits
+def test_whole_loop_kernel_equals_log_likelihood(kernels, k, scale):
+    model = _mlp_model((48,), scale=scale)
+    batch = 9
+    x = torch.bernoulli(torch.full((batch, 1, 8, 8), 0.3))
+    x[0] = torch.rand(1, 8, 8)
+    z = torch.randn(k, batch, model.latent_dim) * 2
+    with torch.inference_mode():
+        scorer = fused.linear_bernoulli(model, x, 4 * batch)
+        if scorer.blas is None:
+            pytest.skip("this torch has no MKL packed GEMM to hand the kernel")
+        whole = scorer.all_codes(z)
+        reference = model.log_likelihood(x.repeat(k, 1, 1, 1), z.reshape(k * batch, -1)).view(k, batch)
+    assert whole.shape == (k, batch) and torch.isfinite(whole).all()
+    torch.testing.assert_close(whole.double(), reference.double(), rtol=0, atol=1e-5 * reference.abs().max().item() + 1e-4)
+
+
+def test_whole_loop_is_skipped_where_it_does_not_apply(kernels, monkeypatch):
+    two_hidden = _mlp_model((40, 24))            # the first layer is not the last hidden one
+    x = torch.rand(3, 1, 8, 8)
+    assert fused.linear_bernoulli(two_hidden, x, 6).all_codes(torch.randn(5, 3, 5)) is None
+    monkeypatch.setattr(fused, "blas_for_whole_loop", lambda k: None)   # a torch without MKL
+    assert fused.linear_bernoulli(_mlp_model(), x, 6).all_codes(torch.randn(5, 3, 5)) is None
+
+
+def test_a_whole_loop_that_fails_its_check_is_not_used(kernels, monkeypatch, caplog):
+    monkeypatch.setattr(fused, "_blas", [])
+    monkeypatch.setattr(fused, "_check_whole_loop", lambda k, b: "largest difference 3")
+    with caplog.at_level(logging.WARNING, logger="vaekit.fused"):
+        assert fused.blas_for_whole_loop(kernels) is None
+    assert "failed its check" in caplog.text

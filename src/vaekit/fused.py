@@ -18,6 +18,11 @@ Measured in BENCHMARKS.md ("Speed"). The result equals ``model.log_likelihood`` 
 """
 from __future__ import annotations
 
+import ctypes
+import logging
+import threading
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,6 +30,16 @@ from torch import nn
 from . import native
 from .likelihoods import Bernoulli
 from .networks import Unflatten
+
+
+log = logging.getLogger(__name__)
+
+# The whole-loop kernel's chunk: rows (decodes) per product, so that the hidden layer and the logits
+# stay in a core's cache between the three steps: 256 measured best of 128-500 (BENCHMARKS.md, "Speed").
+WHOLE_ROWS = 256
+_BLAS_NAMES = ("cblas_sgemm_pack_get_size", "cblas_sgemm_pack", "cblas_sgemm_compute")
+_blas_lock = threading.Lock()
+_blas: list = []          # [addresses or None] once looked up and checked
 
 
 # A first layer with at most this many inputs (the latent code) is computed by the C kernel: torch's
@@ -57,6 +72,52 @@ def _packed(weight: torch.Tensor, rows: int):
         return None
 
 
+def _find_blas() -> tuple[int, int, int] | None:
+    """Addresses of MKL's packed-GEMM functions in the torch library this process has loaded, or None
+    (a torch built without MKL, or one that does not export them)."""
+    if not torch.backends.mkl.is_available():
+        return None
+    for path in sorted((Path(torch.__file__).parent / "lib").glob("libtorch_cpu.*")):
+        try:
+            lib = ctypes.CDLL(str(path))
+            return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in _BLAS_NAMES)
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def blas_for_whole_loop(kernels) -> tuple[int, int, int] | None:
+    """The packed-GEMM addresses for ``kernels.mlp_bernoulli``, once it has reproduced torch's result
+    on a small problem in this process; else None (then the chunked path runs)."""
+    with _blas_lock:
+        if not _blas:
+            found = _find_blas()
+            if found is not None:
+                problem = _check_whole_loop(kernels, found)
+                if problem:
+                    log.warning("the native decoder loop failed its check (%s): vaekit uses the chunked path", problem)
+                    found = None
+            _blas.append(found)
+        return _blas[0]
+
+
+def _check_whole_loop(kernels, blas) -> str | None:
+    generator = torch.Generator().manual_seed(0)
+    k, batch, latent, hidden, d = 7, 3, 4, 40, 37
+    z = torch.randn(k, batch, latent, generator=generator)
+    w1, b1 = torch.randn(hidden, latent, generator=generator), torch.randn(hidden, generator=generator)
+    w2, b2 = torch.randn(d, hidden, generator=generator) / 4, torch.randn(d, generator=generator)
+    x = torch.bernoulli(torch.full((batch, d), 0.5), generator=generator)
+    out = torch.empty(k, batch)
+    w1t = w1.t().contiguous()
+    status = kernels.mlp_bernoulli(z.data_ptr(), k, batch, latent, w1t.data_ptr(), b1.data_ptr(), hidden, w2.data_ptr(),
+                                   b2.data_ptr(), d, x.data_ptr(), 2, *blas, out.data_ptr())
+    logits = torch.relu(z.double() @ w1.double().t() + b1.double()) @ w2.double().t() + b2.double()
+    expected = (x.double() * logits - F.softplus(logits)).sum(-1)
+    error = (out.double() - expected).abs().max().item() if status == 0 else float("nan")
+    return None if error < 1e-3 else f"status {status}, largest difference {error:.3g}"
+
+
 class LinearBernoulli:
     """``scorer(z)`` is ``model.log_likelihood`` of the images ``x`` at codes ``z`` of shape (n, B, L),
     image b's codes at [:, b]: the result is (n, B)."""
@@ -70,6 +131,8 @@ class LinearBernoulli:
         if self.kernels is not None and len(body) == 2 and isinstance(body[1], nn.ReLU) and \
                 isinstance(body[0], nn.Linear) and body[0].bias is not None and body[0].in_features <= THIN_CODE:
             self.first = (body[0].weight.t().contiguous(), body[0].bias.contiguous())
+        # The whole loop in C (decoder.c, vaekit_mlp_bernoulli): the same sums without a Python step per chunk.
+        self.blas = blas_for_whole_loop(self.kernels) if self.first is not None and last.bias is not None else None
         if self.kernels is None:
             self.xw = self.x @ last.weight                  # (B, H): W^T x per image
             self.xb = self.x @ last.bias if last.bias is not None else self.x.new_zeros(len(self.x))
@@ -79,6 +142,23 @@ class LinearBernoulli:
         if self.packed is not None and self.last.bias is not None:
             return torch.ops.mkl._mkl_linear(h, self.packed, self.last.weight, self.last.bias, self.rows)
         return self.last(h)
+
+    def all_codes(self, z: torch.Tensor) -> torch.Tensor | None:
+        """log p(x|z) for all codes z (K, B, L) at once, shape (K, B), by the whole-loop kernel; None
+        where it does not apply (then call the scorer chunk by chunk)."""
+        if self.blas is None:
+            return None
+        k, batch, latent = z.shape
+        z = z.contiguous()
+        weight_t, bias = self.first
+        w2, b2 = self.last.weight.contiguous(), self.last.bias.contiguous()
+        out = torch.empty(k, batch, dtype=z.dtype)
+        status = self.kernels.mlp_bernoulli(z.data_ptr(), k, batch, latent, weight_t.data_ptr(), bias.data_ptr(),
+                                            weight_t.shape[1], w2.data_ptr(), b2.data_ptr(), w2.shape[0], self.x.data_ptr(),
+                                            max(1, WHOLE_ROWS // batch), *self.blas, out.data_ptr())
+        if status != 0:
+            raise MemoryError("the native decoder loop could not allocate its buffers")
+        return out
 
     def _hidden(self, z: torch.Tensor) -> torch.Tensor:
         """The last hidden layer for codes z (n, B, L), rows image-major: row b * n + s is z[s, b]."""

@@ -88,7 +88,10 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
         # The images repeated for one chunk of samples (sample-major), built once: every chunk reads a prefix.
         tiled = None if fused is not None else x.unsqueeze(0).expand(chunk, *x.shape).reshape(chunk * batch, *x.shape[1:])
         z_all = posterior.reparameterize(noise)                                  # (K, B, L)
-        for done in range(0, k, chunk):
+        whole = fused.all_codes(z_all) if fused is not None else None
+        if whole is not None:
+            log_px_z.copy_(whole)
+        for done in range(0, k if whole is None else 0, chunk):
             z = z_all[done:done + chunk]
             if fused is not None:
                 log_px_z[done:done + chunk] = fused(z)

@@ -119,6 +119,7 @@ class DecoderKernels:
 
     linear_relu: Callable
     bernoulli_rows: Callable
+    mlp_bernoulli: Callable
 
 
 def _floats(values) -> ctypes.Array:
@@ -164,7 +165,10 @@ def decoder_kernels() -> DecoderKernels | None:
             lib.vaekit_bernoulli_rows.argtypes = [pointer, pointer, length, length, length, pointer]
             lib.vaekit_linear_relu.argtypes = [pointer, pointer, pointer, length, length, length, length, pointer]
             lib.vaekit_bernoulli_rows.restype = lib.vaekit_linear_relu.restype = None
-            kernels = DecoderKernels(lib.vaekit_linear_relu, lib.vaekit_bernoulli_rows)
+            lib.vaekit_mlp_bernoulli.argtypes = [pointer, length, length, length, pointer, pointer, length, pointer, pointer,
+                                                 length, pointer, length, pointer, pointer, pointer, pointer]
+            lib.vaekit_mlp_bernoulli.restype = ctypes.c_int
+            kernels = DecoderKernels(lib.vaekit_linear_relu, lib.vaekit_bernoulli_rows, lib.vaekit_mlp_bernoulli)
             problem = _self_check(kernels)
             if problem:
                 log.warning("the native decoder kernels failed their check (%s): vaekit uses its torch code", problem)

@@ -26,6 +26,7 @@
  * Absolute error per value, measured against float64: under 5e-7 (tests/test_speed_paths.py).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Read at run time (volatile): were the floor a constant, gcc would fold the clamped lanes' result
@@ -111,4 +112,74 @@ void vaekit_bernoulli_rows(const float *logits, const float *x, long images, lon
             out[b * per_image + s] = total;
         }
     }
+}
+
+/* vaekit_mlp_bernoulli: log p(x|z) of K codes for each of B images through a decoder
+ * Linear(in -> hidden) -> ReLU -> Linear(hidden -> d) scored by the Bernoulli likelihood, the whole
+ * loop over the codes in C: per chunk of codes, the first layer (vaekit_linear_relu), the second
+ * layer's product by the BLAS's packed GEMM (MKL's cblas_sgemm_pack / cblas_sgemm_compute, handed
+ * in by address, so this file links against nothing), and the likelihood with the second layer's
+ * bias added on the way (one pass over the logits). Chunks are small enough that the hidden layer
+ * and the logits stay in the core's own cache between the three steps.
+ *
+ * z: K x B x in (sample-major); w1t: in x hidden; w2: d x hidden (the Linear's weight); x: B x d;
+ * out: K x B. Returns 0, or -1 when memory runs out (nothing written). */
+typedef size_t (*pack_size_fn)(int identifier, int m, int n, int k);
+typedef void (*pack_fn)(int layout, int identifier, int trans, int m, int n, int k, float alpha, const float *src,
+                        int ld, float *dest);
+typedef void (*compute_fn)(int layout, int transa, int transb, int m, int n, int k, const float *a, int lda,
+                           const float *b, int ldb, float beta, float *c, int ldc);
+enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, PACKED = 151, B_MATRIX = 162 };   /* CBLAS constants */
+
+static void bernoulli_rows_bias(const float *logits, const float *bias, const float *x, long images, long per_image,
+                                long d, float *out)
+{
+    const float lowest = exp_floor;
+    for (long b = 0; b < images; b++) {
+        const float *xb = x + b * d;
+        for (long s = 0; s < per_image; s++) {
+            const float *l = logits + (b * per_image + s) * d;
+            float total = 0.f;
+#pragma omp simd reduction(+ : total)
+            for (long j = 0; j < d; j++) {
+                const float v = l[j] + bias[j];
+                total += xb[j] * v - softplus(v, lowest);
+            }
+            out[b * per_image + s] = total;
+        }
+    }
+}
+
+int vaekit_mlp_bernoulli(const float *z, long k, long images, long in, const float *w1t, const float *b1, long hidden,
+                         const float *w2, const float *b2, long d, const float *x, long per_chunk, void *get_size,
+                         void *pack, void *compute, float *out)
+{
+    const int rows = (int)(images * per_chunk);
+    float *packed = malloc(((pack_size_fn)get_size)(B_MATRIX, rows, (int)d, (int)hidden));
+    float *h = calloc((size_t)rows * hidden, sizeof(float));
+    float *logits = malloc((size_t)rows * d * sizeof(float));
+    float *sums = malloc((size_t)rows * sizeof(float));
+    int status = -1;
+    if (packed && h && logits && sums) {
+        /* op(B) = w2^T (hidden x d); w2 is d x hidden row-major, so B is w2 read transposed */
+        ((pack_fn)pack)(ROW_MAJOR, B_MATRIX, TRANS, rows, (int)d, (int)hidden, 1.f, w2, (int)hidden, packed);
+        for (long s0 = 0; s0 < k; s0 += per_chunk) {
+            const long n = k - s0 < per_chunk ? k - s0 : per_chunk;
+            vaekit_linear_relu(z + s0 * images * in, w1t, b1, images, n, in, hidden, h);
+            /* always the packed row count: the rows past a short last chunk hold the previous chunk's
+               (finite) values and are not read */
+            ((compute_fn)compute)(ROW_MAJOR, NO_TRANS, PACKED, rows, (int)d, (int)hidden, h, (int)hidden, packed,
+                                  (int)d, 0.f, logits, (int)d);
+            bernoulli_rows_bias(logits, b2, x, images, n, d, sums);
+            for (long b = 0; b < images; b++)
+                for (long s = 0; s < n; s++)
+                    out[(s0 + s) * images + b] = sums[b * n + s];
+        }
+        status = 0;
+    }
+    free(packed);
+    free(h);
+    free(logits);
+    free(sums);
+    return status;
 }
