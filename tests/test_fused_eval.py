@@ -2,7 +2,7 @@
 
 Covers the C kernels (native/decoder.c) against float64 torch, their optional build and self-check,
 the fused Linear + Bernoulli scorer (fused.py) with and without them, the threaded driver (iw.py),
-LeanAdam (optim.py) and the channels-last Unflatten.
+and LeanAdam (optim.py).
 """
 from __future__ import annotations
 
@@ -263,21 +263,6 @@ def test_lean_adam_runs_step_hooks_once_and_takes_the_full_path_when_needed():
     assert calls == [1]
     net.weight.grad = None
     assert not optimizer._plain_step_applies()   # a missing gradient: Adam skips that parameter
-
-
-def test_channels_last_unflatten_keeps_the_values():
-    torch.manual_seed(6)
-    config = TrainConfig(dataset="digits", model="vae", arch="conv", latent_dim=4, likelihood="bernoulli",
-                         device="cpu").resolved()
-    model = build_model(config, (1, 16, 16))
-    unflatten = model.decoder[2]
-    assert unflatten.channels_last
-    plain = copy.deepcopy(model.decoder)
-    plain[2].channels_last = False
-    z = torch.randn(5, 4)
-    hidden = model.decoder[:3](z)
-    assert hidden.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(model.decoder(z), plain(z), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("k,scale", [(7, 1.0), (64, 1.0), (7, 25.0)])   # K not a multiple of the chunk; huge logits

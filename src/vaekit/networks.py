@@ -19,18 +19,12 @@ ARCHS = ("linear", "mlp", "conv")
 
 
 class Unflatten(nn.Module):
-    """(B, prod(shape)) -> (B, *shape); with ``channels_last`` the result is laid out channels-last
-    (same values), as the convolutions after it expect: a transposed convolution handed an NCHW
-    input converts it itself, at every call and in both directions (BENCHMARKS.md, "Speed")."""
-
-    def __init__(self, shape: tuple[int, ...], channels_last: bool = False):
+    def __init__(self, shape: tuple[int, ...]):
         super().__init__()
         self.shape = tuple(shape)
-        self.channels_last = channels_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x.reshape(x.shape[0], *self.shape)   # a view unless x comes strided (channels-last)
-        return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
+        return x.reshape(x.shape[0], *self.shape)   # a view unless x comes strided (channels-last)
 
 
 def _mlp(widths: list[int]) -> list[nn.Module]:
@@ -96,8 +90,7 @@ def _conv_networks(sample_shape, latent_dim, encoder_out, params_per_value, chan
     flat = widths[-1] * sizes[-1] ** 2
     encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(flat, encoder_out))
 
-    up: list[nn.Module] = [nn.Linear(latent_dim, flat), nn.ReLU(inplace=True),
-                           Unflatten((widths[-1], sizes[-1], sizes[-1]), channels_last=True)]
+    up: list[nn.Module] = [nn.Linear(latent_dim, flat), nn.ReLU(inplace=True), Unflatten((widths[-1], sizes[-1], sizes[-1]))]
     for i in range(stages - 1, -1, -1):
         fan_out = widths[i - 1] if i > 0 else c * params_per_value
         pad = sizes[i] - 2 * sizes[i + 1]
