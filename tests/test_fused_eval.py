@@ -1,12 +1,10 @@
 """The fast importance-weighted evaluation computes what the plain formulation computes.
 
 Covers the C kernels (native/decoder.c) against float64 torch, their optional build and self-check,
-the fused Linear + Bernoulli scorer (fused.py) with and without them, the threaded driver (iw.py),
-and LeanAdam (optim.py).
+the fused Linear + Bernoulli scorer (fused.py) with and without them, and the threaded driver (iw.py).
 """
 from __future__ import annotations
 
-import copy
 import logging
 
 import pytest
@@ -17,7 +15,6 @@ from conftest import quick_config
 from vaekit import fused, iw, native
 from vaekit.config import TrainConfig
 from vaekit.models import build_model
-from vaekit.optim import LeanAdam
 
 
 @pytest.fixture
@@ -225,44 +222,6 @@ def test_a_failing_batch_stops_the_workers_and_restores_threads(monkeypatch):
         iw.iw_estimates(model, x, 5, batch_size=2, workers=2)
     assert torch.get_num_threads() == threads
     assert len(calls) < 20   # the queued batches were cancelled, not all run
-
-
-def test_lean_adam_is_bit_identical_to_fused_adam_and_shares_its_state():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(12, 20), torch.nn.ReLU(), torch.nn.Linear(20, 3))
-    twin = copy.deepcopy(net)
-    lean, reference = LeanAdam(net.parameters(), lr=1e-2), torch.optim.Adam(twin.parameters(), lr=1e-2, fused=True)
-    for step in range(15):
-        x = torch.randn(8, 12)
-        for model, optimizer in ((net, lean), (twin, reference)):
-            optimizer.param_groups[0]["lr"] = 1e-2 * (1 - step / 30)
-            optimizer.zero_grad(set_to_none=True)
-            model(x).pow(2).sum().backward()
-            optimizer.step()
-    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), twin.parameters()))
-    moved = torch.optim.Adam(copy.deepcopy(net).parameters(), lr=1e-2, fused=True)
-    moved.load_state_dict(lean.state_dict())
-    assert torch.equal(moved.state_dict()["state"][0]["exp_avg_sq"], reference.state_dict()["state"][0]["exp_avg_sq"])
-
-
-def test_lean_adam_runs_step_hooks_once_and_takes_the_full_path_when_needed():
-    torch.optim.Adam(torch.nn.Linear(1, 1).parameters())   # torch wraps Adam.step in its hook runner too
-    net = torch.nn.Linear(4, 2)
-    optimizer = LeanAdam(net.parameters(), lr=0.1)
-    seen = []
-    optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append("pre"))
-    optimizer.register_step_post_hook(lambda opt, args, kwargs: seen.append("post"))
-    net(torch.randn(3, 4)).sum().backward()
-    assert not optimizer._plain_step_applies()   # no state yet: torch's Adam creates it
-    optimizer.step()
-    assert optimizer._plain_step_applies()
-    optimizer.step()
-    assert seen == ["pre", "post", "pre", "post"]
-    calls = []
-    optimizer.step(lambda: calls.append(1) or torch.tensor(0.0))   # a closure: the full path
-    assert calls == [1]
-    net.weight.grad = None
-    assert not optimizer._plain_step_applies()   # a missing gradient: Adam skips that parameter
 
 
 @pytest.mark.parametrize("k,scale", [(7, 1.0), (64, 1.0), (7, 25.0)])   # K not a multiple of the chunk; huge logits

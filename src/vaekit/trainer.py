@@ -89,14 +89,11 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     The fused kernel updates each parameter in one pass instead of about ten (on the CPU as well
     since torch 2.4); it cut the MLP VAE's step time by a quarter here (BENCHMARKS.md, "Speed").
     It computes the same update as the default implementation, up to float rounding. Where torch
-    has no fused kernel for the device, the multi-tensor (foreach) one is used. ``LeanAdam`` is the
-    fused Adam with less Python around the kernel (optim.py).
+    has no fused kernel for the device, the multi-tensor (foreach) one is used.
     """
-    from .optim import LeanAdam
-
     params = main_parameters(model)
     try:
-        return LeanAdam(params, lr=config.lr)
+        return torch.optim.Adam(params, lr=config.lr, fused=True)
     except RuntimeError:  # "fused=True requires ... supported devices"
         return torch.optim.Adam(params, lr=config.lr, foreach=True)
 
