@@ -255,3 +255,8 @@ def test_a_whole_loop_that_fails_its_check_is_not_used(kernels, monkeypatch, cap
     with caplog.at_level(logging.WARNING, logger="vaekit.fused"):
         assert fused.blas_for_whole_loop(kernels) is None
     assert "failed its check" in caplog.text
+
+
+def test_batches_run_one_at_a_time_off_the_cpu():
+    assert iw.default_workers(torch.device("cuda")) == 1
+    assert iw.default_workers(torch.device("cpu")) == torch.get_num_threads()
