@@ -3,18 +3,22 @@
 The importance-weighted bound decodes K codes per image; at K = 1000 the decoder's last layer and
 the likelihood are nearly all of the work. With logits l = W h + b (h: the last hidden layer),
 
-    log p(x|z) = sum_d x_d l_d - softplus(l_d) = h . (W^T x) + b . x - sum_d softplus(l_d),
+    log p(x|z) = sum_d x_d l_d - softplus(l_d) = h . (W^T x) + b . x - sum_d softplus(l_d).
 
-On the CPU, where vaekit.native builds its C kernel, both terms come from one pass over the logits
-(native/decoder.c), and so does a first layer Linear -> ReLU from a thin code. Elsewhere, the data term costs one dot product of length H per code, W^T x
-being computed once per image, instead of a pass over all D logits, and the softplus sum is taken
-as log(1 + exp(l)) in place, cheap vectorised passes where ``F.softplus`` is one slow one (its
-absolute error is the same, under 1e-6 per value); a row where exp overflows (some l > 88) is
-recomputed with ``F.softplus``. On the CPU with MKL, the last weight is packed once for the
-chunk's row count (MKL's packed GEMM), instead of at every product.
+Three ways to the same numbers, the fastest that applies:
 
-Measured in BENCHMARKS.md ("Speed"). The result equals ``model.log_likelihood`` to float rounding
-(tests/test_speed_paths.py).
+1. the whole loop over the K codes in one C call (native/decoder.c, ``vaekit_mlp_bernoulli``) for a
+   decoder Linear -> ReLU -> Linear from a thin code, with MKL's packed GEMM, whose address is
+   looked up in the loaded torch library and which must first reproduce torch on a small problem;
+2. chunk by chunk with the C kernels for the first layer and the likelihood (one pass over the
+   logits for both terms), the product by torch with MKL's packed weight;
+3. in torch: the data term as one dot product of length H per code (W^T x once per image) instead of
+   a pass over the D logits, and the softplus sum as log(1 + exp(l)) in place (cheap vectorised
+   passes where ``F.softplus`` is one slow one; the same absolute error, under 1e-6 per value), a
+   row where exp overflows (some l > 88) recomputed with ``F.softplus``.
+
+Measured in BENCHMARKS.md ("Speed"); each equals ``model.log_likelihood`` to float rounding
+(tests/test_fused_eval.py).
 """
 from __future__ import annotations
 

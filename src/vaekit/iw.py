@@ -69,15 +69,13 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
         noise = draw_noise(model, batch, k, generator, x.device)
     elif posterior is not None and noise.shape[1:] != posterior.mean.shape:
         raise ValueError(f"noise of shape {tuple(noise.shape)} does not fit codes of shape {tuple(posterior.mean.shape)}")
-    fused = None
-    if own_weights is None and y is None:
-        rows = _rows_per_chunk(model, memory_cap_bytes, FUSED_CHUNK_BYTES)
-        fused = linear_bernoulli(model, x, max(1, min(k, rows // batch)) * batch)
     # Decoder chunks: samples per chunk, then the K log-likelihoods (K x B, small), then the rest of
     # the log weights, log p(z) - log q(z|x), in chunks of the generic size (a learned prior such as
     # the VampPrior needs working memory per code), then one log-sum-exp over K in float64.
     generic = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes, IW_CHUNK_BYTES) // batch))
-    chunk = generic if fused is None else max(1, min(k, _rows_per_chunk(model, memory_cap_bytes, FUSED_CHUNK_BYTES) // batch))
+    small = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes, FUSED_CHUNK_BYTES) // batch))
+    fused = linear_bernoulli(model, x, small * batch) if own_weights is None and y is None else None
+    chunk = generic if fused is None else small
     log_px_z = torch.empty(k, batch, device=x.device, dtype=torch.float64)
     log_w = torch.empty(k, batch, device=x.device, dtype=torch.float64)
     if own_weights is not None:
@@ -85,17 +83,18 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
             part, weights = own_weights(x, noise[done:done + chunk])
             log_px_z[done:done + chunk], log_w[done:done + chunk] = part, weights
     else:
-        # The images repeated for one chunk of samples (sample-major), built once: every chunk reads a prefix.
-        tiled = None if fused is not None else x.unsqueeze(0).expand(chunk, *x.shape).reshape(chunk * batch, *x.shape[1:])
         z_all = posterior.reparameterize(noise)                                  # (K, B, L)
-        whole = fused.all_codes(z_all) if fused is not None else None
+        whole = fused.all_codes(z_all) if fused is not None else None          # one C call, where it applies
         if whole is not None:
             log_px_z.copy_(whole)
-        for done in range(0, k if whole is None else 0, chunk):
-            z = z_all[done:done + chunk]
-            if fused is not None:
-                log_px_z[done:done + chunk] = fused(z)
-            else:
+        elif fused is not None:
+            for done in range(0, k, chunk):
+                log_px_z[done:done + chunk] = fused(z_all[done:done + chunk])
+        else:
+            # The images repeated for one chunk of samples (sample-major), built once: every chunk reads a prefix.
+            tiled = x.unsqueeze(0).expand(chunk, *x.shape).reshape(chunk * batch, *x.shape[1:])
+            for done in range(0, k, chunk):
+                z = z_all[done:done + chunk]
                 n = z.shape[0]
                 repeated = {} if y is None else {"y": y.repeat(n)}
                 log_px_z[done:done + chunk] = model.log_likelihood(tiled[:n * batch], z.reshape(n * batch, -1),
