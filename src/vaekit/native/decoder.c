@@ -98,7 +98,10 @@ void vaekit_linear_relu(const float *z, const float *wt, const float *bias, long
     }
 }
 
-void vaekit_bernoulli_rows(const float *logits, const float *x, long images, long per_image, long d, float *out)
+/* Each row's sum; the bias (d values, or NULL for none) is added to the logits on the way. The
+ * test on bias is outside the loops once gcc unswitches them (-O3). */
+static void bernoulli_rows(const float *logits, const float *bias, const float *x, long images, long per_image,
+                           long d, float *out)
 {
     const float lowest = exp_floor;
     for (long b = 0; b < images; b++) {
@@ -107,11 +110,18 @@ void vaekit_bernoulli_rows(const float *logits, const float *x, long images, lon
             const float *l = logits + (b * per_image + s) * d;
             float total = 0.f;
 #pragma omp simd reduction(+ : total)
-            for (long j = 0; j < d; j++)
-                total += xb[j] * l[j] - softplus(l[j], lowest);
+            for (long j = 0; j < d; j++) {
+                const float v = bias ? l[j] + bias[j] : l[j];
+                total += xb[j] * v - softplus(v, lowest);
+            }
             out[b * per_image + s] = total;
         }
     }
+}
+
+void vaekit_bernoulli_rows(const float *logits, const float *x, long images, long per_image, long d, float *out)
+{
+    bernoulli_rows(logits, NULL, x, images, per_image, d, out);
 }
 
 /* vaekit_mlp_bernoulli: log p(x|z) of K codes for each of B images through a decoder
@@ -130,25 +140,6 @@ typedef void (*pack_fn)(int layout, int identifier, int trans, int m, int n, int
 typedef void (*compute_fn)(int layout, int transa, int transb, int m, int n, int k, const float *a, int lda,
                            const float *b, int ldb, float beta, float *c, int ldc);
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, PACKED = 151, B_MATRIX = 162 };   /* CBLAS constants */
-
-static void bernoulli_rows_bias(const float *logits, const float *bias, const float *x, long images, long per_image,
-                                long d, float *out)
-{
-    const float lowest = exp_floor;
-    for (long b = 0; b < images; b++) {
-        const float *xb = x + b * d;
-        for (long s = 0; s < per_image; s++) {
-            const float *l = logits + (b * per_image + s) * d;
-            float total = 0.f;
-#pragma omp simd reduction(+ : total)
-            for (long j = 0; j < d; j++) {
-                const float v = l[j] + bias[j];
-                total += xb[j] * v - softplus(v, lowest);
-            }
-            out[b * per_image + s] = total;
-        }
-    }
-}
 
 int vaekit_mlp_bernoulli(const float *z, long k, long images, long in, const float *w1t, const float *b1, long hidden,
                          const float *w2, const float *b2, long d, const float *x, long per_chunk, void *get_size,
@@ -170,7 +161,7 @@ int vaekit_mlp_bernoulli(const float *z, long k, long images, long in, const flo
                (finite) values and are not read */
             ((compute_fn)compute)(ROW_MAJOR, NO_TRANS, PACKED, rows, (int)d, (int)hidden, h, (int)hidden, packed,
                                   (int)d, 0.f, logits, (int)d);
-            bernoulli_rows_bias(logits, b2, x, images, n, d, sums);
+            bernoulli_rows(logits, b2, x, images, n, d, sums);
             for (long b = 0; b < images; b++)
                 for (long s = 0; s < n; s++)
                     out[(s0 + s) * images + b] = sums[b * n + s];
