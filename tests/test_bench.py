@@ -84,6 +84,10 @@ def test_run_bench_measures_both_sides(images28):
     nll = result["models"]["mlp"]["nll"]
     assert nll["images"] == 5 and nll["seconds"] > 0
     assert nll["ratio_to_bound"] == pytest.approx(nll["seconds"] / nll["bound_seconds"])
+    # the bound beside the work is never stricter than the one at the run's fastest rate
+    assert nll["parts"] == 1 and len(nll["matmul_gflops_beside"]) == 2
+    assert nll["bound_seconds"] >= nll["bound_seconds_run_best"] - 1e-12
+    assert nll["ratio_to_bound_run_best"] == pytest.approx(nll["seconds"] / nll["bound_seconds_run_best"])
     for arch in ("mlp", "conv"):
         entry = result["models"][arch]
         train, evaluation = entry["train"], entry["eval"]
@@ -124,3 +128,20 @@ def test_bench_command_rejects_bad_options(argv, message, capsys):
     assert main(["bench", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vaekit: error:") and message in err and "Traceback" not in err
+
+
+def test_nll_timed_in_parts_gives_the_numbers_of_one_call():
+    from vaekit.bench import _nll_against_bound
+    from vaekit.bench.measure import vae_flops
+    from vaekit.iw import iw_estimates
+
+    model = _model("mlp").eval()
+    x = torch.bernoulli(torch.rand(250, 1, 28, 28, generator=torch.Generator().manual_seed(1)))
+    flops = vae_flops(model.encoder, model.decoder, (1, 28, 28), model.latent_dim)
+    parted = _nll_against_bound(model, x, 5, flops, torch.device("cpu"), 128, [])
+    whole = -iw_estimates(model, x, 5, generator=torch.Generator().manual_seed(0))[0]
+    assert parted["parts"] == 3 and len(parted["matmul_gflops_beside"]) == 4   # 100 + 100 + 50 images
+    assert parted["mean_nll"] == pytest.approx(float(whole.mean()), abs=1e-5)
+    per_image = 5 * flops["iw_sample"] + flops["encoder"]
+    slowest = min(parted["matmul_gflops_beside"])
+    assert parted["bound_seconds"] <= 250 * per_image / (slowest * 1e9) + 1e-12
