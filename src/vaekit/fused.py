@@ -106,6 +106,8 @@ def blas_for_whole_loop(kernels) -> tuple[int, int, int] | None:
 
 
 def _check_whole_loop(kernels, blas) -> str | None:
+    """Why the whole-loop kernel cannot be trusted (its result on a small problem against float64
+    torch), or None."""
     generator = torch.Generator().manual_seed(0)
     k, batch, latent, hidden, d = 7, 3, 4, 40, 37
     z = torch.randn(k, batch, latent, generator=generator)
@@ -140,7 +142,8 @@ class LinearBernoulli:
         if self.kernels is None:
             self.xw = self.x @ last.weight                  # (B, H): W^T x per image
             self.xb = self.x @ last.bias if last.bias is not None else self.x.new_zeros(len(self.x))
-        self.packed = _packed(last.weight, rows)
+        # The whole loop packs the weight itself; the chunked paths use torch's packed copy.
+        self.packed = _packed(last.weight, rows) if self.blas is None else None
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         if self.packed is not None and self.last.bias is not None:

@@ -89,12 +89,14 @@ def _summary(ours: list[float], theirs: list[float], flops_per_item: float, gflo
             "vaekit_runs": ours, "plain_runs": theirs}
 
 
-def _iw_vaekit(model, x: torch.Tensor, k: int, seed: int = 0, batch_size: int = 100) -> torch.Tensor:
-    """-log p(x) per image, by the loop ``evaluate_model`` runs (iw.py)."""
+def _iw_vaekit(model, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """-log p(x) per image, by the loop ``evaluate_model`` runs (iw.py); noise from ``generator``
+    (a fresh one seeded 0 by default)."""
     from ..iw import iw_estimates
 
     model.eval()
-    return -iw_estimates(model, x, k, generator=torch.Generator(device=x.device).manual_seed(seed), batch_size=batch_size)[0]
+    generator = generator if generator is not None else torch.Generator(device=x.device).manual_seed(0)
+    return -iw_estimates(model, x, k, generator=generator)[0]
 
 
 NLL_PARTS = 10
@@ -107,9 +109,6 @@ def _nll_against_bound(model, x: torch.Tensor, k: int, flops: dict, device: torc
     first part and after each. A part's lower bound is its FLOPs at the faster of the two probes on
     either side: the machine's speed drifts by tens of percent over minutes here, and this follows
     it. Also given: the bound at the fastest rate measured anywhere in the run, the strictest."""
-    from ..iw import iw_estimates
-
-    model.eval()
     generator = torch.Generator(device=x.device).manual_seed(0)
     per_image = k * flops["iw_sample"] + flops["encoder"]
     step = max(100, -(-len(x) // NLL_PARTS // 100) * 100)
@@ -118,7 +117,7 @@ def _nll_against_bound(model, x: torch.Tensor, k: int, flops: dict, device: torc
     nll: list[torch.Tensor] = []
     for start in range(0, len(x), step):
         part = x[start:start + step]
-        seconds += _timed(lambda: nll.append(-iw_estimates(model, part, k, generator=generator)[0]), device)
+        seconds += _timed(lambda: nll.append(_iw_vaekit(model, part, k, generator)), device)
         rates.append(matmul_gflops(matmul_size, repeats=3))
         bound += len(part) * per_image / (max(rates[-2:]) * 1e9)
     total = len(x) * per_image
