@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaekit.config import TrainConfig
+from vaekit.training.config import TrainConfig
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,8 +12,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import unlabelled_dataset
 from vaekit.bench import copy_weights, format_table, memory_probe, plain, run_bench, vaekit_config
 from vaekit.bench.measure import vae_flops
-from vaekit.cli import main
-from vaekit.evaluation import importance_weighted_bound
+from vaekit.cli.app import main
+from vaekit.evaluation.evaluate import importance_weighted_bound
 from vaekit.models import build_model
 
 
@@ -133,7 +133,7 @@ def test_bench_command_rejects_bad_options(argv, message, capsys):
 def test_nll_timed_in_parts_gives_the_numbers_of_one_call():
     from vaekit.bench import _nll_against_bound
     from vaekit.bench.measure import vae_flops
-    from vaekit.iw import iw_estimates
+    from vaekit.evaluation.iw import iw_estimates
 
     model = _model("mlp").eval()
     x = torch.bernoulli(torch.rand(250, 1, 28, 28, generator=torch.Generator().manual_seed(1)))

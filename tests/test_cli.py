@@ -45,7 +45,7 @@ def trained_run(tmp_path_factory) -> Path:
 
 
 def test_help_is_fast_and_does_not_import_torch():
-    code = "import sys; from vaekit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
+    code = "import sys; from vaekit.cli.app import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "train" in out and out.strip().endswith("False")
 

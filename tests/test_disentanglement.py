@@ -195,7 +195,7 @@ def _factor_dataset():
 
 def test_evaluate_model_adds_the_scores_for_data_with_factors():
     import vaekit
-    from vaekit.evaluation import evaluate_model
+    from vaekit.evaluation.evaluate import evaluate_model
 
     dataset = _factor_dataset()
     trained = vaekit.train(dataset, model="vae", hidden=[16], latent_dim=2, epochs=1, batch_size=32, device="cpu")

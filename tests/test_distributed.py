@@ -23,10 +23,10 @@ import pytest
 import torch
 
 from conftest import quick_config
-from vaekit import distributed
-from vaekit.distributed import Group, Launch, launch, per_rank_batch
+from vaekit.training import distributed
+from vaekit.training.distributed import Group, Launch, launch, per_rank_batch
 from vaekit.errors import ConfigError
-from vaekit.trainer import Trainer, train
+from vaekit.training.trainer import Trainer, train
 
 SMALL = ["--dataset", "digits", "--arch", "mlp", "--hidden", "32", "--latent-dim", "3", "--batch-size", "64",
          "--lr", "3e-3", "--seed", "0", "--device", "cpu"]

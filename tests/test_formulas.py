@@ -17,10 +17,10 @@ from scipy import integrate, stats
 from scipy.special import expit
 
 from conftest import unlabelled_dataset
-from vaekit.config import TrainConfig
-from vaekit.distributions import DiagonalGaussian, standard_normal_log_prob
-from vaekit.evaluation import evaluate_model, importance_weighted_bound, pca_baseline_mse
-from vaekit.likelihoods import (Bernoulli, ContinuousBernoulli, DiscretizedLogistic, Gaussian, SquaredError,
+from vaekit.training.config import TrainConfig
+from vaekit.nn.distributions import DiagonalGaussian, standard_normal_log_prob
+from vaekit.evaluation.evaluate import evaluate_model, importance_weighted_bound, pca_baseline_mse
+from vaekit.nn.likelihoods import (Bernoulli, ContinuousBernoulli, DiscretizedLogistic, Gaussian, SquaredError,
                                 build_likelihood, continuous_bernoulli_log_norm)
 from vaekit.models import build_model
 
@@ -355,7 +355,7 @@ def _make_dataset(train_x, val_x, test_x, shape):
 
 
 def _trained_vae(latent_dim, epochs, seed=0):
-    from vaekit.trainer import train
+    from vaekit.training.trainer import train
 
     dataset = _make_dataset(_binary_data(400, seed), _binary_data(100, seed + 1), _binary_data(50, seed + 2), SHAPE)
     config = TrainConfig(model="vae", arch="mlp", hidden=[32], latent_dim=latent_dim, likelihood="bernoulli",

@@ -12,8 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from conftest import quick_config
-from vaekit import fused, iw, native
-from vaekit.config import TrainConfig
+from vaekit.evaluation import fused
+from vaekit.evaluation import iw
+from vaekit.evaluation import native
+from vaekit.training.config import TrainConfig
 from vaekit.models import build_model
 
 
@@ -104,7 +106,7 @@ def test_without_kernels_vaekit_falls_back_quietly(setting, monkeypatch, tmp_pat
         monkeypatch.setenv("CC", str(fake))
     native.reset()
     try:
-        with caplog.at_level(logging.INFO, logger="vaekit.native"):
+        with caplog.at_level(logging.INFO, logger="vaekit.evaluation.native"):
             assert native.decoder_kernels() is None
         if setting == "failing compiler":
             assert "no such flag" in caplog.text
@@ -117,7 +119,7 @@ def test_a_kernel_that_fails_its_check_is_not_used(kernels, monkeypatch, caplog)
     monkeypatch.setattr(native, "_self_check", lambda k: "bernoulli_rows gave 1.0 where 2.0 was expected")
     native.reset()
     try:
-        with caplog.at_level(logging.WARNING, logger="vaekit.native"):
+        with caplog.at_level(logging.WARNING, logger="vaekit.evaluation.native"):
             assert native.decoder_kernels() is None
         assert "failed their check" in caplog.text
     finally:
@@ -252,7 +254,7 @@ def test_whole_loop_is_skipped_where_it_does_not_apply(kernels, monkeypatch):
 def test_a_whole_loop_that_fails_its_check_is_not_used(kernels, monkeypatch, caplog):
     monkeypatch.setattr(fused, "_blas", [])
     monkeypatch.setattr(fused, "_check_whole_loop", lambda k, b: "largest difference 3")
-    with caplog.at_level(logging.WARNING, logger="vaekit.fused"):
+    with caplog.at_level(logging.WARNING, logger="vaekit.evaluation.fused"):
         assert fused.blas_for_whole_loop(kernels) is None
     assert "failed its check" in caplog.text
 

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from conftest import quick_config, run_cli
-from vaekit import latent, plots
+from vaekit import latent
+from vaekit.figures import plots
 from vaekit.errors import ConfigError, DataError
 from vaekit.models import build_model
 
@@ -378,13 +379,13 @@ def test_image_grid_shapes_and_sizes():
 
 
 def test_plots_do_not_touch_the_pyplot_backend():
-    code = "import matplotlib; b = matplotlib.get_backend(); import vaekit.plots; print(matplotlib.get_backend() == b)"
+    code = "import matplotlib; b = matplotlib.get_backend(); import vaekit.figures.plots; print(matplotlib.get_backend() == b)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
 
 
 # -- the commands, end to end ---------------------------------------------------------------------
-# Each command runs through vaekit.cli.main in this process (argv to PNG, the same code path as the
+# Each command runs through vaekit.cli.app.main in this process (argv to PNG, the same code path as the
 # console script, without paying for a fresh torch import per call); a few run as real subprocesses
 # to pin the process-level contract: exit codes, stderr lines, no traceback.
 QUICK = dict(hidden=[32], epochs=2, batch_size=64, device="cpu")
@@ -403,7 +404,7 @@ def runs(tmp_path_factory):
 
 def cli(capsys, *args: str):
     """``vaekit ARGS`` in this process: (exit code, stdout, stderr)."""
-    from vaekit.cli import main
+    from vaekit.cli.app import main
 
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()

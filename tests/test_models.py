@@ -14,11 +14,11 @@ from scipy import stats
 import vaekit
 from conftest import StopAfter, quick_config, run_cli
 from vaekit import latent
-from vaekit.config import TrainConfig, build_config
+from vaekit.training.config import TrainConfig, build_config
 from vaekit.errors import ConfigError
-from vaekit.evaluation import evaluate_model, importance_weighted_bound
+from vaekit.evaluation.evaluate import evaluate_model, importance_weighted_bound
 from vaekit.models import MODELS, build_model
-from vaekit.trainer import resume, train
+from vaekit.training.trainer import resume, train
 
 # Small enough that each model trains, resumes and evaluates in well under a second.
 TINY = dict(hidden=[16], latent_dim=4, epochs=2, batch_size=64, pseudo_inputs=6)
@@ -111,7 +111,7 @@ def test_model_contract(name, tiny_digits, tmp_path):
 
 
 def test_registry_and_config_agree():
-    from vaekit import config
+    from vaekit.training import config
 
     assert config.MODELS == tuple(MODELS)
     for name, entry in MODELS.items():
@@ -147,7 +147,7 @@ def test_models_command_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys; from vaekit.cli import main; main(['models']); print('torch' in sys.modules)"
+    code = "import sys; from vaekit.cli.app import main; main(['models']); print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False" and "vq-vae" in done.stdout
@@ -364,7 +364,7 @@ def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo():
     standard_error = math.sqrt(float(mc.var()) / 400 + float(training.var()) / 400)
     assert abs(float(mc.mean() - training.mean())) < 4 * standard_error
     q, p = td.Normal(torch.tensor([0.3, -1.0]), torch.tensor([0.5, 2.0])), td.Normal(torch.tensor([1.0, 0.0]), torch.tensor([1.5, 0.7]))
-    from vaekit.distributions import DiagonalGaussian
+    from vaekit.nn.distributions import DiagonalGaussian
 
     ours = gaussian_kl_per_dim(DiagonalGaussian(q.mean, 2 * q.stddev.log()), DiagonalGaussian(p.mean, 2 * p.stddev.log()))
     torch.testing.assert_close(ours, td.kl_divergence(q, p))
@@ -411,7 +411,7 @@ def test_cli_lists_trains_evaluates_and_samples_a_new_model(tmp_path, capsys):
     """A conditional VAE trained and evaluated from the command line (as a user runs it), then
     `vaekit models`, `vaekit sample --class` and a refused option through the same entry point
     in-process (the other models go through the same commands; the contract above trains each)."""
-    from vaekit.cli import main
+    from vaekit.cli.app import main
 
     common = ["--dataset", "digits", "--hidden", "32", "--epochs", "1", "--device", "cpu"]
     cvae = tmp_path / "cvae"

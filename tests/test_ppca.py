@@ -17,9 +17,9 @@ from scipy.linalg import subspace_angles
 from scipy.stats import multivariate_normal
 
 from conftest import unlabelled_dataset
-from vaekit.config import TrainConfig
-from vaekit.evaluation import evaluate_model, importance_weighted_bound
-from vaekit.trainer import train
+from vaekit.training.config import TrainConfig
+from vaekit.evaluation.evaluate import evaluate_model, importance_weighted_bound
+from vaekit.training.trainer import train
 
 D, L = 10, 2
 SIGMA_TRUE = 0.2

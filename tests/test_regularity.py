@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from vaekit.cache import CACHE_ENV
-from vaekit import classifier as clf
+from vaekit.evaluation import classifier as clf
 from vaekit.data import Dataset, Split
-from vaekit.distributions import DiagonalGaussian, PointPosterior
-from vaekit.classifier import knn_radii, manifold_precision
-from vaekit.regularity import (continuity, frechet_distance, frechet_distance_from_moments, measure_regularity,
+from vaekit.nn.distributions import DiagonalGaussian, PointPosterior
+from vaekit.evaluation.classifier import knn_radii, manifold_precision
+from vaekit.evaluation.regularity import (continuity, frechet_distance, frechet_distance_from_moments, measure_regularity,
                                path_changes, random_direction_changes, random_unit_directions)
 
 
@@ -229,7 +229,7 @@ def test_corrupt_cache_file_is_retrained(tmp_path, monkeypatch, caplog, quick_cl
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError):
         clf.read_classifier(path)
-    with caplog.at_level(logging.WARNING, logger="vaekit.classifier"):
+    with caplog.at_level(logging.WARNING, logger="vaekit.evaluation.classifier"):
         again = clf.load_or_train_classifier(dataset)
     assert again.meta["cached"] is False and "unusable" in caplog.text
     assert clf.read_classifier(path, again.meta["fingerprint"]).meta["test_accuracy"] == again.meta["test_accuracy"]
@@ -291,9 +291,9 @@ def test_unlabelled_data_gives_null_completeness_with_a_reason():
 
 
 def test_evaluate_model_adds_the_regularity_keys(digits_dataset, digits_classifier):
-    from vaekit import render
+    from vaekit.cli import render
     from vaekit.api import train
-    from vaekit.evaluation import evaluate_model
+    from vaekit.evaluation.evaluate import evaluate_model
 
     model = train(digits_dataset, model="vae", hidden=[32], latent_dim=2, epochs=1, device="cpu").model
     result = evaluate_model(model, digits_dataset, iw_samples=2, regularity_samples=200)
@@ -309,7 +309,7 @@ def test_evaluate_model_adds_the_regularity_keys(digits_dataset, digits_classifi
 
 
 def test_evaluate_command_options():
-    from vaekit.cli import build_parser
+    from vaekit.cli.app import build_parser
 
     args = build_parser().parse_args(["evaluate", "RUN", "--no-regularity", "--regularity-samples", "50"])
     assert args.regularity is False and args.regularity_samples == 50

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from vaekit.cli import main
+from vaekit.cli.app import main
 
 QUICK = ["--dataset", "digits", "--hidden", "32", "--latent-dim", "2", "--epochs", "2", "--batch-size", "64", "--device", "cpu"]
 REPORT_SECTIONS = ["Configuration", "Training curves", "Evaluation", "Reconstructions", "Samples from the prior",

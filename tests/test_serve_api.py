@@ -37,7 +37,7 @@ from vaekit.serve.images import MAX_UPLOAD_BYTES  # noqa: E402
 # -- shared with the browser tests ------------------------------------------------------------------
 def train_runs(root, dataset) -> None:
     """A folder of two tiny digits runs: ``digits-ae`` (latent 2) and ``digits-vae`` (latent 3)."""
-    from vaekit.trainer import train
+    from vaekit.training.trainer import train
 
     train(quick_config(model="ae", latent_dim=2, epochs=3), dataset, root / "digits-ae")
     train(quick_config(model="vae", latent_dim=3, epochs=3), dataset, root / "digits-vae")

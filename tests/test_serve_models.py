@@ -26,7 +26,7 @@ LATENT = 4
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, digits_dataset):
-    from vaekit.trainer import train
+    from vaekit.training.trainer import train
 
     root = tmp_path_factory.mktemp("model-runs")
     for name in MODELS:

@@ -9,14 +9,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from conftest import quick_config
-from vaekit import acceleration
-from vaekit.cli import main
-from vaekit.config import TrainConfig
+from vaekit.training import acceleration
+from vaekit.cli.app import main
+from vaekit.training.config import TrainConfig
 from vaekit.errors import ConfigError
-from vaekit.likelihoods import Bernoulli
+from vaekit.nn.likelihoods import Bernoulli
 from vaekit.models import build_model
-from vaekit.trainer import Trainer, make_optimizer, resume, train
-from vaekit.upsampling import SubPixelConvTranspose2d
+from vaekit.training.trainer import Trainer, make_optimizer, resume, train
+from vaekit.nn.upsampling import SubPixelConvTranspose2d
 
 
 @pytest.mark.parametrize("c_in,c_out,side,output_padding", [(6, 1, 7, 0), (4, 3, 14, 0), (5, 2, 7, 1), (3, 4, 4, 1), (2, 1, 1, 0)])
@@ -107,7 +107,7 @@ def test_bernoulli_without_autograd_equals_cross_entropy(grey):
 
 
 def test_iw_bound_does_not_depend_on_the_chunk_size(monkeypatch, digits_dataset):
-    import vaekit.iw as evaluation
+    import vaekit.evaluation.iw as evaluation
 
     model = build_model(quick_config(), digits_dataset.sample_shape).eval()
     x = torch.bernoulli(torch.as_tensor(digits_dataset.test.x[:20]))

@@ -18,7 +18,7 @@ from vaekit.data import memmap
 from vaekit.data.batches import StreamedBatches
 from vaekit.data.stream import LazyImages, memory_budget
 from vaekit.errors import ConfigError, DataError
-from vaekit.trainer import Trainer, resume, train
+from vaekit.training.trainer import Trainer, resume, train
 
 N_PER_CLASS = 800
 SIDE = 10
@@ -131,7 +131,7 @@ def test_static_binarisation_needs_the_data_in_memory(folder):
 
 
 def test_cli_trains_streamed_with_the_cache_and_evaluates(folder, tmp_path, monkeypatch, capsys):
-    from vaekit.cli import main
+    from vaekit.cli.app import main
 
     monkeypatch.setenv("VAEKIT_CACHE_DIR", str(tmp_path / "cache"))
     run = tmp_path / "run"
@@ -150,7 +150,7 @@ def test_cli_trains_streamed_with_the_cache_and_evaluates(folder, tmp_path, monk
 
 def test_under_torchrun_each_rank_streams_only_its_share(folder, in_memory):
     from vaekit.data.batches import on_device
-    from vaekit.distributed import Group, Launch
+    from vaekit.training.distributed import Group, Launch
 
     streamed = load_dataset(folder, stream="on")
     config = quick_config(dataset=str(folder), batch_size=100, workers=0)
@@ -172,7 +172,7 @@ def test_under_torchrun_each_rank_streams_only_its_share(folder, in_memory):
 
 
 def test_evaluation_of_splits_past_the_budget_fails_first_with_a_clear_error(folder, in_memory, monkeypatch):
-    import vaekit.evaluation as evaluation
+    import vaekit.evaluation.evaluate as evaluation
 
     model = train(quick_config(dataset=str(folder), epochs=1, batch_size=200), in_memory, None).model
     calls, bound = [], evaluation.iw_estimates

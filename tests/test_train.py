@@ -9,9 +9,9 @@ from safetensors.torch import load_file
 
 import vaekit
 from conftest import StopAfter, quick_config
-from vaekit.checkpoint import load_checkpoint
+from vaekit.training.checkpoint import load_checkpoint
 from vaekit.errors import RunError, TrainingDiverged
-from vaekit.trainer import learning_rate, kl_weight, resume, train
+from vaekit.training.trainer import learning_rate, kl_weight, resume, train
 
 
 def _weights(path):
@@ -106,7 +106,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, digits_dataset,
 
 
 def test_early_stopping(tmp_path, digits_dataset, monkeypatch):
-    import vaekit.trainer as trainer
+    import vaekit.training.trainer as trainer
 
     losses = iter([5.0, 4.0, 4.5, 4.2, 4.1, 3.0])
     monkeypatch.setattr(trainer, "validation_loss", lambda *a, **k: {"loss": next(losses), "recon": 1.0, "kl": 1.0})

@@ -12,13 +12,13 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY = {
-    "load": "vaekit.run",
-    "Run": "vaekit.run",
+    "load": "vaekit.training.run",
+    "Run": "vaekit.training.run",
     "train": "vaekit.api",
-    "evaluate": "vaekit.evaluation",
+    "evaluate": "vaekit.evaluation.evaluate",
     "load_dataset": "vaekit.data",
     "list_datasets": "vaekit.data",
-    "TrainConfig": "vaekit.config",
+    "TrainConfig": "vaekit.training.config",
     "VaekitError": "vaekit.errors",
 }
 

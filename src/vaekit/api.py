@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from .config import TrainConfig, build_config, normalise_keys
+from vaekit.training.config import TrainConfig, build_config, normalise_keys
 
 
 def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.ndarray | None = None,
           config: str | Path | TrainConfig | None = None, overwrite: bool = False, callbacks=(),
           **options: Any):
-    """Train a model and return a :class:`vaekit.trainer.TrainResult` (``.model``, ``.history``, ...).
+    """Train a model and return a :class:`vaekit.training.trainer.TrainResult` (``.model``, ``.history``, ...).
 
     ``data`` is a dataset name (``"fashion-mnist"``, ``"mnist"``, ``"digits"``), a path (.npy, .npz,
     image folder), a :class:`vaekit.data.Dataset`, or a NumPy array of samples shaped (N, H, W),
@@ -21,10 +21,10 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
     ``config`` is a TOML/YAML file or a TrainConfig they override. With ``out=None`` nothing is
     written to disk.
     """
-    from .data import Dataset
-    from .data.arrays import dataset_from_arrays
-    from .run import config_dataset
-    from .trainer import train as train_run
+    from vaekit.data import Dataset
+    from vaekit.data.arrays import dataset_from_arrays
+    from vaekit.training.run import config_dataset
+    from vaekit.training.trainer import train as train_run
 
     if isinstance(config, TrainConfig):
         values = config.to_dict()

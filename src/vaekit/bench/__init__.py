@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 import torch
 
-from . import plain
-from .measure import machine, matmul_gflops, peak_rss_mib, vae_flops
+from vaekit.bench import plain
+from vaekit.bench.measure import machine, matmul_gflops, peak_rss_mib, vae_flops
 
 ARCHS = ("mlp", "conv")
 PARTS = ("train", "eval", "memory", "nll")
@@ -40,7 +40,7 @@ NETWORKS = {"mlp": "MLP VAE 784-512-16-512-784", "conv": "conv VAE 1-32-64 chann
 
 
 def vaekit_config(arch: str, batch_size: int, device: str):
-    from ..config import TrainConfig
+    from vaekit.training.config import TrainConfig
 
     return TrainConfig(model="vae", arch=arch, hidden=[512], latent_dim=16, batch_size=batch_size,
                        likelihood="bernoulli", binarize="none", device=device, seed=0).resolved()
@@ -92,7 +92,7 @@ def _summary(ours: list[float], theirs: list[float], flops_per_item: float, gflo
 def _iw_vaekit(model, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """-log p(x) per image, by the loop ``evaluate_model`` runs (iw.py); noise from ``generator``
     (a fresh one seeded 0 by default)."""
-    from ..iw import iw_estimates
+    from vaekit.evaluation.iw import iw_estimates
 
     model.eval()
     generator = generator if generator is not None else torch.Generator(device=x.device).manual_seed(0)
@@ -130,14 +130,14 @@ def _nll_against_bound(model, x: torch.Tensor, k: int, flops: dict, device: torc
 
 def bench_arch(arch: str, dataset, *, parts, steps: int, repeats: int, batch_size: int, eval_images: int, k: int,
                nll_images: int, device: torch.device, progress: Callable[[str], None], matmul_size: int = 2048) -> dict:
-    from ..data import Split
-    from ..likelihoods import Bernoulli, observed
-    from ..trainer import Trainer
+    from vaekit.data import Split
+    from vaekit.nn.likelihoods import Bernoulli, observed
+    from vaekit.training.trainer import Trainer
 
     config = vaekit_config(arch, batch_size, device.type)
     n_train = steps * batch_size
     if len(dataset.train) < n_train:
-        from ..errors import ConfigError
+        from vaekit.errors import ConfigError
 
         raise ConfigError(f"--steps {steps} at batch {batch_size} needs {n_train} training images; the data set has {len(dataset.train)}")
     subset = dataclasses.replace(dataset, train=Split(dataset.train.x[:n_train], None))
@@ -194,9 +194,9 @@ def memory_probe(side: str, arch: str, phase: str, steps: int, batch_size: int, 
     """Run in a fresh process: peak resident memory of one side's training or evaluation (MiB).
 
     ``working`` is the peak above the memory held once the data and model are ready."""
-    from ..likelihoods import Bernoulli, observed
-    from ..trainer import Trainer
-    from ..data import Dataset, Split
+    from vaekit.nn.likelihoods import Bernoulli, observed
+    from vaekit.training.trainer import Trainer
+    from vaekit.data import Dataset, Split
 
     torch.manual_seed(0)
     x = torch.rand(max(steps * batch_size, eval_images), 1, 28, 28)
@@ -213,7 +213,7 @@ def memory_probe(side: str, arch: str, phase: str, steps: int, batch_size: int, 
         data_x = x[:steps * batch_size]
         train = lambda: plain.train_epoch(baseline, optimizer, data_x, batch_size)
         evaluate = lambda: plain.iw_nll(baseline, observed(x[:eval_images], Bernoulli("static"), 0), k)
-    from .measure import _current_rss_mib
+    from vaekit.bench.measure import _current_rss_mib
 
     ready = _current_rss_mib()
     (train if phase == "train" else evaluate)()
@@ -240,9 +240,9 @@ def run_bench(*, archs=ARCHS, parts=PARTS, steps: int = 50, repeats: int = 5, ba
               dataset="fashion-mnist", data_dir: str | None = None, device: str = "cpu",
               threads: int | None = None, progress: Callable[[str], None] | None = None, matmul_size: int = 2048) -> dict:
     """Measure everything the module docstring lists; returns a JSON-ready dict."""
-    from ..data import load_dataset
-    from ..errors import ConfigError
-    from ..trainer import resolve_device
+    from vaekit.data import load_dataset
+    from vaekit.errors import ConfigError
+    from vaekit.training.trainer import resolve_device
 
     bad = [a for a in archs if a not in ARCHS] + [p for p in parts if p not in PARTS]
     if bad:

@@ -26,12 +26,12 @@ import time
 
 import numpy as np
 
-from ..errors import ConfigError
-from .dci import dci
-from .factors import GroundTruth, SimulatedFactors, check_ground_truth, model_representation, sample_factors
-from .information import mig
-from .intervention import beta_vae_score, factor_vae_score
-from .sap import sap
+from vaekit.errors import ConfigError
+from vaekit.disentanglement.dci import dci
+from vaekit.disentanglement.factors import GroundTruth, SimulatedFactors, check_ground_truth, model_representation, sample_factors
+from vaekit.disentanglement.information import mig
+from vaekit.disentanglement.intervention import beta_vae_score, factor_vae_score
+from vaekit.disentanglement.sap import sap
 
 SCORES = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
 METRICS = ("beta_vae", "factor_vae", "mig", "dci", "sap")   # the five computations, in the order they run

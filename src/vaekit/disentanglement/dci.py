@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .factors import Representation, sample_codes
+from vaekit.disentanglement.factors import Representation, sample_codes
 
 
 def _one_minus_entropy(p: np.ndarray, base: int) -> np.ndarray:

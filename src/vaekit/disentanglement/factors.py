@@ -20,7 +20,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from vaekit.errors import ConfigError
 
 FACTOR_TYPES = ("categorical", "ordinal")
 Representation = Callable[[np.ndarray], np.ndarray]
@@ -94,6 +94,6 @@ def sample_codes(representation: Representation, ground_truth, n: int,
 
 def model_representation(model, *, batch_size: int = 500) -> Representation:
     """The encoder mean of a vaekit model (the posterior's mode), as a representation function."""
-    from ..latent import encode_means
+    from vaekit.latent import encode_means
 
     return lambda x: encode_means(model, np.asarray(x, dtype=np.float32), batch_size=batch_size)

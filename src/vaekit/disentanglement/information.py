@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .factors import Representation, sample_codes
+from vaekit.disentanglement.factors import Representation, sample_codes
 
 BINS = 20
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .factors import Representation, represent, sample_factors
+from vaekit.disentanglement.factors import Representation, represent, sample_factors
 
 BATCHES_PER_CALL = 32  # points generated (and encoded) together
 

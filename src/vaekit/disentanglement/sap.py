@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .factors import Representation, sample_codes
+from vaekit.disentanglement.factors import Representation, sample_codes
 
 
 def squared_correlation(z: np.ndarray, v: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """The latent-space toolkit: reconstructions, samples, interpolations, traversals, maps, arithmetic, denoising.
 
 Functions take a loaded model (``vaekit.load(run)``) and NumPy images ``(N, *sample_shape)`` in
-[0, 1], and return NumPy arrays or small result dataclasses; :mod:`vaekit.plots` turns those into
+[0, 1], and return NumPy arrays or small result dataclasses; :mod:`vaekit.figures.plots` turns those into
 figures. Codes are posterior means E[z|x] (the code itself for a plain autoencoder).
 
 Modules, each a single concern:
@@ -22,16 +22,16 @@ Example::
     recon = latent.reconstruct(model, data.test.x[:10])
     path = latent.decode_images(model, latent.slerp(*latent.encode_means(model, data.test.x[:2]), steps=8))
 """
-from .arithmetic import (DEFAULT_ALPHAS, attribute_vector, class_vector, images_not_of, parse_alphas, resolve_class,
+from vaekit.latent.arithmetic import (DEFAULT_ALPHAS, attribute_vector, class_vector, images_not_of, parse_alphas, resolve_class,
                          shift_codes)
-from .attributes import AttributeTable, match_folder, read_attribute_table, read_folder_images
-from .codes import check_indices, decode_images, encode_means, load_model_and_data, mean_kl_per_dim, reconstruct
-from .noise import CORRUPTIONS, corrupt, psnr
-from .operations import (Arithmetic, Denoising, LatentMap, Traversal, class_arithmetic, denoise, latent_map,
+from vaekit.latent.attributes import AttributeTable, match_folder, read_attribute_table, read_folder_images
+from vaekit.latent.codes import check_indices, decode_images, encode_means, load_model_and_data, mean_kl_per_dim, reconstruct
+from vaekit.latent.noise import CORRUPTIONS, corrupt, psnr
+from vaekit.latent.operations import (Arithmetic, Denoising, LatentMap, Traversal, class_arithmetic, denoise, latent_map,
                          table_arithmetic, traverse)
-from .paths import INTERPOLATION_METHODS, bilinear_grid, dimension_order, interpolate, lerp, slerp, traversal
-from .projection import PROJECTIONS, Projection, manifold_codes, project_2d, quantile_grid, range_grid
-from .sampling import (GMM_COMPONENTS, SAMPLERS, fit_aggregate_posterior, mixture_samples, model_prior_samples,
+from vaekit.latent.paths import INTERPOLATION_METHODS, bilinear_grid, dimension_order, interpolate, lerp, slerp, traversal
+from vaekit.latent.projection import PROJECTIONS, Projection, manifold_codes, project_2d, quantile_grid, range_grid
+from vaekit.latent.sampling import (GMM_COMPONENTS, SAMPLERS, fit_aggregate_posterior, mixture_samples, model_prior_samples,
                        prior_samples, sample_codes)
 
 __all__ = [

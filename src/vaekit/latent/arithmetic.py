@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from vaekit.errors import ConfigError
 
 DEFAULT_ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 

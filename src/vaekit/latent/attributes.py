@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from vaekit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def match_folder(table: AttributeTable, root: str | Path) -> tuple[list[Path], n
     that name is unique in the folder. No match at all is an error; rows naming missing images are
     left out with a warning that says how many matched and names the first missing ones.
     """
-    from ..data.folder import list_images  # the loader's own listing: same files, same rules
+    from vaekit.data.folder import list_images  # the loader's own listing: same files, same rules
 
     root = Path(root)
     files, _, _ = list_images(root)
@@ -150,7 +150,7 @@ def read_folder_images(paths: list[Path], sample_shape: tuple[int, ...]) -> tupl
 
     Returns float32 images in [0, 1] and the indices of ``paths`` that could be read.
     """
-    from ..data.folder import read_pixels  # the loader's own decoding: mode, 16-bit scaling, resize
+    from vaekit.data.folder import read_pixels  # the loader's own decoding: mode, 16-bit scaling, resize
 
     if len(sample_shape) != 3:
         raise ConfigError(f"attribute tables apply to image-folder runs, not data shaped {tuple(sample_shape)}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from ..run import load_model_and_data  # noqa: F401  (part of vaekit.latent's API)
+from vaekit.errors import ConfigError
+from vaekit.training.run import load_model_and_data  # noqa: F401  (part of vaekit.latent's API)
 
 BATCH_SIZE = 500
 

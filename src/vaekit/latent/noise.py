@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from vaekit.errors import ConfigError
 
 CORRUPTIONS = ("gaussian", "mask")
 

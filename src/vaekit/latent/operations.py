@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
-from .arithmetic import attribute_vector, class_vector, shift_codes
-from .attributes import AttributeTable, match_folder, read_folder_images
-from .codes import decode_images, encode_means, mean_kl_per_dim, reconstruct
-from .noise import corrupt, psnr
-from .paths import dimension_order, traversal
-from .projection import Projection, manifold_codes, project_2d, quantile_grid, range_grid
+from vaekit.errors import ConfigError
+from vaekit.latent.arithmetic import attribute_vector, class_vector, shift_codes
+from vaekit.latent.attributes import AttributeTable, match_folder, read_folder_images
+from vaekit.latent.codes import decode_images, encode_means, mean_kl_per_dim, reconstruct
+from vaekit.latent.noise import corrupt, psnr
+from vaekit.latent.paths import dimension_order, traversal
+from vaekit.latent.projection import Projection, manifold_codes, project_2d, quantile_grid, range_grid
 
 
 @dataclass(frozen=True, eq=False)

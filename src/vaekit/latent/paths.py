@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from vaekit.errors import ConfigError
 
 # Below this |sin(angle)| the two codes are (anti)parallel and slerp's formula divides by ~0.
 SLERP_PARALLEL_EPS = 1e-6

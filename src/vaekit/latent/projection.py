@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from vaekit.errors import ConfigError
 
 PROJECTIONS = ("pca", "tsne")
 

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import ConfigError
+from vaekit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
+from vaekit.errors import ConfigError
 
 
 @dataclass(frozen=True)

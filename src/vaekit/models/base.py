@@ -27,10 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import TrainConfig
-from ..distributions import PointPosterior, standard_normal_log_prob
-from ..likelihoods import build_likelihood
-from ..networks import build_networks
+from vaekit.training.config import TrainConfig
+from vaekit.nn.distributions import PointPosterior, standard_normal_log_prob
+from vaekit.nn.likelihoods import build_likelihood
+from vaekit.nn.networks import build_networks
 
 
 @dataclass

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 
 def capacity_at(step: int | None, capacity_max: float, annealing_steps: float) -> float:

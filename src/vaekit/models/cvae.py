@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributions import DiagonalGaussian
-from ..errors import ConfigError
-from ..networks import build_networks
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.nn.distributions import DiagonalGaussian
+from vaekit.errors import ConfigError
+from vaekit.nn.networks import build_networks
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 
 class CVAE(VAE):

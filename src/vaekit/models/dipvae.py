@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 
 def dip_covariance(mean: torch.Tensor, logvar: torch.Tensor, dip_type: str) -> torch.Tensor:

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 DISC_WIDTH = 256
 DISC_LAYERS = 4

@@ -27,10 +27,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..distributions import DiagonalGaussian, standard_normal_log_prob
-from ..networks import build_networks
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.nn.distributions import DiagonalGaussian, standard_normal_log_prob
+from vaekit.nn.networks import build_networks
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 
 def gaussian_kl_per_dim(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tensor:

@@ -13,8 +13,8 @@ import math
 
 import torch
 
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 
 def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import AutoEncoder, ModelOutput
-from .vae import VAE
+from vaekit.models.base import AutoEncoder, ModelOutput
+from vaekit.models.vae import VAE
 
 KERNELS = ("rbf", "imq")
 

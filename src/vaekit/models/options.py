@@ -1,6 +1,6 @@
 """Model-specific training options: their types, command-line help, defaults and checks.
 
-Each option is a :class:`vaekit.config.TrainConfig` field that is ``None`` unless the chosen model
+Each option is a :class:`vaekit.training.config.TrainConfig` field that is ``None`` unless the chosen model
 uses it (the registry in ``vaekit.models`` says which model uses which, and its default). Torch-free:
 the config and the CLI read this module without loading any model.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import ConfigError
-from . import MODELS
+from vaekit.errors import ConfigError
+from vaekit.models import MODELS
 
 # field: (type, help for `vaekit train`)
 OPTIONS: dict[str, tuple[type, str]] = {

@@ -23,9 +23,9 @@ import math
 
 import torch
 
-from ..distributions import LOG_2PI
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.nn.distributions import LOG_2PI
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 
 def gaussian_log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ..distributions import DiagonalGaussian
-from .base import AutoEncoder, ModelOutput
+from vaekit.nn.distributions import DiagonalGaussian
+from vaekit.models.base import AutoEncoder, ModelOutput
 
 
 class VAE(AutoEncoder):

@@ -19,9 +19,9 @@ import math
 import torch
 from torch import nn
 
-from ..distributions import DiagonalGaussian
-from .base import ModelOutput
-from .vae import VAE
+from vaekit.nn.distributions import DiagonalGaussian
+from vaekit.models.base import ModelOutput
+from vaekit.models.vae import VAE
 
 MIXTURE_CHUNK_VALUES = 2**24
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..distributions import PointPosterior
-from ..errors import RunError
-from .base import AutoEncoder, ModelOutput
+from vaekit.nn.distributions import PointPosterior
+from vaekit.errors import RunError
+from vaekit.models.base import AutoEncoder, ModelOutput
 
 EMA_EPS = 1e-5
 PRIOR_SMOOTHING = 0.5

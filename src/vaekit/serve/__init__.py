@@ -13,8 +13,8 @@ Python use::
     from vaekit.serve import RunRegistry, create_app
     app = create_app(RunRegistry("runs/fashion-mnist-vae"))    # any ASGI server can run it
 """
-from .app import create_app
-from .registry import RunRegistry
-from .server import Server
+from vaekit.serve.app import create_app
+from vaekit.serve.registry import RunRegistry
+from vaekit.serve.server import Server
 
 __all__ = ["RunRegistry", "Server", "create_app"]

@@ -17,11 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from .. import __version__
-from ..errors import VaekitError
-from . import schemas
-from .images import MAX_UPLOAD_BYTES, BadInput
-from .registry import RunRegistry
+from vaekit import __version__
+from vaekit.errors import VaekitError
+from vaekit.serve import schemas
+from vaekit.serve.images import MAX_UPLOAD_BYTES, BadInput
+from vaekit.serve.registry import RunRegistry
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import latent
-from ..errors import ConfigError, VaekitError
-from ..run import open_run
-from .images import BadInput, png_data_url, read_upload
+from vaekit import latent
+from vaekit.errors import ConfigError, VaekitError
+from vaekit.training.run import open_run
+from vaekit.serve.images import BadInput, png_data_url, read_upload
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class Explorer:
         else:
             codes = self._prior_samples(n, temperature, seed)
             if not self.variational:
-                from ..latent.sampling import ae_prior_warning
+                from vaekit.latent.sampling import ae_prior_warning
 
                 warning = ae_prior_warning().replace("--sampler gmm (in Python sampler='gmm')", "the gmm sampler")
         return {"z": codes.tolist(), "images": self.decode(codes), "points": self.plane.project(codes).tolist(),

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from ..data.folder import read_pixels
-from ..errors import VaekitError
+from vaekit.data.folder import read_pixels
+from vaekit.errors import VaekitError
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 40_000_000          # 40 megapixels: far above any photo worth encoding

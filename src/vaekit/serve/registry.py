@@ -12,9 +12,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RunError, VaekitError
-from ..run import open_run
-from .images import BadInput
+from vaekit.errors import RunError, VaekitError
+from vaekit.training.run import open_run
+from vaekit.serve.images import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class RunRegistry:
             if run_id not in self._opened:
                 if entry.error is not None:
                     raise BadInput(f"run {run_id!r} cannot be explored: {entry.error}", 409)
-                from .explorer import Explorer     # torch and the model code: only once a run is opened
+                from vaekit.serve.explorer import Explorer     # torch and the model code: only once a run is opened
 
                 options = {} if self.map_points is None else {"map_points": self.map_points}
                 try:

@@ -6,10 +6,10 @@ import logging
 import socket
 from pathlib import Path
 
-from ..errors import ConfigError
-from .app import LOOPBACK_NAMES, create_app
-from .images import BadInput
-from .registry import RunRegistry
+from vaekit.errors import ConfigError
+from vaekit.serve.app import LOOPBACK_NAMES, create_app
+from vaekit.serve.images import BadInput
+from vaekit.serve.registry import RunRegistry
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,0 @@
-"""Command groups of the ``vaekit`` CLI beyond train/evaluate/datasets; see ``vaekit.cli.COMMAND_MODULES``."""

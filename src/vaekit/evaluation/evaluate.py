@@ -1,0 +1,200 @@
+"""Evaluation: reconstruction, KL, the ELBO, an importance-weighted log-likelihood, bits/dim and PCA.
+
+All quantities are nats per image unless the name says otherwise (``mse`` is per pixel,
+``bits_per_dim`` per data value).
+
+The importance-weighted estimate (Burda et al. 2016, eq. 8) is
+
+    log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x),
+
+a stochastic lower bound on log p(x) that tightens as K grows; ``nll`` is minus it. The same K
+samples also give the Monte-Carlo reconstruction term, so ``nelbo`` costs nothing extra.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.files import atomic_write_text
+from vaekit.errors import ConfigError
+from vaekit.evaluation.iw import importance_weighted_bound, iw_estimates  # noqa: F401  (importance_weighted_bound: public here too)
+from vaekit.nn.likelihoods import observed
+
+log = logging.getLogger(__name__)
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
+EVAL_SEED_OFFSET = 104729
+
+
+def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -> float:
+    """Per-pixel MSE of PCA with ``components`` components fitted on ``train_x``.
+
+    A linear autoencoder trained to its optimum spans the same subspace (Baldi & Hornik 1989), so
+    this is the number a linear AE should match and a deep one should beat.
+    """
+    train = torch.as_tensor(train_x.reshape(len(train_x), -1), dtype=torch.float64)
+    evals = torch.as_tensor(eval_x.reshape(len(eval_x), -1), dtype=torch.float64)
+    mean = train.mean(0)
+    centred = train - mean
+    dim = centred.shape[1]
+    components = min(components, dim, len(train))
+    if dim <= 4096:
+        _, vectors = torch.linalg.eigh(centred.T @ centred)
+        basis = vectors[:, -components:] if components else vectors[:, :0]
+    else:
+        _, _, v = torch.svd_lowrank(centred, q=min(components + 10, dim), niter=6)
+        basis = v[:, :components]
+    e = evals - mean
+    residual = e - (e @ basis) @ basis.T
+    return float(residual.pow(2).mean())
+
+
+@torch.inference_mode()
+def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
+                   batch_size: int = 100, memory_cap_bytes: int = 512 * 2**20,
+                   progress=None, regularity: bool = True, regularity_samples: int = 2000,
+                   disentanglement: bool = False, disentanglement_points: int = 10_000) -> dict[str, Any]:
+    """Every number in eval.json, computed on one split of ``dataset``.
+
+    With ``regularity`` (the default) the result also holds ``continuity``, ``completeness``, ``fd``
+    and their details under ``regularity`` (see :func:`vaekit.evaluation.regularity.measure_regularity`);
+    otherwise those keys are null. ``regularity_samples`` prior samples judge completeness and fd.
+    With ``disentanglement`` (data sets with known factors only, such as dsprites) ``disentanglement``
+    holds the five scores of :func:`vaekit.disentanglement.measure_disentanglement` on the encoder
+    mean, with ``disentanglement_points`` training points each; otherwise it is null.
+    """
+    if iw_samples < 1:
+        raise ConfigError(f"--iw-samples must be at least 1, not {iw_samples}")
+    if disentanglement and getattr(dataset, "ground_truth", None) is None:
+        raise ConfigError(f"--disentanglement needs a data set generated from known factors (dsprites, "
+                          f"dsprites-small); {dataset.name} has none")
+    started = time.perf_counter()
+    model.eval()
+    device = next(model.parameters()).device
+    # np.asarray loads a streamed split only within --max-memory (else a DataError), and both splits
+    # are loaded before the long part, so a split too big for memory fails at once.
+    eval_x = np.asarray(dataset.split(split).x)
+    pca_mse = pca_baseline_mse(dataset.train.x, eval_x, model.latent_dim)
+    grey = torch.as_tensor(eval_x, device=device)
+    target = observed(grey, model.likelihood, seed + EVAL_SEED_OFFSET)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    n, dims = len(grey), math.prod(model.sample_shape)
+    totals = {"recon": 0.0, "kl": 0.0, "nll": 0.0, "sq_err": 0.0}
+    kl_per_dim = torch.zeros(model.latent_dim, dtype=torch.float64, device=device)
+    # A model whose prior is not N(0, I) (VampPrior, two levels) has no closed-form KL: it is then the
+    # Monte-Carlo estimate E_q[log q - log p] over the same K samples as the IW bound.
+    closed_form_kl = getattr(model, "closed_form_kl", True)
+    labels = _condition_labels(model, dataset, split, device)
+    if model.variational:
+        # The long part: K decodes per image, on every core (iw.py); the rest below is one pass.
+        log_px, log_px_z, elbo = iw_estimates(model, target, iw_samples, generator=generator, batch_size=batch_size,
+                                              y=labels, memory_cap_bytes=memory_cap_bytes, with_elbo=True,
+                                              progress=progress)
+        totals["nll"] = -float(log_px.sum())
+        totals["recon"] = -float(log_px_z.sum())
+        if not closed_form_kl:
+            totals["kl"] = float((log_px_z - elbo).sum())
+    means = []
+    for start in range(0, n, batch_size):
+        x, xt = grey[start:start + batch_size], target[start:start + batch_size]
+        condition = {} if labels is None else {"y": labels[start:start + batch_size]}
+        posterior = model.encode(xt, **condition)
+        totals["sq_err"] += float((model.decode(posterior.mode(), **condition) - x).double().pow(2).sum())
+        means.append(posterior.mode().double())
+        if model.variational and closed_form_kl:
+            per_dim = posterior.kl_per_dim().double()
+            kl_per_dim += per_dim.sum(0)
+            totals["kl"] += float(per_dim.sum())
+        elif not model.variational:
+            totals["recon"] -= float(model.log_likelihood(xt, posterior.mode()).double().sum())
+            if progress is not None:
+                progress(min(start + batch_size, n), n)
+
+    lik = model.likelihood
+    variational = model.variational
+    recon = totals["recon"] / n
+    kl = totals["kl"] / n if variational else None
+    nll = totals["nll"] / n if variational else None
+    honest_bits = variational and lik.proper and lik.discrete
+    latent_means = torch.cat(means)
+    active = int((latent_means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()) if variational else None
+    notes = []
+    if not lik.proper:
+        notes.append(f"{lik.describe()} is not a normalised likelihood: recon, nelbo and nll are losses, not nats of a probability")
+    elif not lik.discrete:
+        notes.append(f"{lik.describe()} is a density on [0, 1], not a probability of 8-bit images: bits_per_dim is not reported")
+    notes.extend(getattr(model, "evaluation_notes", () if variational else
+                         ("a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply",)))
+    result = {
+        "split": split,
+        "n": n,
+        "likelihood": lik.describe(),
+        "proper_likelihood": bool(lik.proper),
+        "recon": recon,
+        "kl": kl,
+        "nelbo": recon + kl if variational else None,
+        "nll": nll,
+        "iw_samples": iw_samples if variational else None,
+        "bits_per_dim": nll / (dims * math.log(2)) if honest_bits else None,
+        "mse": totals["sq_err"] / (n * dims),
+        "kl_per_dim": (kl_per_dim / n).tolist() if variational and closed_form_kl else None,
+        "active_units": active,
+        "pca_mse": pca_mse,
+        "latent_dim": model.latent_dim,
+        "seed": seed,
+        "continuity": None,
+        "completeness": None,
+        "fd": None,
+        "regularity": None,
+        "seconds": None,
+        "notes": notes,
+    }
+    if regularity:
+        from vaekit.evaluation.regularity import measure_regularity
+
+        if regularity_samples < 2:
+            raise ConfigError(f"--regularity-samples must be at least 2, not {regularity_samples}")
+        result.update(measure_regularity(model, dataset, split=split, samples=regularity_samples, seed=seed))
+    result["disentanglement"] = None
+    if disentanglement:
+        from vaekit.disentanglement import measure_disentanglement, model_representation
+
+        result["disentanglement"] = measure_disentanglement(model_representation(model), dataset.ground_truth,
+                                                            seed=seed, points=disentanglement_points)
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _condition_labels(model, dataset, split: str, device) -> torch.Tensor | None:
+    """The split's true labels for a conditional model (evaluated on p(x|y)), else None."""
+    if not getattr(model, "conditional", False):
+        return None
+    y = dataset.split(split).y
+    if y is None:
+        raise ConfigError(f"--model {model.config.model} is conditional, and the {split} split has no labels to condition on")
+    return torch.as_tensor(y, device=device).long()
+
+
+def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
+             data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True,
+             regularity: bool = True, regularity_samples: int = 2000, disentanglement: bool = False,
+             disentanglement_points: int = 10_000) -> dict[str, Any]:
+    """Evaluate a run folder's best weights and write ``RUN/eval.json``."""
+    from vaekit.training.run import load_model_and_data
+
+    model, dataset = load_model_and_data(run, data_dir=data_dir, device=device)
+    result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress,
+                            regularity=regularity, regularity_samples=regularity_samples,
+                            disentanglement=disentanglement, disentanglement_points=disentanglement_points)
+    result["run"] = str(Path(run))
+    result["dataset"] = dataset.name
+    if write:
+        atomic_write_text(Path(run) / "eval.json", json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,191 @@
+"""One function per latent-space figure: a model and its dataset in, a :class:`Made` out.
+
+These are what both the ``vaekit`` commands and the HTML report draw, so a figure looks the same
+wherever it appears. Arrays come from :mod:`vaekit.latent`, drawing from :mod:`vaekit.figures.plots`.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaekit import latent
+from vaekit.figures import plots
+from vaekit.errors import ConfigError
+
+
+@dataclass
+class Made:
+    """A figure, the one-line summary of what it measured, and any warnings raised on the way."""
+
+    figure: Any
+    summary: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _positive(value: int, flag: str) -> None:
+    if value < 1:
+        raise ConfigError(f"{flag} must be at least 1, not {value}")
+
+
+def class_names(model, dataset) -> list[str] | None:
+    return model.class_names or dataset.class_names
+
+
+def label(index: int, y, names, *, two_lines: bool = False) -> str:
+    """"#12 (Sneaker)", or "#12" over "Sneaker" for a column title; just "#12" without labels."""
+    if y is None:
+        return f"#{index}"
+    k = int(y[index])
+    name = names[k] if names and k < len(names) else str(k)
+    return f"#{index}\n{name}" if two_lines else f"#{index} ({name})"
+
+
+def contrasting_pair(dataset) -> tuple[int, int]:
+    """Indices of the first two test images of different classes (0 and 1 without labels)."""
+    y = dataset.test.y
+    if y is None or len(y) < 2:
+        return 0, min(1, len(dataset.test) - 1)
+    different = np.flatnonzero(y != y[0])
+    return 0, int(different[0]) if len(different) else 1
+
+
+def reconstruction(model, dataset, *, n: int = 10, split: str = "test") -> Made:
+    _positive(n, "-n")
+    part = dataset.split(split)
+    n = min(n, len(part))
+    recon = latent.reconstruct(model, part.x[:n])
+    titles = [label(i, part.y, class_names(model, dataset), two_lines=True) for i in range(n)]
+    figure = plots.reconstruction_figure(part.x[:n], recon, col_titles=titles,
+                                         title=f"{split.capitalize()} images (top) and reconstructions decode(E[z|x]) (below)")
+    mse = float(np.mean((recon - part.x[:n]) ** 2))
+    psnr = float(np.mean(latent.psnr(recon, part.x[:n])))
+    return Made(figure, f"MSE per pixel over these {n} images: {mse:.5f}  (PSNR {psnr:.2f} dB)")
+
+
+def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature: float = 1.0, seed: int = 0,
+            components: int = 10, cols: int = 8) -> Made:
+    _positive(n, "-n")
+    _positive(cols, "--cols")
+    train_means = latent.encode_means(model, dataset.train.x) if sampler == "gmm" else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
+                                    train_means=train_means, components=components)
+    prior = "z ~ N(0, T²I)" if getattr(model, "standard_prior", True) else "z from the model's own prior"
+    source = (prior if sampler == "prior"
+              else f"a {components}-component Gaussian mixture fitted to {len(train_means)} encoded training images")
+    title = f"{n} samples: decode(z), {source}, T = {temperature:g}"
+    figure = plots.samples_figure(latent.decode_images(model, codes), title=title, cols=cols)
+    return Made(figure, f"{n} samples from the {'prior' if sampler == 'prior' else 'fitted mixture'}",
+                [str(w.message) for w in caught])
+
+
+def interpolation(model, dataset, *, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear") -> Made:
+    test, names = dataset.test, class_names(model, dataset)
+    start, end = latent.check_indices([start, end], len(test))
+    means = latent.encode_means(model, test.x[[start, end]])
+    codes = latent.interpolate(means[0], means[1], steps, method)
+    figure = plots.interpolation_figure(test.x[start], latent.decode_images(model, codes), test.x[end],
+                                        start_label=label(start, test.y, names, two_lines=True),
+                                        end_label=label(end, test.y, names, two_lines=True),
+                                        title=f"{method.capitalize()} interpolation between the codes of two test images "
+                                              "(real images at the ends)")
+    norms = np.linalg.norm(codes, axis=1)
+    return Made(figure, f"|z| along the path: {norms[0]:.2f} -> min {norms.min():.2f} -> {norms[-1]:.2f}")
+
+
+def interpolation_grid(model, dataset, *, corners, steps: int = 8) -> Made:
+    test = dataset.test
+    indices = latent.check_indices(corners, len(test))
+    codes = latent.bilinear_grid(latent.encode_means(model, test.x[indices]), steps, steps)
+    labels = [label(i, test.y, class_names(model, dataset)) for i in indices]
+    figure = plots.grid_interpolation_figure(latent.decode_images(model, codes), test.x[indices], corner_labels=labels,
+                                             title="Bilinear interpolation between four test images' codes")
+    return Made(figure, f"{steps}x{steps} grid between test images {', '.join(str(i) for i in indices)}")
+
+
+def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32) -> Made:
+    _positive(max_dims, "--max-dims")
+    test = dataset.test
+    [index] = latent.check_indices([index], len(test))
+    result = latent.traverse(model, test.x[index:index + 1], test.x, span=span, steps=steps, max_dims=max_dims)
+    shown = "" if len(result.dims) == model.latent_dim else f" ({len(result.dims)} of {model.latent_dim} shown)"
+    order = ("rows sorted by mean KL on the test set, largest first" if result.score_name == "KL" else
+             "rows sorted by the variance of the encoded means (an AE has no KL), largest first")
+    title = f"Latent traversal around test image {label(index, test.y, class_names(model, dataset))}: {order}{shown}"
+    figure = plots.traversal_figure(result, reference=test.x[index], title=title)
+    unit = "KL per dimension (nats)" if result.score_name == "KL" else "variance of the encoded means per dimension"
+    return Made(figure, f"{unit}: " + ", ".join(f"z{d} {s:.3g}" for d, s in zip(result.dims, result.scores)))
+
+
+def latent_map(model, dataset, *, method: str = "pca", max_points: int = 5000, grid_size: int = 15, seed: int = 0) -> Made:
+    _positive(max_points, "--max-points")
+    _positive(grid_size, "--grid-size")
+    test = dataset.test
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(test))[:max_points])
+    result = latent.latent_map(model, test.x[chosen], None if test.y is None else test.y[chosen],
+                               method=method, grid_size=grid_size, seed=seed)
+    kind = "VAE" if model.variational else "autoencoder"
+    figure = plots.latent_map_figure(result, class_names=class_names(model, dataset),
+                                     title=f"Latent space of the {kind} ({model.latent_dim}-D) on {dataset.name}",
+                                     code_name="posterior means" if model.variational else "codes")
+    summary = f"{len(chosen)} test images"
+    if result.projection.explained_variance:
+        shares = result.projection.explained_variance
+        summary = f"PCA of {model.latent_dim}-D codes: PC1 {shares[0]:.1%}, PC2 {shares[1]:.1%} of the variance"
+    return Made(figure, summary)
+
+
+def arithmetic(model, dataset, *, plus: str, minus: str | None = None, alphas=latent.DEFAULT_ALPHAS, rows: int = 5,
+               attributes: str | Path | None = None, max_per_group: int = 2000, seed: int = 0) -> Made:
+    _positive(rows, "--rows")
+    if attributes:
+        from vaekit.data import dataset_names
+
+        if dataset.name.lower() in dataset_names() or not Path(dataset.source).is_dir():
+            raise ConfigError(f"--attributes names images of an image folder, but this run was trained on {dataset.name}: "
+                              "use class names or indices with --plus/--minus")
+        table = latent.read_attribute_table(attributes)
+        result = latent.table_arithmetic(model, table, dataset.source, plus, minus, alphas, rows=rows,
+                                         max_per_group=max_per_group, seed=seed)
+        minus = minus or f"not {plus}"
+        row_labels = list(result.names)
+    else:
+        if minus is None:
+            raise ConfigError("--minus B is needed with class labels (the vector is class A's mean code minus class B's)")
+        names = class_names(model, dataset)
+        plus_k = latent.resolve_class(plus, names, dataset.train.y)
+        minus_k = latent.resolve_class(minus, names, dataset.train.y)
+        if plus_k == minus_k:
+            raise ConfigError(f"--plus and --minus are the same class ({plus!r}, {minus!r}): the vector would be 0")
+        test = dataset.test
+        targets = latent.images_not_of(test.y, plus_k, rows, seed=seed)
+        result = latent.class_arithmetic(model, dataset.train.x, dataset.train.y, test.x[targets], plus_k, minus_k, alphas)
+        plus, minus = (names[plus_k], names[minus_k]) if names else (str(plus_k), str(minus_k))
+        row_labels = [label(int(i), test.y, names) for i in targets]
+    source = "images listed in " + Path(attributes).name if attributes else "training images"
+    title = (f"Latent arithmetic: decode(code + α·v),  v = mean code of '{plus}' − mean code of '{minus}'\n"
+             f"({result.n_plus} and {result.n_minus} {source}; rows: images without '{plus}', not used for v)")
+    figure = plots.arithmetic_figure(result, row_labels=row_labels, title=title)
+    return Made(figure, f"attribute vector: |v| = {np.linalg.norm(result.vector):.3f} from {result.n_plus} '{plus}' "
+                        f"and {result.n_minus} '{minus}' images")
+
+
+def denoising(model, dataset, *, noise: float = 0.3, kind: str = "gaussian", n: int = 8, measure: int = 500,
+              seed: int = 0) -> Made:
+    _positive(n, "-n")
+    _positive(measure, "--measure")
+    count = min(max(measure, n), len(dataset.test))
+    result = latent.denoise(model, dataset.test.x[:count], noise, kind=kind, seed=seed)
+    noisy, recon = float(np.mean(result.psnr_corrupted)), float(np.mean(result.psnr_reconstructed))
+    ceiling = float(np.mean(result.psnr_clean_reconstructed))
+    what = f"Gaussian noise, std {noise:g}" if kind == "gaussian" else f"{noise:.0%} of pixels set to 0"
+    title = (f"Denoising ({what})\nmean PSNR over {count} test images: corrupted {noisy:.2f} dB, "
+             f"reconstructed {recon:.2f} dB (clean images reconstructed: {ceiling:.2f} dB)")
+    figure = plots.denoise_figure(result, n=min(n, count), title=title)
+    return Made(figure, f"PSNR vs clean (mean over {count} test images, peak 1.0): corrupted {noisy:.2f} dB, "
+                        f"reconstructed {recon:.2f} dB (reconstructing the clean images: {ceiling:.2f} dB)")

@@ -1,0 +1,412 @@
+"""The training loop: Adam on the (beta-weighted) negative ELBO, with checkpoints and resume.
+
+Determinism: every epoch draws its shuffling and its noise from generators seeded by (seed, epoch),
+so a run resumed from the checkpoint written after epoch k replays epochs k+1.. exactly as an
+uninterrupted run would. The whole dataset lives as one tensor on the training device and batches
+are taken by index: no per-sample Python.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from vaekit.training import acceleration
+from vaekit.training import distributed
+from vaekit.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from vaekit.files import atomic_write_text
+from vaekit.training.config import TrainConfig
+from vaekit.data import batches
+from vaekit.errors import ConfigError, RunError, TrainingDiverged
+from vaekit.nn.likelihoods import Bernoulli, binarize, observed
+from vaekit.models import build_model
+from vaekit.training.run import RUN_FORMAT, open_run, prepare_run_dir, versions
+
+log = logging.getLogger(__name__)
+
+VAL_SEED_OFFSET = 7919  # fixes the validation binarisation and sampling noise
+
+
+class Callback(Protocol):
+    """Progress hooks; implement any subset. The CLI's progress bar is one of these."""
+
+    def on_train_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None: ...
+    def on_batch(self, *, epoch: int, batch: int, steps_per_epoch: int, values: dict[str, float]) -> None: ...
+    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path | None
+    model: torch.nn.Module
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but this torch sees no CUDA GPU: use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for but MPS is not available here: use --device auto or cpu")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + 1) % (2**63)
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+    return config.lr
+
+
+def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float | None:
+    if config.beta is None:
+        return None
+    warmup_steps = config.kl_warmup * steps_per_epoch
+    return config.beta if warmup_steps <= 0 else config.beta * min(1.0, step / warmup_steps)
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam, in the fastest implementation this torch has for the parameters' device.
+
+    The fused kernel updates each parameter in one pass instead of about ten (on the CPU as well
+    since torch 2.4); it cut the MLP VAE's step time by a quarter here (BENCHMARKS.md, "Speed").
+    It computes the same update as the default implementation, up to float rounding. Where torch
+    has no fused kernel for the device, the multi-tensor (foreach) one is used.
+    """
+    params = main_parameters(model)
+    try:
+        return torch.optim.Adam(params, lr=config.lr, fused=True)
+    except RuntimeError:  # "fused=True requires ... supported devices"
+        return torch.optim.Adam(params, lr=config.lr, foreach=True)
+
+
+def main_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters the loss trains: all but those a model trains with its own auxiliary optimizer."""
+    auxiliary = {id(p) for p in getattr(model, "auxiliary_parameters", list)()}
+    return [p for p in model.parameters() if id(p) not in auxiliary]
+
+
+def _rows(data, index):
+    """``data[index]``: for a tensor, ``index_select``, which gathers a batch of rows about 5x faster
+    on the CPU than advanced indexing (BENCHMARKS.md, "Speed"); streamed data index themselves."""
+    if isinstance(data, torch.Tensor) and isinstance(index, torch.Tensor):
+        return torch.index_select(data, 0, index)
+    return data[index]
+
+
+def _model_inputs(y: torch.Tensor | None, index) -> dict[str, Any]:
+    """Keyword inputs besides x: the batch's labels for a conditional model."""
+    return {} if y is None else {"y": _rows(y, index)}
+
+
+@torch.inference_mode()
+def validation_loss(model, x: torch.Tensor, seed: int, batch_size: int = 1000, y: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean loss terms (and a model's extra terms) on held-out data, with fixed noise so epochs are comparable."""
+    model.eval()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    totals: dict[str, float] = {}
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        out = model(batch, generator=generator, **_model_inputs(y, slice(start, start + batch_size)))
+        for name, value in [(k, getattr(out, k)) for k in ("loss", "recon", "kl")] + list(out.extras.items()):
+            if value is not None:
+                totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
+    model.train()
+    return {k: v / len(x) for k, v in totals.items()}
+
+
+class Trainer:
+    """Owns the model, optimizer and data tensors of one run."""
+
+    def __init__(self, config: TrainConfig, dataset, run_dir: Path | None, callbacks=()):
+        self.config = config
+        self.dataset = dataset
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.callbacks = list(callbacks)
+        self.group = distributed.join(resolve_device(config.device))  # a group of one unless under torchrun
+        self.device = self.group.device
+        torch.manual_seed(config.seed)
+        self.model = build_model(config, dataset.sample_shape,
+                                 num_classes=len(dataset.class_names) if dataset.class_names else None).to(self.device)
+        self.optimizer = make_optimizer(self.model, config)
+        # A model may train a second network with its own optimizer (FactorVAE's discriminator).
+        self.aux_optimizer = self.model.auxiliary_optimizer() if hasattr(self.model, "auxiliary_optimizer") else None
+        if self.aux_optimizer is not None and self.group.distributed:
+            raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
+        if self.model.single_process_reason and self.group.distributed:
+            raise ConfigError(f"--model {config.model} cannot train under torchrun: {self.model.single_process_reason}; run it in one process")
+        acceleration.compile_networks(self.model, config.compile)  # in place; off by default
+        self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
+        likelihood = self.model.likelihood
+        self.train_x = batches.on_device(dataset.train.x, self.device, config, self.group)  # or a reader streaming from disk
+        if isinstance(likelihood, Bernoulli) and likelihood.binarize == "static":
+            self.train_x = observed(self.train_x, likelihood, config.seed)
+        self.dynamic_binarization = isinstance(likelihood, Bernoulli) and likelihood.binarize == "dynamic"
+        self.group.check(config.batch_size, len(dataset.val))
+        self.val_x = self.group.local(observed(torch.as_tensor(batches.whole(dataset.val.x), device=self.device), likelihood, config.seed + VAL_SEED_OFFSET))
+        self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
+        self.train_y = self.val_y = None
+        if getattr(self.model, "conditional", False):
+            self.train_y = _labels(dataset.train, self.device)
+            self.val_y = self.group.local(_labels(dataset.val, self.device))
+        if hasattr(self.model, "prepare_training"):  # models that need the dataset size or the epoch length
+            self.model.prepare_training(len(self.train_x), self.steps_per_epoch)
+        self.epoch = 0
+        self.step = 0
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self.epochs_since_best = 0
+        self.history: list[dict[str, Any]] = []
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "step": self.step, "best_val_loss": self.best_val_loss,
+                "best_epoch": self.best_epoch, "epochs_since_best": self.epochs_since_best}
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        checkpoint.load_model(self.model)
+        checkpoint.load_optimizer(self.optimizer)
+        if self.aux_optimizer is not None:
+            checkpoint.load_optimizer(self.aux_optimizer, auxiliary=True)
+        state = checkpoint.state
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best_val_loss = float(state["best_val_loss"])
+        self.best_epoch, self.epochs_since_best = int(state["best_epoch"]), int(state["epochs_since_best"])
+        rng = checkpoint.group("extra").get("rng_torch")
+        if rng is not None:
+            torch.set_rng_state(rng.to("cpu", torch.uint8))
+
+    def _save(self, improved: bool) -> None:
+        if self.run_dir is None:
+            return
+        folder = self.run_dir / "checkpoints"
+        save_checkpoint(folder / "last.safetensors", self.model, self._state(), self.optimizer,
+                        extra_tensors={"rng_torch": torch.get_rng_state()}, auxiliary_optimizer=self.aux_optimizer)
+        if improved:
+            save_checkpoint(folder / "best.safetensors", self.model, self._state())
+
+    def _append_metrics(self, record: dict[str, Any]) -> None:
+        if self.run_dir is None:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _training_images_in_order(self, size: int = 1000):
+        """The whole training split in batches of ``size``, in order, on the device (streamed data
+        are read from disk again), for models that fit something to it after an epoch."""
+        for start in range(0, len(self.train_x), size):
+            if isinstance(self.train_x, batches.StreamedBatches):
+                pixels = self.train_x.images.uint8(np.arange(start, min(start + size, len(self.train_x))))
+                yield torch.as_tensor(pixels, device=self.device).to(torch.float32).div_(255)
+            else:
+                yield self.train_x[start:start + size]
+
+    # -- the loop --------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        cfg = self.config
+        total_steps = cfg.epochs * self.steps_per_epoch
+        for cb in self.callbacks:
+            getattr(cb, "on_train_start", lambda **_: None)(start_epoch=self.epoch, epochs=cfg.epochs,
+                                                            steps_per_epoch=self.steps_per_epoch)
+        stopped_early = False
+        self.model.train()
+        while self.epoch < cfg.epochs:
+            record = self.train_epoch(total_steps)
+            self.epoch += 1
+            if hasattr(self.model, "after_epoch"):  # models that fit something to the training data (VQ-VAE's code prior)
+                self.model.after_epoch(self._training_images_in_order())
+            val = self.group.mean(validation_loss(self.model, self.val_x, self.group.noise_seed(cfg.seed + VAL_SEED_OFFSET),
+                                                  y=self.val_y), len(self.val_x))
+            record.update({f"val_{k}": v for k, v in val.items()})
+            if not math.isfinite(val["loss"]):
+                raise TrainingDiverged(f"the validation loss is {val['loss']} after epoch {self.epoch}: "
+                                       "try a lower --lr or --grad-clip 1.0; the last good checkpoint is kept")
+            improved = val["loss"] < self.best_val_loss
+            if improved:
+                self.best_val_loss, self.best_epoch, self.epochs_since_best = val["loss"], self.epoch, 0
+            else:
+                self.epochs_since_best += 1
+            record["best"] = improved
+            self._save(improved)
+            self._append_metrics(record)
+            self.history.append(record)
+            log.info("epoch %d/%d: %s", self.epoch, cfg.epochs, {k: round(v, 3) for k, v in record.items() if isinstance(v, float)})
+            for cb in self.callbacks:
+                getattr(cb, "on_epoch_end", lambda _: None)(record)
+            if cfg.patience is not None and self.epochs_since_best >= cfg.patience:
+                stopped_early = True
+                log.info("early stopping: no better validation loss for %d epochs", cfg.patience)
+                break
+        if self.run_dir is not None and self.best_epoch == 0:
+            raise RunError("training ran no epoch, so no checkpoint was written")
+        return TrainResult(self.run_dir, self.model, self.history, self.best_val_loss, self.best_epoch, stopped_early)
+
+    def train_epoch(self, total_steps: int) -> dict[str, Any]:
+        """One pass over the training data; returns its metrics record. ``fit`` advances the epoch."""
+        cfg, model, optimizer = self.config, self.model, self.optimizer
+        n = len(self.train_x)
+        seed = epoch_seed(cfg.seed, self.epoch)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        noise = torch.Generator(device=self.device).manual_seed(self.group.noise_seed(seed + 1))
+        if isinstance(self.train_x, batches.StreamedBatches):
+            self.train_x.start_epoch(order)  # workers start reading this epoch's batches, in this order
+        # Checking the loss for NaN needs a device sync; on the CPU that costs nothing, so check
+        # every step there and every few steps on an accelerator.
+        check_every = 1 if self.device.type == "cpu" else 25
+        sums = torch.zeros(3, device=self.device, dtype=torch.float64)
+        pending = torch.zeros(3, device=self.device, dtype=torch.float64)
+        started = time.perf_counter()
+        beta = None
+        extra_sums: dict[str, torch.Tensor] = {}
+        for batch in range(self.steps_per_epoch):
+            part = self.group.part(order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size])  # this rank's share
+            x = _rows(self.train_x, part.index)
+            if self.dynamic_binarization:
+                x = binarize(x, noise)
+            lr = learning_rate(cfg, self.step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            beta = kl_weight(cfg, self.step, self.steps_per_epoch)
+            with acceleration.autocast(cfg.precision, self.device):  # bf16 only when asked for
+                out = self.train_model(x, beta=beta, generator=noise, step=self.step,  # the model itself, or its DDP wrapper
+                                       **_model_inputs(self.train_y, part.index))
+            optimizer.zero_grad(set_to_none=True)
+            (out.loss if part.weight is None else out.loss * part.weight).backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            kl = out.kl.detach() if out.kl is not None else out.loss.new_zeros(())
+            terms = torch.stack([out.loss.detach(), out.recon.detach(), kl]).double() * part.count
+            pending += terms
+            for name, value in out.extras.items():
+                extra_sums[name] = extra_sums.get(name, 0.0) + value.detach().double() * part.count
+            self.step += 1
+            if self.step % check_every == 0 or batch == self.steps_per_epoch - 1:
+                if not torch.isfinite(pending).all():
+                    raise TrainingDiverged(
+                        f"the loss became NaN or infinite at step {self.step} (epoch {self.epoch + 1}): "
+                        "try a lower --lr, --grad-clip 1.0 or --kl-warmup 5; the last good checkpoint is kept")
+                sums += pending
+                pending.zero_()
+                values = {"loss": out.loss.item(), "recon": out.recon.item()}
+                if out.kl is not None:
+                    values["kl"] = out.kl.item()
+                for cb in self.callbacks:
+                    getattr(cb, "on_batch", lambda **_: None)(epoch=self.epoch, batch=batch + 1,
+                                                              steps_per_epoch=self.steps_per_epoch, values=values)
+            optimizer.step()
+            if self.aux_optimizer is not None:
+                self.aux_optimizer.zero_grad(set_to_none=True)
+                with acceleration.autocast(cfg.precision, self.device):  # its inputs come from the forward pass above
+                    auxiliary_loss = model.auxiliary_loss(out.auxiliary, generator=noise)
+                auxiliary_loss.backward()
+                self.aux_optimizer.step()
+                self.aux_optimizer.zero_grad(set_to_none=True)  # no stale gradients in the model's clipping
+        seconds = time.perf_counter() - started
+        loss, recon, kl = (self.group.sum(sums) / n).tolist()
+        record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, "lr": lr, "beta": beta,
+                                  "train_loss": loss, "train_recon": recon}
+        if model.variational:
+            record["train_kl"] = kl
+        record.update({f"train_{name}": float(self.group.sum(value) / n) for name, value in extra_sums.items()})
+        record.update({"seconds": seconds, "images_per_s": n / seconds})
+        return record
+
+
+def _labels(split, device: torch.device) -> torch.Tensor:
+    if split.y is None:
+        raise ConfigError("a conditional model needs class labels, and this dataset has none: use a labelled dataset "
+                          "(an .npz with y, an image folder with sub-folders, or a named one)")
+    return torch.as_tensor(split.y, device=device).long()
+
+
+def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model, group: distributed.Group) -> None:
+    info = {
+        "format": RUN_FORMAT,
+        "config": config.to_dict(),
+        "data": {"name": dataset.name, "source": dataset.source, "sample_shape": list(dataset.sample_shape),
+                 "class_names": dataset.class_names, "quantized_8bit": dataset.quantized_8bit,
+                 "n_train": len(dataset.train), "n_val": len(dataset.val), "n_test": len(dataset.test)},
+        "model": {"parameters": sum(p.numel() for p in model.parameters()), "likelihood": model.likelihood.describe()},
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if group.distributed:
+        info["distributed"] = group.describe(config.batch_size, config.lr)
+    atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
+    atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bool = False, callbacks=()) -> TrainResult:
+    """Train a new run. ``out=None`` trains in memory without writing a run folder."""
+    config = config.resolved()
+    group = distributed.join(resolve_device(config.device))  # under torchrun: every rank, then only rank 0 writes
+    try:
+        run_dir = None
+        if out is not None and group.is_main:
+            run_dir = Path(out)
+            prepare_run_dir(run_dir, overwrite=overwrite)
+        trainer = Trainer(config, dataset, run_dir, callbacks)
+        if run_dir is not None:
+            _write_run_info(run_dir, config, dataset, trainer.model, trainer.group)
+        return trainer.fit()
+    finally:
+        distributed.leave()
+
+
+def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, callbacks=()) -> TrainResult:
+    """Continue a run from its last checkpoint. ``dataset_loader(config)`` returns the dataset."""
+    run = open_run(run_dir)
+    config = run.config
+    if epochs is not None:
+        config.epochs = epochs
+        config.validate()
+    checkpoint = load_checkpoint(run.checkpoint_path("last"))
+    done = int(checkpoint.state.get("epoch", 0))
+    if done >= config.epochs:
+        raise RunError(f"{run.path} has already trained {done} epochs (asked for {config.epochs}): "
+                       f"pass --epochs N with N > {done} to train longer")
+    dataset = dataset_loader(config)
+    if tuple(dataset.sample_shape) != run.sample_shape:
+        raise RunError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's {run.sample_shape}")
+    group = distributed.join(resolve_device(config.device))  # every rank reads the checkpoint; rank 0 writes
+    try:
+        trainer = Trainer(config, dataset, run.path if group.is_main else None, callbacks)
+        trainer.restore(checkpoint)
+        if group.is_main:
+            _truncate_metrics(run.path / "metrics.jsonl", done)
+            run.info["config"] = config.to_dict()
+            run.info.pop("distributed", None)
+            if group.distributed:
+                run.info["distributed"] = group.describe(config.batch_size, config.lr)
+            atomic_write_text(run.path / "run.json", json.dumps(run.info, indent=2) + "\n")
+            atomic_write_text(run.path / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        return trainer.fit()
+    finally:
+        distributed.leave()
+
+
+def _truncate_metrics(file: Path, epochs_done: int) -> None:
+    """Drop metric lines written after the checkpoint (a run killed between the two writes)."""
+    if not file.exists():
+        return
+    lines = [line for line in file.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
+    atomic_write_text(file, "".join(line + "\n" for line in lines))
