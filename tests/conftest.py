@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vaekit.training.config import TrainConfig
+from vaekit.training.trainer import Callback
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,7 +40,7 @@ def unlabelled_dataset(train_x, val_x, test_x, *, name: str = "memory"):
                    sample_shape=tuple(train_x.shape[1:]), class_names=None, source="memory", quantized_8bit=False)
 
 
-class StopAfter:
+class StopAfter(Callback):
     """A callback that interrupts training after a given epoch, like Ctrl-C would."""
 
     def __init__(self, epoch):

@@ -163,7 +163,7 @@ def test_fused_scorer_equals_log_likelihood(use_kernels, arch, hidden, scale, mo
 
 
 def test_models_that_score_their_own_way_are_not_fused():
-    conditional = build_model(quick_config(model="cvae"), (1, 8, 8), num_classes=10)
+    conditional = build_model(quick_config(model="cvae"), (1, 8, 8), class_names=[str(i) for i in range(10)])
     conv = build_model(TrainConfig(dataset="digits", model="vae", arch="conv", latent_dim=3, likelihood="bernoulli",
                                    device="cpu").resolved(), (1, 8, 8))
     gaussian = build_model(quick_config(likelihood="gaussian"), (1, 8, 8))

@@ -163,7 +163,7 @@ def _model(name, **options):
     torch.manual_seed(0)
     values = dict(hidden=[16], latent_dim=3)
     values.update(options)
-    return build_model(quick_config(model=name, **values), (1, 8, 8), num_classes=10).eval()
+    return build_model(quick_config(model=name, **values), (1, 8, 8), class_names=[str(i) for i in range(10)]).eval()
 
 
 def _binary(n=12, seed=0):
@@ -262,7 +262,7 @@ def test_vamp_log_prior_is_the_mixture_of_pseudo_input_posteriors():
     model = _model("vamp", pseudo_inputs=5)
     z = torch.randn(7, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        components = model.encode(torch.sigmoid(model.pseudo_logits))
+        components = model.encode(torch.sigmoid(model.prior.pseudo_logits))
         log_prior = model.log_prior(z)
     mean, var = components.mean.double().numpy(), components.std.double().numpy() ** 2
     direct = np.log(np.mean([stats.multivariate_normal(mean[k], np.diag(var[k])).pdf(z.double().numpy())
@@ -289,8 +289,10 @@ def test_capacity_schedule_and_loss():
 
 def test_free_bits_clamp_each_dimension_from_below():
     model = _model("vae", free_bits=0.5)
+    from vaekit.models.vae import ELBOTerms
+
     kl = torch.tensor([0.1, 0.4, 2.0], requires_grad=True)
-    penalty = model.kl_penalty(kl)
+    penalty = model.kl_penalty(ELBOTerms(posterior=None, z=None, recon=None, kl=kl.sum(), kl_per_dim=kl))
     penalty.backward()
     assert float(penalty.detach()) == pytest.approx(0.5 + 0.5 + 2.0)
     assert kl.grad.tolist() == [0.0, 0.0, 1.0]          # below lambda: no pressure on that dimension
@@ -327,14 +329,12 @@ def test_vq_prior_is_fitted_to_the_training_codes():
         indices = model.code_indices(model.encoder(x))
     counts = torch.bincount(indices[:, 0], minlength=4).double()
     expected = (counts + 0.5) / (counts.sum() + 4 * 0.5)
-    torch.testing.assert_close(model.prior_first.exp().double(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model.prior.first.exp().double(), expected, rtol=1e-5, atol=1e-6)
     samples = model.sample_prior(500, generator=torch.Generator().manual_seed(1))
     assert set(map(tuple, samples.view(-1, 2).tolist())) <= set(map(tuple, model.codebook.tolist()))
 
 
 def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo():
-    from vaekit.models.hvae import gaussian_kl_per_dim
-
     model, x = _model("hvae", latent_dim=4, top_latent_dim=2), _binary(6)
     eps = torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float32)
     with torch.no_grad():
@@ -366,7 +366,7 @@ def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo():
     q, p = td.Normal(torch.tensor([0.3, -1.0]), torch.tensor([0.5, 2.0])), td.Normal(torch.tensor([1.0, 0.0]), torch.tensor([1.5, 0.7]))
     from vaekit.nn.distributions import DiagonalGaussian
 
-    ours = gaussian_kl_per_dim(DiagonalGaussian(q.mean, 2 * q.stddev.log()), DiagonalGaussian(p.mean, 2 * p.stddev.log()))
+    ours = DiagonalGaussian(q.mean, 2 * q.stddev.log()).kl_per_dim(DiagonalGaussian(p.mean, 2 * p.stddev.log()))
     torch.testing.assert_close(ours, td.kl_divergence(q, p))
 
 

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from conftest import quick_config
 from vaekit.training import acceleration
+from vaekit.training.trainer import Callback
 from vaekit.cli.app import main
 from vaekit.training.config import TrainConfig
 from vaekit.errors import ConfigError
@@ -57,7 +58,7 @@ def test_conv_vae_resume_is_bitwise_exact(tmp_path, digits_dataset):
     config = quick_config(arch="conv", channels=[4], epochs=3, batch_size=128)
     train(config, digits_dataset, tmp_path / "full")
 
-    class Stop:
+    class Stop(Callback):
         def on_epoch_end(self, record):
             if record["epoch"] == 1:
                 raise KeyboardInterrupt

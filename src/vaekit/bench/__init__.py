@@ -242,7 +242,7 @@ def run_bench(*, archs=ARCHS, parts=PARTS, steps: int = 50, repeats: int = 5, ba
     """Measure everything the module docstring lists; returns a JSON-ready dict."""
     from vaekit.data import load_dataset
     from vaekit.errors import ConfigError
-    from vaekit.training.trainer import resolve_device
+    from vaekit.training.device import resolve_device
 
     bad = [a for a in archs if a not in ARCHS] + [p for p in parts if p not in PARTS]
     if bad:

@@ -34,6 +34,8 @@ TRAIN_OPTIONS = [
     ("--latent-dim", int, "latent dimensions (default 16)"),
     ("--likelihood", str, "bernoulli | continuous-bernoulli | gaussian | discretized-logistic | mse "
                           "(default bernoulli for VAEs, mse for the AE)"),
+    ("--prior", str, "standard | vamp (a VampPrior: --pseudo-inputs learned inputs; for the VAEs, IWAE and "
+                     "the HVAE's top level) (default: the model's own, N(0, I) but for --model vamp)"),
     ("--binarize", str, "for bernoulli: none | static | dynamic (default dynamic)"),
     ("--sigma", str, "for gaussian: a positive number or 'learned' (default learned)"),
     ("--beta", float, "KL weight (default 1 for vae, 4 for beta-vae)"),

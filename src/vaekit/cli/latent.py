@@ -133,7 +133,7 @@ def _label_of(model, label: int | None, class_name: str | None) -> int | None:
 
     if label is None and class_name is None:
         return None
-    if not getattr(model, "conditional", False):
+    if not model.conditional:
         raise ConfigError(f"--label and --class need a conditional model (--model cvae), not {model.config.model}")
     if label is not None and class_name is not None:
         raise ConfigError("give --label or --class, not both")

@@ -52,7 +52,7 @@ def _write_page(text: str, path: Path) -> int:
 
 
 def _device(name: str) -> str:
-    from vaekit.training.trainer import resolve_device
+    from vaekit.training.device import resolve_device
 
     return str(resolve_device(name))
 

@@ -55,7 +55,7 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
         raise DataError(f"unknown dataset {given!r}: use one of {', '.join(NAMED_DATASETS)}, or the path of a "
                         "folder of images or of a .npy or .npz file")
     if path.is_dir():
-        from vaekit.data.stream import open_image_folder
+        from vaekit.data.image_folders import open_image_folder
 
         return open_image_folder(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                                  image_size=image_size, stream=stream, cache=cache, max_memory=max_memory)

@@ -1,14 +1,8 @@
-"""Image folders larger than memory: splits that read their images on demand.
+"""Image folders larger than memory: image sources and the splits that read them on demand.
 
-``open_image_folder`` is what :func:`vaekit.data.load_dataset` calls for a folder. It reads only the
-image headers, then decides:
-
-* the decoded float32 data fits in ``max_memory`` (and streaming is not forced): load it into memory
-  as before (:func:`vaekit.data.folder.load_image_folder`), or from the memory-mapped cache when
-  ``cache="memmap"`` (no PNG decoding at all on later runs);
-* otherwise the training split becomes :class:`LazyImages`, an array-like that decodes the images a
-  batch asks for, from the PNG/JPEG files or from the uint8 memory map. Validation and test splits are
-  loaded into memory when they fit in the budget (evaluation needs them whole), else stay lazy.
+:class:`LazyImages` is an array-like that decodes the images a batch asks for, from the PNG/JPEG files
+(:class:`ImageFiles`) or from a uint8 memory map (:class:`MemmapImages`, built by
+:mod:`vaekit.data.memmap`). :func:`vaekit.data.image_folders.open_image_folder` decides when to use them.
 
 A lazy split indexes like an array (``x[i]``, ``x[a:b]``, ``x[index_array]`` give float32 in [0, 1])
 and converts to one with ``np.asarray(x)`` only when that fits in ``max_memory``; a bigger split
@@ -27,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.errors import ConfigError, DataError
-from vaekit.data.dataset import Dataset, Split
-from vaekit.data.folder import GRAYSCALE_MODES, _target_size, list_images, load_image_folder, read_headers, read_pixels
-from vaekit.data.splits import split_indices
+from vaekit.errors import DataError
+from vaekit.data.folder import read_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -158,53 +150,3 @@ class LazyImages:
 
     def __repr__(self) -> str:
         return f"LazyImages({self.role}, shape={self.shape}, source={type(self.source).__name__})"
-
-
-def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float,
-                      image_size: int | None, stream: str = "auto", cache: str = "none",
-                      max_memory: float | None = None) -> Dataset:
-    """An image folder in memory, from the memmap cache, or streamed; see the module docstring."""
-    if stream not in STREAM_MODES:
-        raise ConfigError(f"unknown stream mode {stream!r}: choose one of {', '.join(STREAM_MODES)}")
-    if cache not in CACHE_MODES:
-        raise ConfigError(f"unknown cache {cache!r}: choose one of {', '.join(CACHE_MODES)}")
-    budget = memory_budget(max_memory)
-    files, labels, class_names = list_images(root)
-    headers, skipped = read_headers(files)
-    if not headers:
-        raise DataError(f"no readable image in {root}: all {len(files)} PNG/JPEG files failed to open "
-                        f"(first: {files[0].relative_to(root)}): check the files or pass another folder")
-    channels = 1 if all(mode in GRAYSCALE_MODES for _, mode, _ in headers) else 3
-    height, width = _target_size({size for _, _, size in headers}, image_size)
-    decoded_bytes = len(headers) * channels * height * width * 4
-    in_memory = stream == "off" or (stream == "auto" and decoded_bytes <= budget)
-    if in_memory and cache == "none":
-        return load_image_folder(root, name=name, seed=seed, val_fraction=val_fraction,
-                                 test_fraction=test_fraction, image_size=image_size)
-    if stream == "off" and decoded_bytes > budget:
-        logger.warning("%s decodes to %.1f GiB, more than the %.1f GiB budget, but streaming is off: loading it whole",
-                       root, decoded_bytes / GIB, budget / GIB)
-    kept = [files[index] for index, _, _ in headers]
-    y = None if labels is None else np.asarray([labels[index] for index, _, _ in headers], dtype=np.int64)
-    source = ImageFiles(tuple(str(path) for path in kept), channels, height, width)
-    if cache == "memmap":
-        from vaekit.data.memmap import cached_images
-
-        source = cached_images(root, source)
-    skipped_names = tuple(sorted(path.relative_to(root).as_posix() for path in skipped))
-    if skipped_names:
-        logger.warning("Skipped %d unreadable image file(s) in %s: %s", len(skipped_names), root,
-                       ", ".join(skipped_names[:5]) + (" ..." if len(skipped_names) > 5 else ""))
-    parts = split_indices(len(kept), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
-    splits = []
-    held_out_bytes = sum(len(p) for p in parts[1:]) * channels * height * width * 4
-    for role, positions in zip(("train", "val", "test"), parts):
-        x = LazyImages(source, positions, budget, role)
-        if in_memory or (role != "train" and held_out_bytes <= budget):
-            x = x[:]
-        splits.append(Split(x=x, y=None if y is None else y[positions]))
-    if not in_memory:
-        logger.info("streaming %s: %d images, %.1f GiB decoded (budget %.1f GiB), from %s", root, len(kept),
-                    decoded_bytes / GIB, budget / GIB, "the memmap cache" if cache == "memmap" else "the image files")
-    return Dataset(name=name, train=splits[0], val=splits[1], test=splits[2], sample_shape=(channels, height, width),
-                   class_names=class_names, source=str(root), quantized_8bit=True, skipped=skipped_names)

@@ -34,15 +34,10 @@ def _rows_per_chunk(model, memory_cap_bytes: int, chunk_bytes: int) -> int:
     return max(1, min(memory_cap_bytes // (4 * 8 * values), chunk_bytes // (4 * values)))
 
 
-def _noise_shape(model, batch: int, k: int) -> tuple[int, ...]:
-    own = getattr(model, "log_importance_weights", None) is not None
-    return (k, batch, model.iw_noise_dim if own else model.latent_dim)
-
-
 def draw_noise(model, batch: int, k: int, generator: torch.Generator | None, device) -> torch.Tensor:
     """The standard normal noise of the IW bound for ``batch`` images, shaped (K, B, noise dim)."""
-    dtype = next(model.parameters()).dtype if hasattr(model, "parameters") else torch.get_default_dtype()
-    return torch.randn(_noise_shape(model, batch, k), generator=generator, device=device, dtype=dtype)
+    dtype = next(model.parameters()).dtype
+    return torch.randn((k, batch, model.iw_noise_dim), generator=generator, device=device, dtype=dtype)
 
 
 @torch.inference_mode()
@@ -55,11 +50,11 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
     Samples are decoded in chunks of at most ``memory_cap_bytes`` of decoder output, keeping only
     their K x B log-likelihoods, so K = 1000 costs time, not memory. ``noise`` (K, B, noise dim) replaces
     the draw from ``generator``. ``y`` are the labels a conditional model is evaluated with (then
-    the bound is on log p(x|y)). A model whose proposal is not one diagonal Gaussian (the two-level
-    HVAE) supplies ``log_importance_weights(x, noise)`` and ``iw_noise_dim``; every other model goes
-    through encode / log_likelihood / log_prior, or the equal and faster fused.py where it applies.
+    the bound is on log p(x|y)). A model whose proposal is not one diagonal Gaussian (``joint_proposal``:
+    the two-level HVAE) scores its samples itself with ``log_importance_weights(x, noise)``; every other
+    model goes through encode / log_likelihood / prior, or the equal and faster fused.py where it applies.
     """
-    own_weights = getattr(model, "log_importance_weights", None)
+    own_weights = model.log_importance_weights if model.joint_proposal else None
     condition = {} if y is None else {"y": y}
     posterior = None if own_weights is not None else model.encode(x, **condition)
     batch = x.shape[0]
@@ -101,7 +96,7 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
                                                                    **repeated).view(n, batch)
         for done in range(0, k, generic):
             z = z_all[done:done + generic]
-            log_w[done:done + generic] = model.log_prior(z) - posterior.log_prob(z)
+            log_w[done:done + generic] = model.prior.log_prob(z) - posterior.log_prob(z)
         log_w += log_px_z
     bound = torch.logsumexp(log_w, 0) - math.log(k)
     return (bound, log_px_z.mean(0), log_w.mean(0)) if with_elbo else (bound, log_px_z.mean(0))

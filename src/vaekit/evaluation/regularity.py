@@ -82,7 +82,7 @@ DEFINITIONS = {  # written into eval.json so the numbers explain themselves
 
 # -- decoding and latent scale -------------------------------------------------------------------
 def _device(model) -> torch.device:
-    parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    parameter = next(iter(model.parameters()), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
@@ -108,7 +108,7 @@ def encode_means(model, x: np.ndarray, batch_size: int = 500) -> tuple[torch.Ten
     for i in range(0, len(x), batch_size):
         posterior = model.encode(torch.as_tensor(x[i:i + batch_size], device=device))
         means.append(posterior.mean.double().cpu())
-        if getattr(posterior, "logvar", None) is not None:
+        if posterior.logvar is not None:
             variances.append(posterior.logvar.double().exp().cpu())
     mean = torch.cat(means)
     total = mean.var(0, unbiased=False) + (torch.cat(variances).mean(0) if variances else 0.0)
@@ -211,7 +211,7 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
     model.eval()
     real = dataset.split(split)
     notes: list[str] = []
-    prior_name = "N(0, I)" if getattr(model, "standard_prior", True) else "the model's own prior (model.sample_prior)"
+    prior_name = "N(0, I)" if model.prior.standard else "the model's own prior (model.sample_prior)"
     details: dict[str, Any] = {"split": split, "seed": seed, "samples": samples, "prior": prior_name,
                                "definitions": DEFINITIONS,
                                "continuity": {"eps": eps, "pairs": pairs, "paths": paths, "steps": steps}}
@@ -252,7 +252,7 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         if accuracy is not None and accuracy < 0.7:
             notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: "
                          "completeness and fd are rough")
-    if not getattr(model, "generative", getattr(model, "variational", True)):
+    if not model.generative:
         notes.append("prior samples are z ~ N(0, I) for the AE too: "
                      "nothing in its training makes that region meaningful")
     details["notes"] = notes

@@ -75,7 +75,7 @@ def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature:
         warnings.simplefilter("always")
         codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
                                     train_means=train_means, components=components)
-    prior = "z ~ N(0, T²I)" if getattr(model, "standard_prior", True) else "z from the model's own prior"
+    prior = "z ~ N(0, T²I)" if model.prior.standard else "z from the model's own prior"
     source = (prior if sampler == "prior"
               else f"a {components}-component Gaussian mixture fitted to {len(train_means)} encoded training images")
     title = f"{n} samples: decode(z), {source}, T = {temperature:g}"

@@ -7,7 +7,7 @@ the encoded training set and sampling from it (as in Ghosh et al. 2020, "From va
 deterministic autoencoders") gives an AE something to sample from, and often sharpens VAE samples.
 
 Models with a prior of their own (the VampPrior, the two-level HVAE, VQ-VAE's prior over codes) set
-``standard_prior = False``; "prior" samples then come from ``model.sample_prior``.
+a prior other than N(0, I) (``model.prior.standard`` is False); "prior" samples then come from ``model.sample_prior``.
 """
 from __future__ import annotations
 
@@ -79,9 +79,9 @@ def sample_codes(model, n: int, *, sampler: str = "prior", temperature: float = 
     if sampler not in SAMPLERS:
         raise ConfigError(f"unknown sampler {sampler!r}: use {' or '.join(SAMPLERS)}")
     if sampler == "prior":
-        if not getattr(model, "generative", model.variational):
+        if not model.generative:
             warnings.warn(ae_prior_warning(), UserWarning, stacklevel=2)
-        if not getattr(model, "standard_prior", True):
+        if not model.prior.standard:
             return model_prior_samples(model, n, temperature=temperature, seed=seed)
         return prior_samples(model.latent_dim, n, temperature=temperature, seed=seed)
     if train_means is None:

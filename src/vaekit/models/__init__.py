@@ -80,15 +80,14 @@ def model_class(name: str):
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
 
-def build_model(config, sample_shape: tuple[int, ...], *, num_classes: int | None = None):
-    """A freshly initialised model for ``config``; ``num_classes`` is needed by conditional models."""
+def build_model(config, sample_shape: tuple[int, ...], *, class_names: list[str] | None = None):
+    """A freshly initialised model for ``config``; ``class_names`` are the labels of the data it will
+    see (None: unlabelled), which a conditional model needs."""
     cls = model_class(config.model)
-    if getattr(cls, "conditional", False):
-        if not num_classes:
-            raise ConfigError(f"--model {config.model} needs class labels: train it on a labelled dataset "
-                              "(fashion-mnist, mnist, digits, an .npz with y, or an image folder with sub-folders)")
-        return cls(config, sample_shape, num_classes=num_classes)
-    return cls(config, sample_shape)
+    if cls.conditional and not class_names:
+        raise ConfigError(f"--model {config.model} needs class labels: train it on a labelled dataset "
+                          "(fashion-mnist, mnist, digits, an .npz with y, or an image folder with sub-folders)")
+    return cls(config, sample_shape, class_names=class_names)
 
 
 def _lookup(name: str) -> ModelEntry:

@@ -1,34 +1,49 @@
-"""The plain (deterministic) autoencoder, and the interface every model shares.
+"""The plain (deterministic) autoencoder, and the contract every model keeps.
 
-A model owns an encoder, a decoder and a likelihood (see ``networks`` and ``likelihoods``):
+A model owns an encoder and a decoder (``vaekit.nn.networks``), a likelihood p(x|z)
+(``vaekit.nn.likelihoods``) and a prior p(z) (``vaekit.nn.priors``), and answers:
 
-* ``encode(x)`` returns the posterior over codes (a point mass for the AE);
-* ``decode(z)`` returns the expected image in [0, 1], shaped like the data;
-* ``forward(x)`` returns a :class:`ModelOutput` whose fields are the logged metric names.
+* ``encode(x)``: the posterior over codes, a :class:`~vaekit.nn.distributions.Posterior`
+  (a point mass for the AE);
+* ``decode(z)``: the expected data under p(x|z), shaped like the data (images in [0, 1]);
+* ``log_likelihood(x, z)``: log p(x|z) per input, in nats;
+* ``forward(x, ...)``: a :class:`ModelOutput` whose fields are the logged metric names.
 
-Class attributes tell the trainer, the evaluation and the latent toolkit what a model is:
+What a model is, as class attributes (read directly by the trainer, the evaluation and the toolkit):
 
 * ``variational``: the encoder gives a posterior density, so KL, ELBO and an IW bound exist;
-* ``generative``: codes drawn by ``sample_prior`` decode to meaningful images (not so for the AE);
-* ``standard_prior``: the prior is N(0, I) (else the toolkit samples through ``sample_prior``);
-* ``closed_form_kl``: the KL to the prior is ``posterior.kl_per_dim()`` (else a Monte-Carlo estimate);
-* ``conditional``: the model takes class labels ``y`` (the trainer passes each batch's labels).
+* ``generative``: codes from ``model.prior`` decode to meaningful data (not so for the AE);
+* ``conditional``: the model takes class labels ``y`` (the trainer passes each batch's labels);
+* ``joint_proposal``: the IW bound's proposal is not one diagonal Gaussian over z, so the model
+  scores importance samples itself (``log_importance_weights``, with ``iw_noise_dim`` noise values);
+* ``priors``: the priors its maths allows (``--prior``), ``default_prior`` the one it gets;
+* ``single_process_reason``: why torchrun training is refused (None: it is not);
+* ``renamed_weights``: checkpoint names of older versions mapped to today's;
+* ``evaluation_notes``: what eval.json should say about this model's numbers.
 
-Optional hooks the trainer calls when a model defines them (kept generic, no model names):
-``prepare_training(n_train, steps_per_epoch)``, ``auxiliary_optimizer()`` with
-``auxiliary_loss(out.auxiliary, generator=...)`` (a second network with its own optimizer), and
-``after_epoch(batches)`` (fit something to the training data, e.g. a prior over discrete codes).
+Instance attributes: ``config``, ``sample_shape``, ``latent_dim``, ``class_names`` (the names of
+the labels of the data it was trained on, or None), ``prior``, ``likelihood``.
+
+Hooks the trainer calls on every model; the defaults here do nothing:
+
+* ``prepare_training(n_train, steps_per_epoch)``, before the first step (dataset size, epoch length);
+* ``auxiliary_parameters()`` / ``auxiliary_optimizer()`` / ``auxiliary_loss(auxiliary, generator=)``:
+  a second network with its own optimizer, stepped after the model's step (FactorVAE);
+* ``after_epoch(batches)``, after each epoch, with the training data in order (a prior fitted to
+  the codes, such as VQ-VAE's).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 from torch import nn
 
 from vaekit.training.config import TrainConfig
-from vaekit.nn.distributions import PointPosterior, standard_normal_log_prob
+from vaekit.errors import ConfigError
+from vaekit.nn.distributions import PointMass
+from vaekit.nn.priors import Prior, build_prior
 from vaekit.nn.likelihoods import build_likelihood
 from vaekit.nn.networks import build_networks
 
@@ -49,60 +64,121 @@ class ModelOutput:
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     auxiliary: Any = None
 
+    def values(self, *, extras: bool = False) -> dict[str, float]:
+        """The logged terms as floats (a device sync): loss, recon, kl where defined, and with
+        ``extras`` the model's further terms."""
+        values = {"loss": self.loss.item(), "recon": self.recon.item()}
+        if self.kl is not None:
+            values["kl"] = self.kl.item()
+        if extras:
+            values.update({name: value.item() for name, value in self.extras.items()})
+        return values
+
 
 class AutoEncoder(nn.Module):
     """x -> z = encoder(x) -> decoder(z); trained to minimise the reconstruction loss alone."""
 
     variational = False
     generative = False
-    standard_prior = True
-    closed_form_kl = True
     conditional = False
-    # Why torchrun training is refused, for a model whose training state DDP would not keep in step.
+    joint_proposal = False
+    priors: tuple[str, ...] = ("standard",)
+    default_prior = "standard"
     single_process_reason: str | None = None
+    # Weights whose names changed since version 0.1 (old name -> new), so older checkpoints load.
+    renamed_weights: dict[str, str] = {}
     evaluation_notes: tuple[str, ...] = (
         "a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply",)
 
-    def __init__(self, config: TrainConfig, sample_shape: tuple[int, ...]):
+    def __init__(self, config: TrainConfig, sample_shape: tuple[int, ...], *, class_names: list[str] | None = None):
         super().__init__()
         self.config = config
         self.sample_shape = tuple(sample_shape)
         self.latent_dim = config.latent_dim
+        self.class_names = list(class_names) if class_names else None
+        # The prior's slot comes first, so its parameters (a VampPrior's pseudo-inputs) come first in
+        # model.parameters(): the order in which older runs saved their optimizer state. It is built
+        # last, so the networks draw the same initial weights from a seed as they always did.
+        self.register_module("prior", None)
         self.likelihood = build_likelihood(config.likelihood, binarize=config.binarize, sigma=config.sigma)
         encoder_out = 2 * config.latent_dim if self.variational else config.latent_dim
         self.encoder, self.decoder = build_networks(
             config.arch, self.sample_shape, config.latent_dim, encoder_out,
             self.likelihood.params_per_value, config.hidden, config.channels)
+        self.prior: Prior = self.build_prior(config.prior or self.default_prior)
 
+    # -- the prior ---------------------------------------------------------------------------------
+    def build_prior(self, name: str) -> Prior:
+        """The prior called ``name`` over this model's codes (``--prior``; one of ``self.priors``)."""
+        self.check_prior(name)
+        return build_prior(name, self.latent_dim, sample_shape=self.sample_shape,
+                           pseudo_inputs=self.config.pseudo_inputs, encode=self.encode)
+
+    def check_prior(self, name: str) -> None:
+        if name not in self.priors:
+            raise ConfigError(f"--prior {name} does not apply to --model {self.config.model}: "
+                              f"it takes {' or '.join(self.priors)}")
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) summed over the last dimension, in nats."""
+        return self.prior.log_prob(z)
+
+    def sample_prior(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """``n`` codes from the prior, shape (n, latent_dim), on the model's device."""
+        return self.prior.sample(n, generator=generator, temperature=temperature)
+
+    # -- encoding and decoding ---------------------------------------------------------------------
     def encode(self, x: torch.Tensor):
-        return PointPosterior(self.encoder(x))
+        return PointMass(self.encoder(x))
 
     def decoder_params(self, z: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters, shape (B, P, *sample_shape)."""
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The expected image under p(x|z), values in [0, 1], shape (B, *sample_shape)."""
-        return self.likelihood.mean(self.decoder(z))
+        """The expected data under p(x|z) (images: values in [0, 1]), shape (B, *sample_shape)."""
+        return self.likelihood.mean(self.decoder_params(z))
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) per image, in nats."""
-        return self.likelihood.log_prob(self.decoder(z), x)
-
-    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(z) summed over the last dimension, in nats; N(0, I) unless a model learns its prior."""
-        return standard_normal_log_prob(z)
-
-    def sample_prior(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """``n`` codes from the prior, shape (n, latent_dim), on the model's device."""
-        device = next(self.parameters()).device
-        return temperature * torch.randn(n, self.latent_dim, generator=generator, device=device)
+        """log p(x|z) per input, in nats."""
+        return self.likelihood.log_prob(self.decoder_params(z), x)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decode the posterior mean: the reconstruction used for MSE and plots."""
         return self.decode(self.encode(x).mode())
 
+    @property
+    def iw_noise_dim(self) -> int:
+        """Standard-normal values per importance sample (the code's size unless ``joint_proposal``)."""
+        return self.latent_dim
+
+    def log_importance_weights(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p(x|z), log p(x, z) - log q(z|x)) for noise (n, B, iw_noise_dim), each (n, B).
+
+        Only models with ``joint_proposal`` define it; for the others the evaluation computes the same
+        from ``encode``, ``log_likelihood`` and ``prior`` in memory-capped chunks (``vaekit.evaluation.iw``)."""
+        raise NotImplementedError(f"{type(self).__name__} has a diagonal-Gaussian proposal: use vaekit.evaluation.iw")
+
+    # -- training ----------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, *, beta: float | None = None, generator: torch.Generator | None = None,
                 step: int | None = None, y: torch.Tensor | None = None) -> ModelOutput:
         recon = -self.log_likelihood(x, self.encoder(x)).mean()
         return ModelOutput(loss=recon, recon=recon)
+
+    def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
+        """Called once before training with the training-set size and the steps per epoch."""
+
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained by ``auxiliary_optimizer`` rather than by the loss."""
+        return []
+
+    def auxiliary_optimizer(self) -> torch.optim.Optimizer | None:
+        """An optimizer for a second network, stepped on ``auxiliary_loss`` after each model step."""
+        return None
+
+    def auxiliary_loss(self, auxiliary: Any, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The second network's loss from ``ModelOutput.auxiliary``; needed only with an auxiliary optimizer."""
+        raise NotImplementedError(f"{type(self).__name__} has no auxiliary network")
+
+    def after_epoch(self, batches: Iterable[torch.Tensor]) -> None:
+        """Called after each epoch with the training data in order (a lazy iterable: untouched, it costs nothing)."""

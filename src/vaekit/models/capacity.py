@@ -25,8 +25,8 @@ def capacity_at(step: int | None, capacity_max: float, annealing_steps: float) -
 
 
 class CapacityVAE(VAE):
-    def __init__(self, config, sample_shape):
-        super().__init__(config, sample_shape)
+    def __init__(self, config, sample_shape, *, class_names=None):
+        super().__init__(config, sample_shape, class_names=class_names)
         self.register_buffer("steps_per_epoch", torch.zeros((), dtype=torch.float64))
 
     def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
@@ -37,8 +37,8 @@ class CapacityVAE(VAE):
         return capacity_at(step, self.config.capacity_max, annealing)
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
-        _, _, recon, kl_per_dim = self.elbo_terms(x, generator)
+        terms = self.elbo_terms(x, generator)
         capacity = self.capacity(step)
-        loss = recon + float(self.config.gamma) * (self.kl_penalty(kl_per_dim) - capacity).abs()
-        return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
+        loss = terms.recon + float(self.config.gamma) * (self.kl_penalty(terms) - capacity).abs()
+        return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim,
                            extras={"capacity": x.new_tensor(capacity)})

@@ -30,13 +30,14 @@ from vaekit.models.vae import VAE
 
 class CVAE(VAE):
     conditional = True
+    priors = ("standard",)
     evaluation_notes = ("a conditional model: recon, kl, nelbo and nll are of p(x|y) given each image's true label, "
                         "and mse is of reconstructions given the label; prior samples (completeness, fd) use the "
                         "'unknown' label",)
 
-    def __init__(self, config, sample_shape, *, num_classes: int):
-        super().__init__(config, sample_shape)
-        self.num_classes = int(num_classes)
+    def __init__(self, config, sample_shape, *, class_names: list[str]):
+        super().__init__(config, sample_shape, class_names=class_names)
+        self.num_classes = len(class_names)
         width = self.num_classes + 1                 # the classes and "unknown"
         _, self.decoder = build_networks(config.arch, self.sample_shape, config.latent_dim + width,
                                          2 * config.latent_dim, self.likelihood.params_per_value,
@@ -88,10 +89,7 @@ class CVAE(VAE):
         if self.training and self.config.label_dropout > 0:
             drop = torch.rand(x.shape[0], generator=generator, device=x.device) < self.config.label_dropout
             labels = torch.where(drop, torch.full_like(labels, self.unknown_label), labels)
-        posterior = self.encode(x, labels)
-        z = posterior.sample(generator=generator)
-        recon = -self.log_likelihood(x, z, labels).mean()
-        kl_per_dim = posterior.kl_per_dim().mean(0)
+        terms = self.elbo_terms(x, generator, y=labels)
         weight = self.beta if beta is None else beta
-        return ModelOutput(loss=recon + weight * self.kl_penalty(kl_per_dim), recon=recon, kl=kl_per_dim.sum(),
-                           kl_per_dim=kl_per_dim)
+        return ModelOutput(loss=terms.recon + weight * self.kl_penalty(terms), recon=terms.recon, kl=terms.kl,
+                           kl_per_dim=terms.kl_per_dim)

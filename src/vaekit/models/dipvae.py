@@ -37,9 +37,9 @@ def dip_penalties(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 class DIPVAE(VAE):
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
-        posterior, _, recon, kl_per_dim = self.elbo_terms(x, generator)
+        terms = self.elbo_terms(x, generator)
         weight = self.beta if beta is None else beta
-        off, diag = dip_penalties(dip_covariance(posterior.mean, posterior.logvar, self.config.dip_type))
-        loss = recon + weight * self.kl_penalty(kl_per_dim) + self.config.lambda_od * off + self.config.lambda_d * diag
-        return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
+        off, diag = dip_penalties(dip_covariance(terms.posterior.mean, terms.posterior.logvar, self.config.dip_type))
+        loss = terms.recon + weight * self.kl_penalty(terms) + self.config.lambda_od * off + self.config.lambda_d * diag
+        return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim,
                            extras={"dip_od": off, "dip_d": diag})

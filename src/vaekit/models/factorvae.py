@@ -36,8 +36,8 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
 
 
 class FactorVAE(VAE):
-    def __init__(self, config, sample_shape):
-        super().__init__(config, sample_shape)
+    def __init__(self, config, sample_shape, *, class_names=None):
+        super().__init__(config, sample_shape, class_names=class_names)
         layers: list[nn.Module] = []
         width = config.latent_dim
         for _ in range(DISC_LAYERS):
@@ -59,12 +59,12 @@ class FactorVAE(VAE):
         return (logits[:, 0] - logits[:, 1]).mean()
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
-        _, z, recon, kl_per_dim = self.elbo_terms(x, generator)
+        terms = self.elbo_terms(x, generator)
         weight = self.beta if beta is None else beta
-        tc = self.total_correlation(z)
-        loss = recon + weight * self.kl_penalty(kl_per_dim) + float(self.config.gamma) * tc
-        return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
-                           extras={"tc": tc}, auxiliary=z.detach())
+        tc = self.total_correlation(terms.z)
+        loss = terms.recon + weight * self.kl_penalty(terms) + float(self.config.gamma) * tc
+        return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim,
+                           extras={"tc": tc}, auxiliary=terms.z.detach())
 
     def auxiliary_loss(self, codes: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Cross-entropy of D on real codes (class 0) and dimension-wise permuted codes (class 1)."""

@@ -1,61 +1,47 @@
 """A two-level hierarchical VAE with ladder-style inference (Sønderby et al. 2016, "Ladder
 variational autoencoders").
 
-Generative model, top down:  z2 ~ N(0, I),  z1 ~ p(z1 | z2) = N(mu_p(z2), sigma_p^2(z2)),  x ~ p(x | z1).
+Generative model, top down:  z2 ~ p(z2),  z1 ~ p(z1 | z2) = N(mu_p(z2), sigma_p^2(z2)),  x ~ p(x | z1),
+with p(z2) = N(0, I), or a VampPrior over the top level (``--prior vamp``: Tomczak & Welling 2018's
+HVAE, whose p(z2) mixes q(z2 | u_k) over learned pseudo-inputs). The prior object is
+``vaekit.nn.priors.TopDown``.
 
 Inference: a deterministic bottom-up pass d = f(x) gives q(z2 | x) and a bottom-up estimate
 N(mu_hat, sigma_hat^2) for z1; going down, that estimate is merged with the generative p(z1 | z2)
-by precision weighting (their eq. 17-19):
-
-    sigma_q^2 = 1 / (sigma_hat^-2 + sigma_p^-2),   mu_q = (mu_hat sigma_hat^-2 + mu_p sigma_p^-2) sigma_q^2,
-
-so q(z1 | x, z2) = N(mu_q, sigma_q^2) shares the top-down path with the generative model. The ELBO is
+by precision weighting (their eq. 17-19, ``DiagonalGaussian.precision_weighted``), so
+q(z1 | x, z2) shares the top-down path with the generative model. The ELBO is
 
     E_q[ log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x,z2) - log q(z2|x) ],
 
-whose KL part is KL(q(z2|x) || N(0, I)) + E_q(z2|x) KL(q(z1|x,z2) || p(z1|z2)), both closed form
-per dimension given the sampled z2. The importance-weighted bound uses the same proposal
-q(z1, z2 | x) = q(z2|x) q(z1|x,z2) through ``log_importance_weights``.
+whose KL part is KL(q(z2|x) || p(z2)) + E_q(z2|x) KL(q(z1|x,z2) || p(z1|z2)): the second closed form
+per dimension given the sampled z2, the first too for N(0, I) (else its one-sample estimate). The
+importance-weighted bound uses the same proposal q(z1, z2 | x) = q(z2|x) q(z1|x,z2) through
+``log_importance_weights``.
 
 The code the latent toolkit sees is the concatenation z = [z1, z2] (``--latent-dim`` in total,
-``--top-latent-dim`` of it for z2): ``decode(z)`` decodes z1, ``log_prior(z)`` is log p(z1|z2) + log p(z2),
-``sample_prior`` samples ancestrally, and ``encode(x)`` returns q(z1 | x, z2 = E[z2|x]) next to
-q(z2|x) (a diagonal summary for plots; evaluation uses the exact two-level proposal).
+``--top-latent-dim`` of it for z2): ``decode(z)`` decodes z1, the prior scores and samples both
+levels, and ``encode(x)`` returns q(z1 | x, z2 = E[z2|x]) next to q(z2|x) (a diagonal summary for
+plots; evaluation uses the exact two-level proposal).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vaekit.nn.distributions import DiagonalGaussian, standard_normal_log_prob
+from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.nn.networks import build_networks
+from vaekit.nn.priors import TopDown, build_prior
 from vaekit.models.base import ModelOutput
 from vaekit.models.vae import VAE
 
 
-def gaussian_kl_per_dim(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tensor:
-    """KL(q || p) per dimension for diagonal Gaussians, closed form:
-    0.5 (logvar_p - logvar_q + (var_q + (mean_q - mean_p)^2) / var_p - 1)."""
-    return 0.5 * (p.logvar - q.logvar + (torch.exp(q.logvar) + (q.mean - p.mean).pow(2)) * torch.exp(-p.logvar) - 1.0)
-
-
-def precision_weighted(estimate: DiagonalGaussian, prior: DiagonalGaussian) -> DiagonalGaussian:
-    """Merge a bottom-up estimate with the top-down prior by adding precisions (Sønderby et al. eq. 18-19)."""
-    precision_e, precision_p = torch.exp(-estimate.logvar), torch.exp(-prior.logvar)
-    var = 1.0 / (precision_e + precision_p)
-    return DiagonalGaussian((estimate.mean * precision_e + prior.mean * precision_p) * var, torch.log(var))
-
-
 class HierarchicalVAE(VAE):
-    standard_prior = False
-    closed_form_kl = False
+    joint_proposal = True
     evaluation_notes = ("two latent levels: kl is the Monte-Carlo estimate of KL(q(z1,z2|x) || p(z1,z2)) over the "
                         "evaluation's K samples (kl_per_dim is not reported); nll uses the ladder proposal q(z2|x) q(z1|x,z2)",)
 
-    def __init__(self, config, sample_shape):
-        super().__init__(config, sample_shape)
-        self.top_dim = int(config.top_latent_dim)
-        self.bottom_dim = config.latent_dim - self.top_dim
+    def __init__(self, config, sample_shape, *, class_names=None):
+        super().__init__(config, sample_shape, class_names=class_names)
         width = max(64, 4 * config.latent_dim)
         # The bottom-up features d come from the configured encoder; the decoder reads z1 only.
         self.encoder, self.decoder = build_networks(config.arch, self.sample_shape, self.bottom_dim, width,
@@ -63,7 +49,20 @@ class HierarchicalVAE(VAE):
         self.bottom_head = nn.Sequential(nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
         self.top_head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 2 * self.top_dim))
         self.top_down = nn.Sequential(nn.Linear(self.top_dim, width), nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
-        self.iw_noise_dim = config.latent_dim
+
+    @property
+    def top_dim(self) -> int:
+        return int(self.config.top_latent_dim)
+
+    @property
+    def bottom_dim(self) -> int:
+        return self.latent_dim - self.top_dim
+
+    def build_prior(self, name: str) -> TopDown:
+        self.check_prior(name)
+        top = build_prior(name, self.top_dim, sample_shape=self.sample_shape, pseudo_inputs=self.config.pseudo_inputs,
+                          encode=self.top_posterior)
+        return TopDown(top, self.bottom_dim, self.conditional_prior)
 
     # -- the two levels ----------------------------------------------------------------------------
     def bottom_up(self, x) -> tuple[DiagonalGaussian, DiagonalGaussian]:
@@ -71,64 +70,62 @@ class HierarchicalVAE(VAE):
         d = self.encoder(x)
         return DiagonalGaussian(*self.top_head(d).chunk(2, -1)), DiagonalGaussian(*self.bottom_head(d).chunk(2, -1))
 
+    def top_posterior(self, x) -> DiagonalGaussian:
+        """q(z2|x): what a VampPrior on the top level mixes."""
+        return self.bottom_up(x)[0]
+
     def conditional_prior(self, z2) -> DiagonalGaussian:
         """p(z1 | z2)."""
         return DiagonalGaussian(*self.top_down(z2).chunk(2, -1))
 
-    def split(self, z):
-        return z[..., :self.bottom_dim], z[..., self.bottom_dim:]
-
     # -- the toolkit interface ---------------------------------------------------------------------
     def encode(self, x) -> DiagonalGaussian:
         q2, estimate = self.bottom_up(x)
-        q1 = precision_weighted(estimate, self.conditional_prior(q2.mean))
+        q1 = estimate.precision_weighted(self.conditional_prior(q2.mean))
         return DiagonalGaussian(torch.cat([q1.mean, q2.mean], -1), torch.cat([q1.logvar, q2.logvar], -1))
 
     def decoder_params(self, z):
         return self.decoder(z[..., :self.bottom_dim])
-
-    def decode(self, z):
-        return self.likelihood.mean(self.decoder_params(z))
-
-    def log_likelihood(self, x, z):
-        return self.likelihood.log_prob(self.decoder_params(z), x)
-
-    def log_prior(self, z):
-        z1, z2 = self.split(z)
-        return self.conditional_prior(z2).log_prob(z1) + standard_normal_log_prob(z2)
-
-    def sample_prior(self, n, *, generator=None, temperature=1.0):
-        device = next(self.parameters()).device
-        z2 = temperature * torch.randn(n, self.top_dim, generator=generator, device=device)
-        p1 = self.conditional_prior(z2)
-        z1 = p1.mean + temperature * p1.std * torch.randn(n, self.bottom_dim, generator=generator, device=device)
-        return torch.cat([z1, z2], -1)
 
     # -- bounds ------------------------------------------------------------------------------------
     def log_importance_weights(self, x, noise):
         """log p(x|z1) and log w = log p(x, z1, z2) - log q(z1, z2 | x) for noise (n, B, L), each (n, B)."""
         n, batch = noise.shape[:2]
         q2, estimate = self.bottom_up(x)
-        eps1, eps2 = self.split(noise)
+        eps1, eps2 = self.prior.split(noise)
         z2 = q2.reparameterize(eps2)                                          # (n, B, L2)
         p1 = self.conditional_prior(z2)
-        q1 = precision_weighted(estimate, p1)                                 # broadcasts over n
+        q1 = estimate.precision_weighted(p1)                                  # broadcasts over n
         z1 = q1.reparameterize(eps1)
         targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
         log_px_z = self.likelihood.log_prob(self.decoder(z1.reshape(n * batch, -1)), targets).view(n, batch)
-        log_w = (log_px_z + p1.log_prob(z1) + standard_normal_log_prob(z2) - q1.log_prob(z1) - q2.log_prob(z2))
+        log_w = (log_px_z + p1.log_prob(z1) + self.prior.top.log_prob(z2) - q1.log_prob(z1) - q2.log_prob(z2))
         return log_px_z, log_w
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         q2, estimate = self.bottom_up(x)
         z2 = q2.sample(generator=generator)
         p1 = self.conditional_prior(z2)
-        q1 = precision_weighted(estimate, p1)
+        q1 = estimate.precision_weighted(p1)
         z1 = q1.sample(generator=generator)
         recon = -self.log_likelihood(x, z1).mean()
-        kl2 = q2.kl_per_dim().mean(0)
-        kl1 = gaussian_kl_per_dim(q1, p1).mean(0)
-        kl_per_dim = torch.cat([kl1, kl2])
+        kl1 = q1.kl_per_dim(p1).mean(0)
+        top = self.prior.top
+        if top.closed_form:
+            kl2 = top.kl_per_dim(q2).mean(0)
+            kl_per_dim = torch.cat([kl1, kl2])
+            kl_top, kl, penalty = kl2.sum(), kl_per_dim.sum(), self._free_bits(kl_per_dim)
+        else:
+            kl_per_dim = None
+            kl_top = top.kl(q2, z2).mean()
+            kl, penalty = kl1.sum() + kl_top, self._free_bits(kl1) + kl_top
         weight = self.beta if beta is None else beta
-        return ModelOutput(loss=recon + weight * self.kl_penalty(kl_per_dim), recon=recon, kl=kl_per_dim.sum(),
-                           kl_per_dim=kl_per_dim, extras={"kl_top": kl2.sum(), "kl_bottom": kl1.sum()})
+        return ModelOutput(loss=recon + weight * penalty, recon=recon, kl=kl, kl_per_dim=kl_per_dim,
+                           extras={"kl_top": kl_top, "kl_bottom": kl1.sum()})
+
+    @property
+    def per_dim_kl(self) -> bool:
+        return True        # the bottom level's KL is closed form per dimension whatever the top prior
+
+    def _free_bits(self, kl_per_dim: torch.Tensor) -> torch.Tensor:
+        return kl_per_dim.clamp(min=self.free_bits).sum() if self.free_bits else kl_per_dim.sum()

@@ -9,17 +9,11 @@ the bound itself as ``iw_bound``.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
+from vaekit.nn.distributions import log_mean_exp
 from vaekit.models.base import ModelOutput
 from vaekit.models.vae import VAE
-
-
-def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """log (1/K) sum_k exp(log_w_k), stably."""
-    return torch.logsumexp(log_w, dim) - math.log(log_w.shape[dim])
 
 
 class IWAE(VAE):
@@ -36,6 +30,10 @@ class IWAE(VAE):
         log_px_z = self.log_likelihood(targets, z.reshape(k * batch, -1)).view(k, batch)
         log_w = log_px_z + self.log_prior(z) - posterior.log_prob(z)
         bound = log_mean_exp(log_w).mean()
-        kl_per_dim = posterior.kl_per_dim().mean(0)
-        return ModelOutput(loss=-bound, recon=-log_px_z.mean(), kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
+        if self.prior.closed_form:
+            kl_per_dim = self.prior.kl_per_dim(posterior).mean(0)
+            kl = kl_per_dim.sum()
+        else:
+            kl_per_dim, kl = None, (-log_w - log_px_z).mean()     # E_q[log q - log p] over the K samples
+        return ModelOutput(loss=-bound, recon=-log_px_z.mean(), kl=kl, kl_per_dim=kl_per_dim,
                            extras={"iw_bound": bound})

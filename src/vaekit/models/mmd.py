@@ -57,11 +57,11 @@ def _mmd_to_prior(model, z: torch.Tensor, generator) -> torch.Tensor:
 
 class InfoVAE(VAE):
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
-        _, z, recon, kl_per_dim = self.elbo_terms(x, generator)
+        terms = self.elbo_terms(x, generator)
         weight = self.beta if beta is None else beta
-        mmd = _mmd_to_prior(self, z, generator)
-        loss = recon + weight * self.kl_penalty(kl_per_dim) + self.config.mmd_weight * mmd
-        return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim, extras={"mmd": mmd})
+        mmd = _mmd_to_prior(self, terms.z, generator)
+        loss = terms.recon + weight * self.kl_penalty(terms) + self.config.mmd_weight * mmd
+        return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim, extras={"mmd": mmd})
 
 
 class WAEMMD(AutoEncoder):

@@ -56,6 +56,8 @@ def fill_defaults(cfg) -> None:
     for name, default in entry.options.items():
         if getattr(cfg, name) is None and default is not None:
             setattr(cfg, name, default(cfg) if callable(default) else default)
+    if cfg.prior == "vamp" and cfg.pseudo_inputs is None:
+        cfg.pseudo_inputs = 500
 
 
 def check(cfg) -> None:
@@ -63,7 +65,8 @@ def check(cfg) -> None:
     entry = MODELS[cfg.model]
     for name in (*OPTIONS, "beta"):
         value = getattr(cfg, name)
-        if value is not None and name not in entry.options and not (name == "beta" and cfg.model == "ae"):
+        if value is not None and name not in entry.options and not (name == "beta" and cfg.model == "ae") \
+                and not (name == "pseudo_inputs" and cfg.prior == "vamp"):
             where = ", ".join(users(name))
             raise ConfigError(f"{flag(name)} does not apply to --model {cfg.model} (it is an option of {where})")
     if cfg.kl_warmup > 0 and cfg.beta is None and not entry.deterministic:

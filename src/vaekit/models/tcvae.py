@@ -23,15 +23,9 @@ import math
 
 import torch
 
-from vaekit.nn.distributions import LOG_2PI
+from vaekit.nn.distributions import pairwise_gaussian_log_prob
 from vaekit.models.base import ModelOutput
 from vaekit.models.vae import VAE
-
-
-def gaussian_log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z_i,d; mean_j,d, exp(logvar_j,d)) for every pair (i, j): shape (M, M, L)."""
-    z, mean, logvar = z.unsqueeze(1), mean.unsqueeze(0), logvar.unsqueeze(0)
-    return -0.5 * ((z - mean).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI)
 
 
 def kl_decomposition(z: torch.Tensor, posterior, log_prior: torch.Tensor, dataset_size: int) -> dict[str, torch.Tensor]:
@@ -39,7 +33,7 @@ def kl_decomposition(z: torch.Tensor, posterior, log_prior: torch.Tensor, datase
     log p(z) (M,). Also returns ``kl``, the Monte-Carlo KL estimate that the three sum to."""
     m = z.shape[0]
     log_qz_x = posterior.log_prob(z)                                       # (M,)
-    pairs = gaussian_log_density_matrix(z, posterior.mean, posterior.logvar)   # (M, M, L)
+    pairs = pairwise_gaussian_log_prob(z, posterior.mean, posterior.logvar)  # (M, M, L)
     log_norm = math.log(dataset_size * m)
     log_qz = torch.logsumexp(pairs.sum(2), dim=1) - log_norm               # (M,)
     log_prod_qzj = (torch.logsumexp(pairs, dim=1) - log_norm).sum(1)       # (M,)
@@ -48,8 +42,9 @@ def kl_decomposition(z: torch.Tensor, posterior, log_prior: torch.Tensor, datase
 
 
 class BetaTCVAE(VAE):
-    def __init__(self, config, sample_shape):
-        super().__init__(config, sample_shape)
+    priors = ("standard",)     # the dimension-wise KL term needs a factorised prior
+    def __init__(self, config, sample_shape, *, class_names=None):
+        super().__init__(config, sample_shape, class_names=class_names)
         self.register_buffer("dataset_size", torch.ones((), dtype=torch.float64))
 
     def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
@@ -63,7 +58,7 @@ class BetaTCVAE(VAE):
         cfg = self.config
         tc_weight = cfg.beta if beta is None else beta
         loss = recon + cfg.alpha * terms["mi"] + tc_weight * terms["tc"] + cfg.gamma * terms["dim_kl"]
-        kl_per_dim = posterior.kl_per_dim().mean(0)
+        kl_per_dim = self.prior.kl_per_dim(posterior).mean(0)
         return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
                            extras={"mi": terms["mi"], "tc": terms["tc"], "dim_kl": terms["dim_kl"],
                                    "kl_mc": terms["kl"]})

@@ -12,11 +12,10 @@ m_k <- g m_k + (1 - g) s_k, e_k = m_k / N~_k, where N~ is N with Laplace smoothi
 (N_k + eps) / (sum N + K eps) * sum N, so an unused entry never divides by zero.
 
 To sample, VQ-VAE needs a prior over codes. The paper fits a PixelCNN; here, a first-order Markov
-chain over the P code positions, p(c_1) prod_{i > 1} p(c_i | c_{i-1}), estimated by counting the
-codes of the whole training set (add-1/2 smoothing). The trainer refits it after every epoch (the
-``after_epoch`` hook), so every checkpoint holds the prior of its own weights; it is exact for P <= 2
-and captures neighbouring-position structure beyond that. ``sample_prior`` draws code indices from
-it and returns their codebook vectors. ``decode(z)`` decodes any vector, quantised or not
+chain over the P code positions (``vaekit.nn.priors.MarkovCodes``), estimated by counting the codes
+of the whole training set (add-1/2 smoothing). The trainer refits it after every epoch (the
+``after_epoch`` hook), so every checkpoint holds the prior of its own weights. ``sample_prior``
+draws code indices from it and returns their codebook vectors. ``decode(z)`` decodes any vector, quantised or not
 (interpolations pass between codebook vectors). ``extras``: ``commitment``, ``perplexity``
 (exp of the entropy of the batch's code usage; K when all entries are used evenly).
 """
@@ -25,12 +24,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vaekit.nn.distributions import PointPosterior
-from vaekit.errors import RunError
+from vaekit.nn.distributions import PointMass
+from vaekit.nn.priors import MarkovCodes
 from vaekit.models.base import AutoEncoder, ModelOutput
 
 EMA_EPS = 1e-5
-PRIOR_SMOOTHING = 0.5
 
 
 def nearest_codes(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
@@ -52,7 +50,11 @@ def ema_codebook_update(cluster_size, embed_sum, vectors, codes, decay: float, e
 
 class VQVAE(AutoEncoder):
     generative = True
-    standard_prior = False
+    priors = ("markov-codes",)
+    default_prior = "markov-codes"
+    # Weights renamed since version 0.1 (old name -> new): the code prior became an object.
+    renamed_weights = {"prior_first": "prior.first", "prior_transition": "prior.transition",
+                       "prior_fitted": "prior.fitted"}
     # DDP broadcasts rank 0's buffers before each forward pass, so the codebook's moving averages
     # would learn from rank 0's share of every batch only.
     single_process_reason = ("its codebook is updated by moving averages in the forward pass, which "
@@ -61,8 +63,8 @@ class VQVAE(AutoEncoder):
                         "bound (kl, nelbo, nll, bits_per_dim are null); recon is the loss at the quantised code, "
                         "prior samples come from the Markov-chain prior over codes fitted to the training set",)
 
-    def __init__(self, config, sample_shape):
-        super().__init__(config, sample_shape)
+    def __init__(self, config, sample_shape, *, class_names=None):
+        super().__init__(config, sample_shape, class_names=class_names)
         self.code_dim = int(config.code_dim)
         self.positions = config.latent_dim // self.code_dim
         k = int(config.codebook_size)
@@ -70,9 +72,11 @@ class VQVAE(AutoEncoder):
         self.register_buffer("codebook", codebook)
         self.register_buffer("cluster_size", torch.ones(k))
         self.register_buffer("embed_sum", codebook.clone())
-        self.register_buffer("prior_first", torch.full((k,), -float(torch.log(torch.tensor(float(k))))))
-        self.register_buffer("prior_transition", torch.zeros(max(self.positions - 1, 0), k, k))
-        self.register_buffer("prior_fitted", torch.zeros((), dtype=torch.bool))
+
+    def build_prior(self, name: str) -> MarkovCodes:
+        self.check_prior(name)
+        positions = self.latent_dim // int(self.config.code_dim)
+        return MarkovCodes(self.latent_dim, self.config.codebook_size, positions, self.lookup)
 
     # -- quantisation ------------------------------------------------------------------------------
     def code_indices(self, z_e: torch.Tensor) -> torch.Tensor:
@@ -84,7 +88,7 @@ class VQVAE(AutoEncoder):
         return self.codebook[indices].reshape(indices.shape[0], -1)
 
     def encode(self, x):
-        return PointPosterior(self.lookup(self.code_indices(self.encoder(x))))
+        return PointMass(self.lookup(self.code_indices(self.encoder(x))))
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         z_e = self.encoder(x)
@@ -108,38 +112,11 @@ class VQVAE(AutoEncoder):
     @torch.no_grad()
     def after_epoch(self, batches) -> None:
         """Refit the Markov-chain prior to the codes of the training images in ``batches``."""
-        k = self.codebook.shape[0]
-        first = torch.zeros(k, dtype=torch.float64, device=self.codebook.device)
-        pairs = torch.zeros(max(self.positions - 1, 0), k, k, dtype=torch.float64, device=self.codebook.device)
         was_training = self.training
         self.eval()
-        for x in batches:
-            indices = self.code_indices(self.encoder(x))
-            first += torch.bincount(indices[:, 0], minlength=k).double()
-            for i in range(self.positions - 1):
-                pairs[i] += torch.bincount(indices[:, i] * k + indices[:, i + 1], minlength=k * k).view(k, k).double()
+        self.prior.fit(self.code_indices(self.encoder(x)) for x in batches)
         self.train(was_training)
-        self.prior_first.copy_(torch.log((first + PRIOR_SMOOTHING) / (first.sum() + k * PRIOR_SMOOTHING)))
-        pairs += PRIOR_SMOOTHING
-        self.prior_transition.copy_(torch.log(pairs / pairs.sum(2, keepdim=True)))
-        self.prior_fitted.fill_(True)
-
-    def sample_prior(self, n, *, generator=None, temperature=1.0):
-        if not bool(self.prior_fitted):
-            raise RunError("this VQ-VAE's prior over codes has not been fitted yet: the trainer fits it after each epoch")
-        device = self.codebook.device
-        logits = self.prior_first / temperature
-        current = torch.multinomial(torch.softmax(logits, 0).expand(n, -1), 1, generator=generator).squeeze(1)
-        indices = [current]
-        for i in range(self.positions - 1):
-            probs = torch.softmax(self.prior_transition[i][current] / temperature, dim=1)
-            current = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            indices.append(current)
-        return self.lookup(torch.stack(indices, 1).to(device))
 
     def log_prior_codes(self, indices: torch.Tensor) -> torch.Tensor:
         """log p(c) of (B, P) code indices under the fitted chain, in nats."""
-        log_p = self.prior_first[indices[:, 0]]
-        for i in range(self.positions - 1):
-            log_p = log_p + self.prior_transition[i][indices[:, i], indices[:, i + 1]]
-        return log_p
+        return self.prior.log_prob_codes(indices)

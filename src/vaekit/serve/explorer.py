@@ -77,7 +77,7 @@ class Explorer:
         self.dataset_name = dataset.name
         self.sample_shape = tuple(model.sample_shape)
         self.latent_dim = int(model.latent_dim)
-        self.variational = bool(getattr(model, "variational", False))
+        self.variational = model.variational
         self.class_names = list(model.class_names or dataset.class_names or []) or None
         self._probe()
 
@@ -144,7 +144,7 @@ class Explorer:
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "test_images": int(len(self.test_x)),
             "can_upload": len(self.sample_shape) == 3,
-            "has_prior": callable(getattr(self.model, "sample_prior", None)),
+            "has_prior": True,
             "training": self.training,
             "evaluation": self.evaluation,
             "start": self.map_codes.mean(0).tolist(),
@@ -200,8 +200,7 @@ class Explorer:
         with self.lock, torch.inference_mode():
             posterior = self.model.encode(torch.as_tensor(x, device=self._device()))
             mean = posterior.mean.double().cpu().numpy()
-            logvar = getattr(posterior, "logvar", None)
-            logvar = None if logvar is None else logvar.double().cpu().numpy()
+            logvar = None if posterior.logvar is None else posterior.logvar.double().cpu().numpy()
             recon = latent.decode_images(self.model, mean)
         return {"mean": mean[0].tolist(), "logvar": None if logvar is None else logvar[0].tolist(),
                 "point": self.plane.project(mean)[0].tolist(), "reconstruction": png_data_url(recon[0])}

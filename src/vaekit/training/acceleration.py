@@ -40,8 +40,6 @@ def compile_networks(model: torch.nn.Module, mode: str, **options) -> None:
         raise ConfigError(f"unknown --compile {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
     if mode == "off":
         return
-    for name in ("encoder", "decoder"):
-        network = getattr(model, name, None)
-        if isinstance(network, torch.nn.Module):
-            network.compile(mode=mode, **options)
+    for network in (model.encoder, model.decoder):
+        network.compile(mode=mode, **options)
     log.info("compiled the encoder and decoder with torch.compile(mode=%r)", mode)

@@ -71,7 +71,7 @@ class Checkpoint:
         return {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
 
     def load_model(self, model: torch.nn.Module) -> None:
-        weights = self.group("model")
+        weights = {model.renamed_weights.get(k, k): v for k, v in self.group("model").items()}
         expected = model.state_dict()
         if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
             raise RunError("the checkpoint's weights do not match the model in config.json: the run folder is inconsistent")

@@ -19,6 +19,7 @@ from vaekit.models import options as model_options
 
 MODELS = tuple(MODEL_REGISTRY)          # the registry in vaekit.models is the one list
 SCHEDULES = ("constant", "cosine")
+PRIORS = ("standard", "vamp", "markov-codes")   # which model takes which: its class's ``priors``
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
@@ -36,6 +37,7 @@ class TrainConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     latent_dim: int = 16
     likelihood: str | None = None      # None: bernoulli for VAEs, mse for the AE
+    prior: str | None = None            # None: the model's own (N(0, I) for most; vamp for --model vamp)
     binarize: str = "dynamic"
     sigma: str = "learned"              # a positive float written as text, or "learned"
     beta: float | None = None           # None: 1 for vae, 4 for beta-vae
@@ -97,6 +99,8 @@ class TrainConfig:
         _choice("model", self.model, MODELS)
         _choice("arch", self.arch, ARCHS)
         _choice("likelihood", self.likelihood, tuple(LIKELIHOODS))
+        if self.prior is not None:
+            _choice("prior", self.prior, PRIORS)
         _choice("binarize", self.binarize, ("none", "static", "dynamic"))
         _choice("lr-schedule", self.lr_schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
@@ -177,7 +181,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if name == "sigma":
         return str(value)
     kind = type(default) if default is not None else {"image_size": int, "patience": int, "beta": float,
-                                                       "grad_clip": float, "data_dir": str, "likelihood": str,
+                                                       "grad_clip": float, "data_dir": str, "likelihood": str, "prior": str,
                                                        "max_memory": float, "workers": int,
                                                        **{k: t for k, (t, _) in model_options.OPTIONS.items()}}[name]
     if kind is int and isinstance(value, bool):

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vaekit.training.config import TrainConfig
 from vaekit.errors import ConfigError, RunError
+from vaekit.files import atomic_write_text
 
 RUN_FORMAT = "vaekit-run/1"
 RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "eval.json", "checkpoints")
@@ -30,6 +32,33 @@ def versions() -> dict[str, str]:
     from vaekit import __version__
 
     return {"vaekit": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def describe_data(dataset) -> dict[str, Any]:
+    """What run.json records of the data a run trains on."""
+    return {"name": dataset.name, "source": dataset.source, "sample_shape": list(dataset.sample_shape),
+            "class_names": dataset.class_names, "quantized_8bit": dataset.quantized_8bit,
+            "n_train": len(dataset.train), "n_val": len(dataset.val), "n_test": len(dataset.test)}
+
+
+def write_run_info(path: Path, config: TrainConfig, data: dict[str, Any], model, launch: dict[str, Any] | None,
+                   *, created: str | None = None) -> None:
+    """Write run.json and config.json (atomically): the only place either is written.
+
+    ``data`` is :func:`describe_data` of the dataset, ``launch`` what a torchrun launch records (None
+    for one process); ``created`` keeps the time a resumed run was first created."""
+    info: dict[str, Any] = {
+        "format": RUN_FORMAT,
+        "config": config.to_dict(),
+        "data": data,
+        "model": {"parameters": sum(p.numel() for p in model.parameters()), "likelihood": model.likelihood.describe()},
+        "versions": versions(),
+        "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if launch is not None:
+        info["distributed"] = launch
+    atomic_write_text(path / "run.json", json.dumps(info, indent=2) + "\n")
+    atomic_write_text(path / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def holds_run(path: Path) -> bool:
@@ -98,13 +127,9 @@ class Run:
         from vaekit.training.checkpoint import load_checkpoint
         from vaekit.models import build_model
 
-        names = self.class_names
-        model = build_model(self.config, self.sample_shape, num_classes=len(names) if names else None)
+        model = build_model(self.config, self.sample_shape, class_names=self.class_names)
         load_checkpoint(self.checkpoint_path(which), device=device).load_model(model)
-        model.to(device).eval()
-        model.class_names = self.class_names
-        model.run_dir = self.path
-        return model
+        return model.to(device).eval()
 
 
 def open_run(path: str | Path) -> Run:
@@ -135,7 +160,7 @@ def config_dataset(config: TrainConfig, *, data_dir: str | None = None, progress
 
 def load_model_and_data(run: str | Path, *, data_dir: str | None = None, device: str = "cpu"):
     """``(model, dataset)`` for a run folder: its best weights and the data it was trained on, same splits."""
-    from vaekit.training.trainer import resolve_device
+    from vaekit.training.device import resolve_device
 
     opened = open_run(run)
     config = opened.config

@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,23 +23,30 @@ from vaekit.training import distributed
 from vaekit.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from vaekit.files import atomic_write_text
 from vaekit.training.config import TrainConfig
+from vaekit.training.device import resolve_device
 from vaekit.data import batches
 from vaekit.errors import ConfigError, RunError, TrainingDiverged
 from vaekit.nn.likelihoods import Bernoulli, binarize, observed
 from vaekit.models import build_model
-from vaekit.training.run import RUN_FORMAT, open_run, prepare_run_dir, versions
+from vaekit.models.base import ModelOutput
+from vaekit.training.run import describe_data, open_run, prepare_run_dir, write_run_info
 
 log = logging.getLogger(__name__)
 
 VAL_SEED_OFFSET = 7919  # fixes the validation binarisation and sampling noise
 
 
-class Callback(Protocol):
-    """Progress hooks; implement any subset. The CLI's progress bar is one of these."""
+class Callback:
+    """Progress hooks; override any of them. The CLI's progress bar is one of these."""
 
-    def on_train_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None: ...
-    def on_batch(self, *, epoch: int, batch: int, steps_per_epoch: int, values: dict[str, float]) -> None: ...
-    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
+    def on_train_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        """Before the first epoch (``start_epoch`` > 0 when resuming)."""
+
+    def on_batch(self, *, epoch: int, batch: int, steps_per_epoch: int, values: dict[str, float]) -> None:
+        """After a step whose loss was checked (every step on the CPU, every 25 on an accelerator)."""
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        """After each epoch, with its metrics record (the line written to metrics.jsonl)."""
 
 
 @dataclass
@@ -50,21 +57,6 @@ class TrainResult:
     best_val_loss: float = math.inf
     best_epoch: int = 0
     stopped_early: bool = False
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto picks CUDA, then Apple's MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but this torch sees no CUDA GPU: use --device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps was asked for but MPS is not available here: use --device auto or cpu")
-    return torch.device(name)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -101,7 +93,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
 
 def main_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     """The parameters the loss trains: all but those a model trains with its own auxiliary optimizer."""
-    auxiliary = {id(p) for p in getattr(model, "auxiliary_parameters", list)()}
+    auxiliary = {id(p) for p in model.auxiliary_parameters()}
     return [p for p in model.parameters() if id(p) not in auxiliary]
 
 
@@ -127,9 +119,8 @@ def validation_loss(model, x: torch.Tensor, seed: int, batch_size: int = 1000, y
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
         out = model(batch, generator=generator, **_model_inputs(y, slice(start, start + batch_size)))
-        for name, value in [(k, getattr(out, k)) for k in ("loss", "recon", "kl")] + list(out.extras.items()):
-            if value is not None:
-                totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
+        for name, value in out.values(extras=True).items():
+            totals[name] = totals.get(name, 0.0) + value * len(batch)
     model.train()
     return {k: v / len(x) for k, v in totals.items()}
 
@@ -145,11 +136,10 @@ class Trainer:
         self.group = distributed.join(resolve_device(config.device))  # a group of one unless under torchrun
         self.device = self.group.device
         torch.manual_seed(config.seed)
-        self.model = build_model(config, dataset.sample_shape,
-                                 num_classes=len(dataset.class_names) if dataset.class_names else None).to(self.device)
+        self.model = build_model(config, dataset.sample_shape, class_names=dataset.class_names).to(self.device)
         self.optimizer = make_optimizer(self.model, config)
         # A model may train a second network with its own optimizer (FactorVAE's discriminator).
-        self.aux_optimizer = self.model.auxiliary_optimizer() if hasattr(self.model, "auxiliary_optimizer") else None
+        self.aux_optimizer = self.model.auxiliary_optimizer()
         if self.aux_optimizer is not None and self.group.distributed:
             raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
         if self.model.single_process_reason and self.group.distributed:
@@ -165,11 +155,10 @@ class Trainer:
         self.val_x = self.group.local(observed(torch.as_tensor(batches.whole(dataset.val.x), device=self.device), likelihood, config.seed + VAL_SEED_OFFSET))
         self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
         self.train_y = self.val_y = None
-        if getattr(self.model, "conditional", False):
+        if self.model.conditional:
             self.train_y = _labels(dataset.train, self.device)
             self.val_y = self.group.local(_labels(dataset.val, self.device))
-        if hasattr(self.model, "prepare_training"):  # models that need the dataset size or the epoch length
-            self.model.prepare_training(len(self.train_x), self.steps_per_epoch)
+        self.model.prepare_training(len(self.train_x), self.steps_per_epoch)  # the dataset size, the epoch length
         self.epoch = 0
         self.step = 0
         self.best_val_loss = math.inf
@@ -225,15 +214,13 @@ class Trainer:
         cfg = self.config
         total_steps = cfg.epochs * self.steps_per_epoch
         for cb in self.callbacks:
-            getattr(cb, "on_train_start", lambda **_: None)(start_epoch=self.epoch, epochs=cfg.epochs,
-                                                            steps_per_epoch=self.steps_per_epoch)
+            cb.on_train_start(start_epoch=self.epoch, epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch)
         stopped_early = False
         self.model.train()
         while self.epoch < cfg.epochs:
             record = self.train_epoch(total_steps)
             self.epoch += 1
-            if hasattr(self.model, "after_epoch"):  # models that fit something to the training data (VQ-VAE's code prior)
-                self.model.after_epoch(self._training_images_in_order())
+            self.model.after_epoch(self._training_images_in_order())  # e.g. VQ-VAE refits its code prior
             val = self.group.mean(validation_loss(self.model, self.val_x, self.group.noise_seed(cfg.seed + VAL_SEED_OFFSET),
                                                   y=self.val_y), len(self.val_x))
             record.update({f"val_{k}": v for k, v in val.items()})
@@ -251,7 +238,7 @@ class Trainer:
             self.history.append(record)
             log.info("epoch %d/%d: %s", self.epoch, cfg.epochs, {k: round(v, 3) for k, v in record.items() if isinstance(v, float)})
             for cb in self.callbacks:
-                getattr(cb, "on_epoch_end", lambda _: None)(record)
+                cb.on_epoch_end(record)
             if cfg.patience is not None and self.epochs_since_best >= cfg.patience:
                 stopped_early = True
                 log.info("early stopping: no better validation loss for %d epochs", cfg.patience)
@@ -261,73 +248,107 @@ class Trainer:
         return TrainResult(self.run_dir, self.model, self.history, self.best_val_loss, self.best_epoch, stopped_early)
 
     def train_epoch(self, total_steps: int) -> dict[str, Any]:
-        """One pass over the training data; returns its metrics record. ``fit`` advances the epoch."""
-        cfg, model, optimizer = self.config, self.model, self.optimizer
+        """One pass over the training data; returns its metrics record. ``fit`` advances the epoch.
+
+        Everything around the step lives here, once: this epoch's seeded order and noise, this rank's
+        share of each batch, the schedules (learning rate, KL weight), the checked loss and the callbacks."""
+        cfg = self.config
         n = len(self.train_x)
         seed = epoch_seed(cfg.seed, self.epoch)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
         noise = torch.Generator(device=self.device).manual_seed(self.group.noise_seed(seed + 1))
         if isinstance(self.train_x, batches.StreamedBatches):
             self.train_x.start_epoch(order)  # workers start reading this epoch's batches, in this order
-        # Checking the loss for NaN needs a device sync; on the CPU that costs nothing, so check
-        # every step there and every few steps on an accelerator.
-        check_every = 1 if self.device.type == "cpu" else 25
-        sums = torch.zeros(3, device=self.device, dtype=torch.float64)
-        pending = torch.zeros(3, device=self.device, dtype=torch.float64)
+        meter = EpochMeter(self.device)
         started = time.perf_counter()
-        beta = None
-        extra_sums: dict[str, torch.Tensor] = {}
+        lr = beta = None
         for batch in range(self.steps_per_epoch):
             part = self.group.part(order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size])  # this rank's share
             x = _rows(self.train_x, part.index)
             if self.dynamic_binarization:
                 x = binarize(x, noise)
-            lr = learning_rate(cfg, self.step, total_steps)
-            for group in optimizer.param_groups:
+            lr, beta = learning_rate(cfg, self.step, total_steps), kl_weight(cfg, self.step, self.steps_per_epoch)
+            for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            beta = kl_weight(cfg, self.step, self.steps_per_epoch)
-            with acceleration.autocast(cfg.precision, self.device):  # bf16 only when asked for
-                out = self.train_model(x, beta=beta, generator=noise, step=self.step,  # the model itself, or its DDP wrapper
-                                       **_model_inputs(self.train_y, part.index))
-            optimizer.zero_grad(set_to_none=True)
-            (out.loss if part.weight is None else out.loss * part.weight).backward()
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            kl = out.kl.detach() if out.kl is not None else out.loss.new_zeros(())
-            terms = torch.stack([out.loss.detach(), out.recon.detach(), kl]).double() * part.count
-            pending += terms
-            for name, value in out.extras.items():
-                extra_sums[name] = extra_sums.get(name, 0.0) + value.detach().double() * part.count
-            self.step += 1
-            if self.step % check_every == 0 or batch == self.steps_per_epoch - 1:
-                if not torch.isfinite(pending).all():
-                    raise TrainingDiverged(
-                        f"the loss became NaN or infinite at step {self.step} (epoch {self.epoch + 1}): "
-                        "try a lower --lr, --grad-clip 1.0 or --kl-warmup 5; the last good checkpoint is kept")
-                sums += pending
-                pending.zero_()
-                values = {"loss": out.loss.item(), "recon": out.recon.item()}
-                if out.kl is not None:
-                    values["kl"] = out.kl.item()
+            out = self.training_step(x, part, beta=beta, generator=noise, meter=meter,
+                                     last=batch == self.steps_per_epoch - 1)
+            if meter.checked:
                 for cb in self.callbacks:
-                    getattr(cb, "on_batch", lambda **_: None)(epoch=self.epoch, batch=batch + 1,
-                                                              steps_per_epoch=self.steps_per_epoch, values=values)
-            optimizer.step()
-            if self.aux_optimizer is not None:
-                self.aux_optimizer.zero_grad(set_to_none=True)
-                with acceleration.autocast(cfg.precision, self.device):  # its inputs come from the forward pass above
-                    auxiliary_loss = model.auxiliary_loss(out.auxiliary, generator=noise)
-                auxiliary_loss.backward()
-                self.aux_optimizer.step()
-                self.aux_optimizer.zero_grad(set_to_none=True)  # no stale gradients in the model's clipping
+                    cb.on_batch(epoch=self.epoch, batch=batch + 1, steps_per_epoch=self.steps_per_epoch,
+                                values=out.values())
         seconds = time.perf_counter() - started
-        loss, recon, kl = (self.group.sum(sums) / n).tolist()
-        record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, "lr": lr, "beta": beta,
-                                  "train_loss": loss, "train_recon": recon}
-        if model.variational:
-            record["train_kl"] = kl
-        record.update({f"train_{name}": float(self.group.sum(value) / n) for name, value in extra_sums.items()})
+        record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, "lr": lr, "beta": beta}
+        record.update(meter.means(self.group, n, variational=self.model.variational))
         record.update({"seconds": seconds, "images_per_s": n / seconds})
+        return record
+
+    def training_step(self, x: torch.Tensor, part: distributed.Part, *, beta: float | None,
+                      generator: torch.Generator, meter: "EpochMeter", last: bool = False) -> ModelOutput:
+        """One optimiser step on one batch: the model's loss, its gradient (clipped with --grad-clip),
+        the check that the loss is finite (before the update, so a NaN never reaches the weights), the
+        update, then the step of a model's auxiliary network. Returns the model's output."""
+        cfg, model = self.config, self.model
+        with acceleration.autocast(cfg.precision, self.device):  # bf16 only when asked for
+            out = self.train_model(x, beta=beta, generator=generator, step=self.step,  # the model, or its DDP wrapper
+                                   **_model_inputs(self.train_y, part.index))
+        self.optimizer.zero_grad(set_to_none=True)
+        (out.loss if part.weight is None else out.loss * part.weight).backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        meter.add(out, part.count)
+        self.step += 1
+        meter.check(self.step, self.epoch, force=last)
+        self.optimizer.step()
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.zero_grad(set_to_none=True)
+            with acceleration.autocast(cfg.precision, self.device):  # its inputs come from the forward pass above
+                auxiliary_loss = model.auxiliary_loss(out.auxiliary, generator=generator)
+            auxiliary_loss.backward()
+            self.aux_optimizer.step()
+            self.aux_optimizer.zero_grad(set_to_none=True)  # no stale gradients in the model's clipping
+        return out
+
+
+class EpochMeter:
+    """Sums of an epoch's loss terms (weighted by each batch's share), checked for NaN as they come.
+
+    Checking needs a device sync; on the CPU that costs nothing, so every step is checked there and
+    every ``ACCELERATOR_CHECK_EVERY`` steps on an accelerator (and the epoch's last step always)."""
+
+    ACCELERATOR_CHECK_EVERY = 25
+
+    def __init__(self, device: torch.device):
+        self.check_every = 1 if device.type == "cpu" else self.ACCELERATOR_CHECK_EVERY
+        self.sums = torch.zeros(3, device=device, dtype=torch.float64)       # loss, recon, kl
+        self.pending = torch.zeros(3, device=device, dtype=torch.float64)    # since the last check
+        self.extras: dict[str, torch.Tensor] = {}
+        self.checked = False
+
+    def add(self, out: ModelOutput, count: int) -> None:
+        kl = out.kl.detach() if out.kl is not None else out.loss.new_zeros(())
+        self.pending += torch.stack([out.loss.detach(), out.recon.detach(), kl]).double() * count
+        for name, value in out.extras.items():
+            self.extras[name] = self.extras.get(name, 0.0) + value.detach().double() * count
+
+    def check(self, step: int, epoch: int, *, force: bool = False) -> None:
+        """Raise TrainingDiverged if a loss since the last check was NaN or infinite (when due)."""
+        self.checked = force or step % self.check_every == 0
+        if not self.checked:
+            return
+        if not torch.isfinite(self.pending).all():
+            raise TrainingDiverged(
+                f"the loss became NaN or infinite at step {step} (epoch {epoch + 1}): "
+                "try a lower --lr, --grad-clip 1.0 or --kl-warmup 5; the last good checkpoint is kept")
+        self.sums += self.pending
+        self.pending.zero_()
+
+    def means(self, group: distributed.Group, n: int, *, variational: bool) -> dict[str, float]:
+        """The epoch's ``train_*`` metrics: sums over every process, divided by the training-set size."""
+        loss, recon, kl = (group.sum(self.sums) / n).tolist()
+        record = {"train_loss": loss, "train_recon": recon}
+        if variational:
+            record["train_kl"] = kl
+        record.update({f"train_{name}": float(group.sum(value) / n) for name, value in self.extras.items()})
         return record
 
 
@@ -336,23 +357,6 @@ def _labels(split, device: torch.device) -> torch.Tensor:
         raise ConfigError("a conditional model needs class labels, and this dataset has none: use a labelled dataset "
                           "(an .npz with y, an image folder with sub-folders, or a named one)")
     return torch.as_tensor(split.y, device=device).long()
-
-
-def _write_run_info(run_dir: Path, config: TrainConfig, dataset, model, group: distributed.Group) -> None:
-    info = {
-        "format": RUN_FORMAT,
-        "config": config.to_dict(),
-        "data": {"name": dataset.name, "source": dataset.source, "sample_shape": list(dataset.sample_shape),
-                 "class_names": dataset.class_names, "quantized_8bit": dataset.quantized_8bit,
-                 "n_train": len(dataset.train), "n_val": len(dataset.val), "n_test": len(dataset.test)},
-        "model": {"parameters": sum(p.numel() for p in model.parameters()), "likelihood": model.likelihood.describe()},
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if group.distributed:
-        info["distributed"] = group.describe(config.batch_size, config.lr)
-    atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2) + "\n")
-    atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bool = False, callbacks=()) -> TrainResult:
@@ -366,7 +370,7 @@ def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bo
             prepare_run_dir(run_dir, overwrite=overwrite)
         trainer = Trainer(config, dataset, run_dir, callbacks)
         if run_dir is not None:
-            _write_run_info(run_dir, config, dataset, trainer.model, trainer.group)
+            write_run_info(run_dir, config, describe_data(dataset), trainer.model, _launch(trainer.group, config))
         return trainer.fit()
     finally:
         distributed.leave()
@@ -393,15 +397,16 @@ def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, ca
         trainer.restore(checkpoint)
         if group.is_main:
             _truncate_metrics(run.path / "metrics.jsonl", done)
-            run.info["config"] = config.to_dict()
-            run.info.pop("distributed", None)
-            if group.distributed:
-                run.info["distributed"] = group.describe(config.batch_size, config.lr)
-            atomic_write_text(run.path / "run.json", json.dumps(run.info, indent=2) + "\n")
-            atomic_write_text(run.path / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+            write_run_info(run.path, config, run.info["data"], trainer.model, _launch(group, config),
+                           created=run.info.get("created"))
         return trainer.fit()
     finally:
         distributed.leave()
+
+
+def _launch(group: distributed.Group, config: TrainConfig) -> dict[str, Any] | None:
+    """What run.json records of a torchrun launch; None for one process."""
+    return group.describe(config.batch_size, config.lr) if group.distributed else None
 
 
 def _truncate_metrics(file: Path, epochs_done: int) -> None:
