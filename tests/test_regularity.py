@@ -15,7 +15,8 @@ from torch import nn
 from vaekit.cache import CACHE_ENV
 from vaekit.evaluation import classifier as clf
 from vaekit.data import Dataset, Split
-from vaekit.nn.distributions import DiagonalGaussian, PointPosterior
+from vaekit.nn.distributions import DiagonalGaussian, PointMass
+from vaekit.nn.priors import StandardNormal
 from vaekit.evaluation.classifier import knn_radii, manifold_precision
 from vaekit.evaluation.regularity import (continuity, frechet_distance, frechet_distance_from_moments, measure_regularity,
                                path_changes, random_direction_changes, random_unit_directions)
@@ -60,17 +61,18 @@ class LinearDecoderModel(nn.Module):
     """encode(x) = code_scale * (flat(x) @ A) (a point), decode(z) = 0.5 + (z / code_scale) @ W^T:
     linear, so the image change per step is exactly ||W step|| / (code_scale sqrt(D))."""
 
-    variational = False
+    variational = generative = False
 
     def __init__(self, dim_in, latent, dim_out, code_scale=1.0, seed=0):
         super().__init__()
+        self.prior = StandardNormal(latent)
         g = torch.Generator().manual_seed(seed)
         self.a = nn.Parameter(torch.randn(dim_in, latent, generator=g) / math.sqrt(dim_in), requires_grad=False)
         self.w = nn.Parameter(0.01 * torch.randn(dim_out, latent, generator=g), requires_grad=False)
         self.code_scale, self.latent_dim, self.sample_shape = code_scale, latent, (dim_out,)
 
     def encode(self, x):
-        return PointPosterior(self.code_scale * (x.flatten(1) @ self.a))
+        return PointMass(self.code_scale * (x.flatten(1) @ self.a))
 
     def decode(self, z):
         return 0.5 + (z / self.code_scale) @ self.w.T
@@ -82,10 +84,11 @@ class LinearDecoderModel(nn.Module):
 class ReplayModel(nn.Module):
     """A "decoder" that ignores z and returns the given real images in turn (one full pass = ``images``)."""
 
-    variational = True
+    variational = generative = True
 
     def __init__(self, images, latent_dim=2):
         super().__init__()
+        self.prior = StandardNormal(latent_dim)
         self.images = torch.as_tensor(images)
         self.latent_dim, self.sample_shape, self.served = latent_dim, tuple(images.shape[1:]), 0
 

@@ -107,7 +107,7 @@ def run_fashion(models: list[str], args) -> None:
         write(path, {"part": "fashion", "model": model, "config": config.to_dict(), "train_seconds": train_seconds,
                      "eval_seconds": time.perf_counter() - started,
                      "final_val_loss": history[-1].get("val_loss"),
-                     "eval": result, "machine": machine()})
+                     "eval": result.to_dict(), "machine": machine()})
         print(f"fashion {model}: {train_seconds:.0f} s training, written", file=sys.stderr)
 
 

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,58 @@ log = logging.getLogger(__name__)
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
 EVAL_SEED_OFFSET = 104729
+
+
+@dataclass
+class Evaluation:
+    """Every number of one evaluation; the fields are eval.json's keys, in its order.
+
+    Nats per input unless the name says otherwise (``mse`` is per value, ``bits_per_dim`` per data
+    value). A field that does not apply to the model is None, and ``notes`` says why. ``continuity``,
+    ``completeness``, ``fd`` and ``regularity`` come from :func:`vaekit.evaluation.regularity.measure_regularity`,
+    ``disentanglement`` from :func:`vaekit.disentanglement.measure_disentanglement`. ``run`` and
+    ``dataset`` are set when a run folder is evaluated. ``result["nll"]`` reads a field by its key,
+    as in eval.json.
+    """
+
+    split: str
+    n: int
+    likelihood: str
+    proper_likelihood: bool
+    recon: float
+    kl: float | None
+    nelbo: float | None
+    nll: float | None
+    iw_samples: int | None
+    bits_per_dim: float | None
+    mse: float
+    kl_per_dim: list[float] | None
+    active_units: int | None
+    pca_mse: float
+    latent_dim: int
+    seed: int
+    continuity: dict[str, Any] | None = None
+    completeness: float | None = None
+    fd: float | None = None
+    regularity: dict[str, Any] | None = None
+    seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+    disentanglement: dict[str, Any] | None = None
+    run: str | None = None
+    dataset: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The eval.json object (``run`` and ``dataset`` only when set)."""
+        values = asdict(self)
+        for key in ("run", "dataset"):
+            if values[key] is None:
+                del values[key]
+        return values
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
 
 
 def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -> float:
@@ -60,7 +113,7 @@ def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -
 def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
                    batch_size: int = 100, memory_cap_bytes: int = 512 * 2**20,
                    progress=None, regularity: bool = True, regularity_samples: int = 2000,
-                   disentanglement: bool = False, disentanglement_points: int = 10_000) -> dict[str, Any]:
+                   disentanglement: bool = False, disentanglement_points: int = 10_000) -> Evaluation:
     """Every number in eval.json, computed on one split of ``dataset``.
 
     With ``regularity`` (the default) the result also holds ``continuity``, ``completeness``, ``fd``
@@ -72,7 +125,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     """
     if iw_samples < 1:
         raise ConfigError(f"--iw-samples must be at least 1, not {iw_samples}")
-    if disentanglement and getattr(dataset, "ground_truth", None) is None:
+    if disentanglement and dataset.ground_truth is None:
         raise ConfigError(f"--disentanglement needs a data set generated from known factors (dsprites, "
                           f"dsprites-small); {dataset.name} has none")
     started = time.perf_counter()
@@ -90,7 +143,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     kl_per_dim = torch.zeros(model.latent_dim, dtype=torch.float64, device=device)
     # A model whose prior is not N(0, I) (VampPrior, two levels) has no closed-form KL: it is then the
     # Monte-Carlo estimate E_q[log q - log p] over the same K samples as the IW bound.
-    closed_form_kl = getattr(model, "closed_form_kl", True)
+    closed_form_kl = model.prior.closed_form
     labels = _condition_labels(model, dataset, split, device)
     if model.variational:
         # The long part: K decodes per image, on every core (iw.py); the rest below is one pass.
@@ -109,7 +162,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         totals["sq_err"] += float((model.decode(posterior.mode(), **condition) - x).double().pow(2).sum())
         means.append(posterior.mode().double())
         if model.variational and closed_form_kl:
-            per_dim = posterior.kl_per_dim().double()
+            per_dim = model.prior.kl_per_dim(posterior).double()
             kl_per_dim += per_dim.sum(0)
             totals["kl"] += float(per_dim.sum())
         elif not model.variational:
@@ -130,51 +183,37 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         notes.append(f"{lik.describe()} is not a normalised likelihood: recon, nelbo and nll are losses, not nats of a probability")
     elif not lik.discrete:
         notes.append(f"{lik.describe()} is a density on [0, 1], not a probability of 8-bit images: bits_per_dim is not reported")
-    notes.extend(getattr(model, "evaluation_notes", () if variational else
-                         ("a plain autoencoder has no posterior or prior: kl, nelbo, nll and active_units do not apply",)))
-    result = {
-        "split": split,
-        "n": n,
-        "likelihood": lik.describe(),
-        "proper_likelihood": bool(lik.proper),
-        "recon": recon,
-        "kl": kl,
-        "nelbo": recon + kl if variational else None,
-        "nll": nll,
-        "iw_samples": iw_samples if variational else None,
-        "bits_per_dim": nll / (dims * math.log(2)) if honest_bits else None,
-        "mse": totals["sq_err"] / (n * dims),
-        "kl_per_dim": (kl_per_dim / n).tolist() if variational and closed_form_kl else None,
-        "active_units": active,
-        "pca_mse": pca_mse,
-        "latent_dim": model.latent_dim,
-        "seed": seed,
-        "continuity": None,
-        "completeness": None,
-        "fd": None,
-        "regularity": None,
-        "seconds": None,
-        "notes": notes,
-    }
+    notes.extend(model.evaluation_notes)
+    if variational and model.prior.evaluation_note:
+        notes.append(model.prior.evaluation_note)
+    result = Evaluation(
+        split=split, n=n, likelihood=lik.describe(), proper_likelihood=bool(lik.proper),
+        recon=recon, kl=kl, nelbo=recon + kl if variational else None, nll=nll,
+        iw_samples=iw_samples if variational else None,
+        bits_per_dim=nll / (dims * math.log(2)) if honest_bits else None,
+        mse=totals["sq_err"] / (n * dims),
+        kl_per_dim=(kl_per_dim / n).tolist() if variational and closed_form_kl else None,
+        active_units=active, pca_mse=pca_mse, latent_dim=model.latent_dim, seed=seed, notes=notes)
     if regularity:
         from vaekit.evaluation.regularity import measure_regularity
 
         if regularity_samples < 2:
             raise ConfigError(f"--regularity-samples must be at least 2, not {regularity_samples}")
-        result.update(measure_regularity(model, dataset, split=split, samples=regularity_samples, seed=seed))
-    result["disentanglement"] = None
+        measured = measure_regularity(model, dataset, split=split, samples=regularity_samples, seed=seed)
+        result.continuity, result.completeness = measured["continuity"], measured["completeness"]
+        result.fd, result.regularity = measured["fd"], measured["regularity"]
     if disentanglement:
         from vaekit.disentanglement import measure_disentanglement, model_representation
 
-        result["disentanglement"] = measure_disentanglement(model_representation(model), dataset.ground_truth,
-                                                            seed=seed, points=disentanglement_points)
-    result["seconds"] = time.perf_counter() - started
+        result.disentanglement = measure_disentanglement(model_representation(model), dataset.ground_truth,
+                                                         seed=seed, points=disentanglement_points)
+    result.seconds = time.perf_counter() - started
     return result
 
 
 def _condition_labels(model, dataset, split: str, device) -> torch.Tensor | None:
     """The split's true labels for a conditional model (evaluated on p(x|y)), else None."""
-    if not getattr(model, "conditional", False):
+    if not model.conditional:
         return None
     y = dataset.split(split).y
     if y is None:
@@ -186,15 +225,15 @@ def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, se
              data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True,
              regularity: bool = True, regularity_samples: int = 2000, disentanglement: bool = False,
              disentanglement_points: int = 10_000) -> dict[str, Any]:
-    """Evaluate a run folder's best weights and write ``RUN/eval.json``."""
+    """Evaluate a run folder's best weights and write ``RUN/eval.json``; returns what it wrote."""
     from vaekit.training.run import load_model_and_data
 
     model, dataset = load_model_and_data(run, data_dir=data_dir, device=device)
     result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress,
                             regularity=regularity, regularity_samples=regularity_samples,
                             disentanglement=disentanglement, disentanglement_points=disentanglement_points)
-    result["run"] = str(Path(run))
-    result["dataset"] = dataset.name
+    result.run, result.dataset = str(Path(run)), dataset.name
+    values = result.to_dict()
     if write:
-        atomic_write_text(Path(run) / "eval.json", json.dumps(result, indent=2) + "\n")
-    return result
+        atomic_write_text(Path(run) / "eval.json", json.dumps(values, indent=2) + "\n")
+    return values

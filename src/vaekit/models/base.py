@@ -35,17 +35,19 @@ Hooks the trainer calls on every model; the defaults here do nothing:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 from torch import nn
 
-from vaekit.training.config import TrainConfig
 from vaekit.errors import ConfigError
 from vaekit.nn.distributions import PointMass
 from vaekit.nn.priors import Prior, build_prior
 from vaekit.nn.likelihoods import build_likelihood
 from vaekit.nn.networks import build_networks
+
+if TYPE_CHECKING:  # the config is built by vaekit.training, a layer above the models
+    from vaekit.training.config import TrainConfig
 
 
 @dataclass
