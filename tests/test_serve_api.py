@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -424,14 +425,24 @@ def test_page_and_assets_are_served_with_a_strict_policy(client):
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "default-src 'none'" in policy
     assert "http" not in page.text.replace('href="/docs"', "")             # nothing from elsewhere
-    for name, kind in [("explorer.js", "javascript"), ("explorer.css", "css")]:
+    modules = ["main.js", "state.js", "dom.js", "api.js", "decoder.js", "plot.js", "map.js", "panels.js", "tools.js"]
+    assert '<script type="module" src="/static/main.js">' in page.text
+    for name, kind in [("explorer.css", "text/css")] + [(name, "text/javascript") for name in modules]:
         asset = client.get(f"/static/{name}")
-        assert asset.status_code == 200 and kind in asset.headers["content-type"]
+        assert asset.status_code == 200 and kind in asset.headers["content-type"], name
         assert "://" not in asset.text                                      # no CDN: works offline
+    # Every module the page imports is in the served table (and nothing the table lacks is imported).
+    imported = set()
+    for name in modules:
+        imported |= set(re.findall(r'^import .* from "\./([\w-]+\.js)";$', client.get(f"/static/{name}").text, re.M))
+    assert imported == set(modules) - {"main.js"}
 
 
 @pytest.mark.parametrize("path", ["/static/app.py", "/static/..%2fapp.py", "/static/../serve/app.py",
-                                  "/static/%2e%2e/%2e%2e/run.py", "/run.json", "/digits-vae/run.json"])
+                                  "/static/%2e%2e/%2e%2e/run.py", "/run.json", "/digits-vae/run.json",
+                                  "/static/explorer.js", "/static/index.html", "/static/__init__.py",
+                                  "/static/static/main.js", "/static/..%2f__init__.py", "/static/main.py",
+                                  "/main.js", "/state.js"])
 def test_no_file_outside_the_assets_can_be_read(client, path):
     response = client.get(path)
     assert response.status_code == 404

@@ -6,7 +6,8 @@
 * ``schemas`` -- the API's request and response bodies, with their limits;
 * ``app`` -- the FastAPI application, its error handling and its guards (host, body size);
 * ``server`` -- binding the socket and running uvicorn;
-* ``static/`` -- the page: hand-written HTML, CSS and JavaScript, no build step, works offline.
+* ``static/`` -- the page: hand-written HTML, CSS and JavaScript (native ES modules, booted by
+  ``main.js``, whose header lists them), no build step, works offline.
 
 Python use::
 

@@ -1,4 +1,4 @@
-"""The explorer's web application: the page, its three assets and the JSON API (FastAPI).
+"""The explorer's web application: the page, its assets (a style sheet and JavaScript modules) and the JSON API (FastAPI).
 
 Every route but ``/api/decode`` is a plain ``def``, so FastAPI runs it in its thread pool; small decode
 requests are answered on the event loop (see ``decode``). Model calls are serialised per run (see
@@ -26,7 +26,10 @@ from vaekit.serve.registry import RunRegistry
 log = logging.getLogger(__name__)
 
 # The page and its assets, served by name from this fixed table (never from a path in a request).
-ASSETS = {"explorer.js": "text/javascript; charset=utf-8", "explorer.css": "text/css; charset=utf-8"}
+# The page's script is main.js, a native ES module that imports the others (see its header).
+MODULES = ("main.js", "state.js", "dom.js", "api.js", "decoder.js", "plot.js", "map.js", "panels.js", "tools.js")
+ASSETS = {"explorer.css": "text/css; charset=utf-8",
+          **{name: "text/javascript; charset=utf-8" for name in MODULES}}
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024      # an upload plus its multipart envelope
