@@ -299,14 +299,14 @@ def test_evaluate_model_adds_the_regularity_keys(digits_dataset, digits_classifi
     from vaekit.evaluation.evaluate import evaluate_model
 
     model = train(digits_dataset, model="vae", hidden=[32], latent_dim=2, epochs=1, device="cpu").model
-    result = evaluate_model(model, digits_dataset, iw_samples=2, regularity_samples=200)
+    result = evaluate_model(model, digits_dataset, iw_samples=2, regularity_samples=200).to_dict()
     assert {"continuity", "completeness", "fd", "regularity"} <= result.keys()
     assert 0 < result["completeness"] <= 1 and result["fd"] > 0
     assert result["regularity"]["classifier"]["cached"] is True          # the session's digits classifier
     json.dumps(result)
     table = render.eval_table(result)
     assert "completeness" in table and "fd" in table and "continuity" in table
-    off = evaluate_model(model, digits_dataset, iw_samples=2, regularity=False)
+    off = evaluate_model(model, digits_dataset, iw_samples=2, regularity=False).to_dict()
     assert off["continuity"] is None and off["completeness"] is None and off["regularity"] is None
     assert "completeness" not in render.eval_table(off)
 
