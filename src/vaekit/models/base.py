@@ -66,6 +66,7 @@ class AutoEncoder(nn.Module):
     def __init__(self, config: TrainConfig, sample_shape: tuple[int, ...]):
         super().__init__()
         self.config = config
+        self.options = config.options      # the model's own options: a dataclass its registry entry names
         self.sample_shape = tuple(sample_shape)
         self.latent_dim = config.latent_dim
         self.likelihood = build_likelihood(config.likelihood, binarize=config.binarize, sigma=config.sigma)

@@ -24,13 +24,33 @@ q(z2|x) (a diagonal summary for plots; evaluation uses the exact two-level propo
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from torch import nn
 
 from vaekit.nn.distributions import DiagonalGaussian, standard_normal_log_prob
 from vaekit.nn.networks import build_networks
+from vaekit.errors import ConfigError
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import option
+from vaekit.models.vae import VAE, VAEOptions
+
+
+@dataclass
+class HierarchicalVAEOptions(VAEOptions):
+    top_latent_dim: int | None = option(None, "dimensions of the top level z2; z1 gets the rest of --latent-dim",
+                                        computed="half of --latent-dim")
+
+    def resolve(self, config) -> "HierarchicalVAEOptions":
+        top = max(1, config.latent_dim // 2) if self.top_latent_dim is None else self.top_latent_dim
+        return replace(self, top_latent_dim=top)
+
+    def validate(self, config) -> None:
+        super().validate(config)
+        if self.top_latent_dim is not None and not 1 <= self.top_latent_dim < config.latent_dim:
+            raise ConfigError(f"--top-latent-dim must be between 1 and --latent-dim - 1 = {config.latent_dim - 1} "
+                              f"(hvae splits --latent-dim between its two levels), not {self.top_latent_dim}")
 
 
 def gaussian_kl_per_dim(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tensor:
@@ -54,7 +74,7 @@ class HierarchicalVAE(VAE):
 
     def __init__(self, config, sample_shape):
         super().__init__(config, sample_shape)
-        self.top_dim = int(config.top_latent_dim)
+        self.top_dim = int(self.options.top_latent_dim)
         self.bottom_dim = config.latent_dim - self.top_dim
         width = max(64, 4 * config.latent_dim)
         # The bottom-up features d come from the configured encoder; the decoder reads z1 only.

@@ -20,12 +20,21 @@ E[log q(z|x) - log p(z)], exactly. N is the training-set size, which the trainer
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from vaekit.nn.distributions import LOG_2PI
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import NON_NEGATIVE, ModelOptions, option
+from vaekit.models.vae import VAE, kl_weight_option
+
+
+@dataclass
+class BetaTCVAEOptions(ModelOptions):
+    alpha: float = option(1.0, "weight of the index-code mutual information", check=NON_NEGATIVE)
+    beta: float = kl_weight_option(6.0, "weight of the total correlation (the KL's other two parts: --alpha, --gamma)")
+    gamma: float = option(1.0, "weight of the dimension-wise KL", check=NON_NEGATIVE)
 
 
 def gaussian_log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -60,9 +69,9 @@ class BetaTCVAE(VAE):
         z = posterior.sample(generator=generator)
         recon = -self.log_likelihood(x, z).mean()
         terms = kl_decomposition(z, posterior, self.log_prior(z), max(int(self.dataset_size), x.shape[0]))
-        cfg = self.config
-        tc_weight = cfg.beta if beta is None else beta
-        loss = recon + cfg.alpha * terms["mi"] + tc_weight * terms["tc"] + cfg.gamma * terms["dim_kl"]
+        options = self.options
+        tc_weight = options.beta if beta is None else beta
+        loss = recon + options.alpha * terms["mi"] + tc_weight * terms["tc"] + options.gamma * terms["dim_kl"]
         kl_per_dim = posterior.kl_per_dim().mean(0)
         return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
                            extras={"mi": terms["mi"], "tc": terms["tc"], "dim_kl": terms["dim_kl"],

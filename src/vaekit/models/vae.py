@@ -9,10 +9,34 @@ logged ``kl`` stays the true KL. Every VAE whose loss has a per-dimension KL tak
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.models.base import AutoEncoder, ModelOutput
+from vaekit.models.options import NON_NEGATIVE, ModelOptions, option
+
+
+def kl_weight_option(default: float = 1.0, help: str = "weight of the KL term"):
+    """``beta``: the trainer ramps a model's beta up from 0 over --kl-warmup."""
+    return option(default, help, check=NON_NEGATIVE)
+
+
+def free_bits_option():
+    return option(None, "nats per latent dimension below which the KL is not penalised (Kingma et al. 2016)",
+                  check=NON_NEGATIVE)
+
+
+@dataclass
+class VAEOptions(ModelOptions):
+    beta: float = kl_weight_option(1.0)
+    free_bits: float | None = free_bits_option()
+
+
+@dataclass
+class BetaVAEOptions(VAEOptions):
+    beta: float = kl_weight_option(4.0)
 
 
 class VAE(AutoEncoder):
@@ -22,7 +46,7 @@ class VAE(AutoEncoder):
 
     @property
     def beta(self) -> float:
-        return float(self.config.beta)
+        return float(self.options.beta)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         # One fused head outputs [mean, logvar]; splitting a view costs nothing.
@@ -47,7 +71,7 @@ class VAE(AutoEncoder):
     def kl_penalty(self, kl_per_dim: torch.Tensor) -> torch.Tensor:
         """The KL term of the loss from batch-mean KLs per dimension: their sum, or with free bits
         sum_j max(free_bits, KL_j)."""
-        free_bits = getattr(self.config, "free_bits", None)
+        free_bits = getattr(self.options, "free_bits", None)
         if free_bits:
             return kl_per_dim.clamp(min=free_bits).sum()
         return kl_per_dim.sum()

@@ -15,15 +15,24 @@ z as the reconstruction term; ``kl`` in the logs and in evaluation is that estim
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import ModelOptions, at_least, option
+from vaekit.models.vae import VAE, kl_weight_option
 
 MIXTURE_CHUNK_VALUES = 2**24
+
+
+@dataclass
+class VampOptions(ModelOptions):
+    beta: float = kl_weight_option(1.0)
+    pseudo_inputs: int = option(500, "number of learned pseudo-inputs, the prior's mixture components",
+                                check=at_least(1))
 
 
 def mixture_log_prob(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor) -> torch.Tensor:
@@ -47,7 +56,7 @@ class VampVAE(VAE):
 
     def __init__(self, config, sample_shape):
         super().__init__(config, sample_shape)
-        self.pseudo_logits = nn.Parameter(0.1 * torch.randn(int(config.pseudo_inputs), *self.sample_shape))
+        self.pseudo_logits = nn.Parameter(0.1 * torch.randn(int(self.options.pseudo_inputs), *self.sample_shape))
 
     def pseudo_inputs(self) -> torch.Tensor:
         return torch.sigmoid(self.pseudo_logits)
