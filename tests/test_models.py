@@ -501,6 +501,9 @@ def test_a_model_added_from_outside_trains_through_the_cli(toy_model, tmp_path, 
     assert metrics["train_toy_option"] == 3.0                            # the model read it while training
     assert vaekit.load(run).options.toy_option == 3
 
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--toy-option TOY_OPTION toy: how many toys the toy model counts (default 1)" in " ".join(capsys.readouterr().out.split())
     assert main(["models", "toy"]) == 0
     assert "--toy-option       default 1: how many toys the toy model counts" in capsys.readouterr().out
     assert main(["models"]) == 0
