@@ -60,7 +60,7 @@ class TrainConfig:
     workers: int | None = None          # DataLoader processes reading streamed batches (None: 1 to 4)
     # The model's own options: an instance of the dataclass its registry entry names (vaekit.models).
     # A dict of values given by name becomes one (an option the model lacks is refused); None: its defaults.
-    options: Any = None
+    options: ModelOptions | dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.options = _model_options(self.model, self.options)
