@@ -55,7 +55,7 @@ def quick_config(**overrides) -> TrainConfig:
     values = dict(dataset="digits", model="vae", arch="mlp", hidden=[32], latent_dim=3, epochs=2,
                   batch_size=64, lr=3e-3, seed=0, device="cpu")
     values.update(overrides)
-    return TrainConfig(**values).resolved()
+    return TrainConfig.from_dict(values).resolved()
 
 
 @pytest.fixture

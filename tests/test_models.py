@@ -1,6 +1,7 @@
 """The model registry: a contract every model meets, and each model's formulas against independent computations."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -17,7 +18,7 @@ from vaekit import latent
 from vaekit.training.config import TrainConfig, build_config
 from vaekit.errors import ConfigError
 from vaekit.evaluation.evaluate import evaluate_model, importance_weighted_bound
-from vaekit.models import MODELS, build_model
+from vaekit.models import MODELS, build_model, model_options
 from vaekit.training.trainer import resume, train
 
 # Small enough that each model trains, resumes and evaluates in well under a second.
@@ -81,7 +82,8 @@ def test_model_contract(name, tiny_digits, tmp_path):
         assert torch.equal(trained.sample_prior(4, generator=torch.Generator().manual_seed(4)),
                            reloaded.sample_prior(4, generator=torch.Generator().manual_seed(4)))
     saved = json.loads((tmp_path / "full/run.json").read_text())["config"]
-    assert {k: saved[k] for k in MODELS[name].options} == {k: getattr(config, k) for k in MODELS[name].options}
+    own = dataclasses.asdict(config.options)
+    assert {k: saved[k] for k in own} == own and type(reloaded.options) is type(config.options)
     lines = [json.loads(line) for line in (tmp_path / "full/metrics.jsonl").read_text().splitlines()]
     assert all(f"train_{k}" in lines[0] and f"val_{k}" in lines[0] for k in outs[0].extras)
 
@@ -110,21 +112,29 @@ def test_model_contract(name, tiny_digits, tmp_path):
     assert np.isfinite(mapped.projection.points).all()
 
 
-def test_registry_and_config_agree():
-    from vaekit.training import config
+def test_every_model_declares_its_options():
+    """Each option has help, a default once resolved (free bits: off), one type wherever it is declared,
+    and a name no shared key has; the resolved config is flat and round-trips through JSON."""
+    from vaekit.training.config import FIELDS
 
-    assert config.MODELS == tuple(MODELS)
+    kinds = {}
     for name, entry in MODELS.items():
         assert entry.description and entry.paper
         cfg = TrainConfig(model=name).resolved()
-        for option in entry.options:
-            if option != "free_bits":
-                assert getattr(cfg, option) is not None, (name, option)
+        for info in model_options(name):
+            assert info.help and info.kind in (int, float, str) and info.name not in FIELDS, (name, info)
+            assert kinds.setdefault(info.name, info.kind) is info.kind, (name, info.name)
+            if info.name != "free_bits":
+                assert getattr(cfg.options, info.name) is not None, (name, info.name)
+        assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).resolved() == cfg
 
 
 @pytest.mark.parametrize("overrides, message", [
     (dict(model="vae", iw_k=5), "--iw-k does not apply to --model vae"),
-    (dict(model="iwae", beta=2.0), "--beta does not apply to --model iwae"),
+    (dict(model="iwae", beta=2.0), r"--beta does not apply to --model iwae \(it is an option of vae, beta-vae,"),
+    (dict(model="ae", beta=2.0), "--beta does not apply to --model ae"),
+    (dict(model="vae", beta=-1.0), "--beta must be a non-negative number"),
+    (dict(model="factor-vae", disc_lr=0.0), "--disc-lr must be a positive number"),
     (dict(model="iwae", iw_k=0), "--iw-k must be at least 1"),
     (dict(model="dip-vae", dip_type="iii"), "unknown --dip-type"),
     (dict(model="vq-vae", latent_dim=5, code_dim=2), "not a multiple of --code-dim"),
@@ -139,18 +149,26 @@ def test_model_options_are_checked(overrides, message):
 
 
 def test_dip_lambda_d_default_follows_type():
-    assert build_config(None, dict(model="dip-vae", lambda_od=3.0)).lambda_d == 30.0
-    assert build_config(None, dict(model="dip-vae", dip_type="ii", lambda_od=3.0)).lambda_d == 3.0
+    assert build_config(None, dict(model="dip-vae", lambda_od=3.0)).options.lambda_d == 30.0
+    assert build_config(None, dict(model="dip-vae", dip_type="ii", lambda_od=3.0)).options.lambda_d == 3.0
+    assert build_config(None, dict(model="dip-vae", lambda_od=3.0, lambda_d=1.0)).options.lambda_d == 1.0
+    assert build_config(None, dict(model="capacity-vae", epochs=7)).options.capacity_epochs == 7.0
+    assert build_config(None, dict(model="hvae", latent_dim=5)).options.top_latent_dim == 2
 
 
-def test_models_command_does_not_import_torch():
-    import subprocess
-    import sys
+def test_models_command_lists_each_models_declared_options(capsys):
+    # The options are declared beside the models, so `vaekit models` imports them (and torch); `vaekit
+    # --help` stays torch-free (tests/test_cli.py).
+    from vaekit.cli.app import main
 
-    code = "import sys; from vaekit.cli.app import main; main(['models']); print('torch' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "False" and "vq-vae" in done.stdout
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "Burda et al. 2016; options: --iw-k" in listing and "options: --codebook-size --code-dim" in listing
+    assert main(["models", "dip-vae"]) == 0
+    shown = capsys.readouterr().out
+    assert "--lambda-d         default 10 x lambda-od for type i" in shown and "--free-bits        default off" in shown
+    assert main(["models", "beta-tcvae"]) == 0
+    assert "--beta             default 6: weight of the total correlation" in capsys.readouterr().out
 
 
 def test_conditional_model_needs_labels(digits_dataset):
@@ -433,3 +451,86 @@ def test_cli_lists_trains_evaluates_and_samples_a_new_model(tmp_path, capsys):
     vq = tmp_path / "vq"
     assert main(["train", "--model", "vq-vae", "--latent-dim", "4", "--code-dim", "3", "--out", str(vq), *common]) == 2
     assert "not a multiple of --code-dim" in capsys.readouterr().err and not vq.exists()
+
+
+# -- adding a model ------------------------------------------------------------------------------------
+TOY_MODULE = '''
+"""A user's own model: an autoencoder with one option of its own."""
+from dataclasses import dataclass
+
+from vaekit.models.base import AutoEncoder
+from vaekit.models.options import ModelOptions, at_least, option
+
+
+@dataclass
+class ToyOptions(ModelOptions):
+    toy_option: int = option(1, "how many toys the toy model counts", check=at_least(1))
+
+
+class Toy(AutoEncoder):
+    def forward(self, x, **kwargs):
+        out = super().forward(x, **kwargs)
+        out.extras["toy_option"] = out.recon.new_tensor(float(self.options.toy_option))   # logged: it got here
+        return out
+'''
+
+
+@pytest.fixture
+def toy_model(tmp_path, monkeypatch):
+    """A model added as a user adds one: a module of their own and one registry line."""
+    from vaekit.models import ModelEntry, register
+
+    (tmp_path / "vaekit_toy_model.py").write_text(TOY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    register(ModelEntry("toy", "vaekit_toy_model:Toy", "a toy autoencoder", "-", options="vaekit_toy_model:ToyOptions",
+                        deterministic=True))
+    yield
+    MODELS.pop("toy")
+
+
+def test_a_model_added_from_outside_trains_through_the_cli(toy_model, tmp_path, capsys):
+    from vaekit.cli.app import main
+
+    common = ["--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--device", "cpu"]
+    run = tmp_path / "toy-run"
+    assert main(["train", "--model", "toy", "--toy-option", "3", "--out", str(run), *common]) == 0
+    saved = json.loads((run / "run.json").read_text())["config"]
+    assert saved["model"] == "toy" and saved["toy_option"] == 3 and saved["likelihood"] == "mse"
+    assert "iw_k" not in saved and "beta" not in saved                  # only the model's own options
+    metrics = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert metrics["train_toy_option"] == 3.0                            # the model read it while training
+    assert vaekit.load(run).options.toy_option == 3
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--toy-option TOY_OPTION toy: how many toys the toy model counts (default 1)" in help_text
+    assert main(["models", "toy"]) == 0
+    assert "--toy-option       default 1: how many toys the toy model counts" in capsys.readouterr().out
+    assert main(["models"]) == 0
+    assert "options: --toy-option" in capsys.readouterr().out
+    assert main(["train", "--model", "toy", "--toy-option", "0", *common]) == 2
+    assert "--toy-option must be at least 1, not 0" in capsys.readouterr().err
+    assert main(["train", "--model", "vae", "--toy-option", "3", *common]) == 2
+    assert "--toy-option does not apply to --model vae (it is an option of toy)" in capsys.readouterr().err
+    config = tmp_path / "toy.toml"
+    config.write_text('model = "toy"\ntoy-opton = 2\n')
+    assert main(["train", "--config", str(config), *common]) == 2
+    assert "did you mean 'toy-option'?" in capsys.readouterr().err
+
+
+def test_run_json_of_older_versions_loads(tiny_digits, tmp_path):
+    """Before options belonged to the models, run.json held every model's options, null where unused."""
+    old_keys = ["beta", "iw_k", "alpha", "gamma", "disc_lr", "dip_type", "lambda_od", "lambda_d", "capacity_max",
+                "capacity_epochs", "mmd_weight", "mmd_kernel", "pseudo_inputs", "label_dropout", "codebook_size",
+                "code_dim", "commitment", "ema_decay", "top_latent_dim", "free_bits"]
+    for name, own in [("iwae", {"iw_k": 3}), ("ae", {}), ("dip-vae", {"beta": 1.0, "dip_type": "ii", "lambda_od": 2.0,
+                                                                       "lambda_d": 2.0})]:
+        result = train(quick_config(model=name, epochs=1, **{k: v for k, v in own.items() if k != "beta"}),
+                       tiny_digits, tmp_path / name)
+        info = json.loads((tmp_path / name / "run.json").read_text())
+        info["config"] = {**{k: v for k, v in info["config"].items() if k not in old_keys},
+                          **{k: own.get(k) for k in old_keys}}
+        (tmp_path / name / "run.json").write_text(json.dumps(info))
+        loaded = vaekit.load(tmp_path / name, which="last")
+        assert loaded.options == result.model.options and loaded.config == result.model.config

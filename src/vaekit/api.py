@@ -29,7 +29,7 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
     if isinstance(config, TrainConfig):
         values = config.to_dict()
         values.update(normalise_keys(options, source="train()"))
-        cfg = TrainConfig(**values).resolved()
+        cfg = TrainConfig.from_dict(values, source="train()").resolved()
     else:
         cfg = build_config(config, options)
     if isinstance(data, Dataset):

@@ -62,8 +62,9 @@ OVERRIDES = {"vq-vae": {"code_dim": 2}}
 def config_for(model: str, dataset: str, epochs: int):
     from vaekit.training.config import TrainConfig
 
-    return TrainConfig(dataset=dataset, model=model, arch="mlp", hidden=[512], latent_dim=10, epochs=epochs,
-                       batch_size=128, lr=1e-3, seed=0, device="cpu", **OVERRIDES.get(model, {})).resolved()
+    values = dict(dataset=dataset, model=model, arch="mlp", hidden=[512], latent_dim=10, epochs=epochs,
+                  batch_size=128, lr=1e-3, seed=0, device="cpu", **OVERRIDES.get(model, {}))
+    return TrainConfig.from_dict(values).resolved()
 
 
 def train_or_reuse(config, dataset, run_dir: Path):

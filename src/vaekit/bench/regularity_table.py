@@ -34,8 +34,9 @@ def main() -> None:
     for latent in (2, 16):
         for name, options in MODELS:
             run = args.out / f"{options['model']}-{latent}"
-            config = TrainConfig(dataset="fashion-mnist", arch="mlp", hidden=[512], latent_dim=latent,
-                                 epochs=args.epochs, batch_size=128, lr=1e-3, seed=0, device="cpu", **options)
+            values = dict(dataset="fashion-mnist", arch="mlp", hidden=[512], latent_dim=latent, epochs=args.epochs,
+                          batch_size=128, lr=1e-3, seed=0, device="cpu", **options)
+            config = TrainConfig.from_dict(values)
             started = time.perf_counter()
             vaekit.train(dataset, out=run, config=config, overwrite=True)
             seconds = time.perf_counter() - started

@@ -1,7 +1,9 @@
 """The ``vaekit`` command: a thin skin over the library.
 
 Each command parses its options, calls one library function and renders the result. Nothing here
-imports torch at module level, so ``vaekit --help`` answers at once.
+imports torch at module level, so ``vaekit --help`` answers at once. The models' own flags
+(``--iw-k``, ``--lambda-od``, ...) come from their options classes, which live beside the models and
+so import torch: they are added only when the command is one that takes them (``train``, ``sweep``).
 """
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import argparse
 import importlib
 import logging
 import sys
+from collections import Counter
 
 from vaekit import __version__
 from vaekit.errors import VaekitError
-from vaekit.models.options import OPTIONS as MODEL_OPTIONS
+from vaekit.models.options import flag
 
 log = logging.getLogger("vaekit.cli")
 
@@ -21,7 +24,7 @@ log = logging.getLogger("vaekit.cli")
 COMMAND_MODULES: list[str] = ["vaekit.cli.latent", "vaekit.cli.report", "vaekit.cli.serve", "vaekit.cli.models",
                                  "vaekit.cli.bench"]
 
-# Options of `vaekit train` that map one-to-one onto TrainConfig fields: (flag, type, help).
+# Options of `vaekit train` that map one-to-one onto the TrainConfig fields every model shares: (flag, type, help).
 TRAIN_OPTIONS = [
     ("--dataset", str, "dataset name (fashion-mnist, mnist, digits, dsprites, dsprites-small) or a path to .npy/.npz or an image folder"),
     ("--data-dir", str, "folder holding the dataset files (searched first)"),
@@ -33,12 +36,12 @@ TRAIN_OPTIONS = [
     ("--channels", str, "conv channels per stage, comma-separated (default 32,64,128,256)"),
     ("--latent-dim", int, "latent dimensions (default 16)"),
     ("--likelihood", str, "bernoulli | continuous-bernoulli | gaussian | discretized-logistic | mse "
-                          "(default bernoulli for VAEs, mse for the AE)"),
-    ("--prior", str, "standard | vamp (a VampPrior: --pseudo-inputs learned inputs; for the VAEs, IWAE and "
-                     "the HVAE's top level) (default: the model's own, N(0, I) but for --model vamp)"),
+                          "(default bernoulli, mse for models with a deterministic encoder)"),
+    ("--prior", str, "standard | vamp: p(z), for the models whose maths allows it (`vaekit models NAME` says which) "
+                     "(default: the model's own, N(0, I) but for --model vamp)"),
+    ("--pseudo-inputs", int, "--prior vamp: learned pseudo-inputs, the VampPrior's mixture components (default 500)"),
     ("--binarize", str, "for bernoulli: none | static | dynamic (default dynamic)"),
     ("--sigma", str, "for gaussian: a positive number or 'learned' (default learned)"),
-    ("--beta", float, "KL weight (default 1 for vae, 4 for beta-vae)"),
     ("--epochs", int, "training epochs (default 10)"),
     ("--batch-size", int, "batch size (default 128)"),
     ("--lr", float, "Adam learning rate (default 1e-3)"),
@@ -55,11 +58,54 @@ TRAIN_OPTIONS = [
     ("--precision", str, "fp32 | bf16 (bfloat16 autocast of the training forward pass; default fp32)"),
     ("--compile", str, "off | default | reduce-overhead (torch.compile the networks; CUDA graphs on a GPU; default off)"),
 ]
-# Model-specific options (iwae's --iw-k, dip-vae's --lambda-od, ...), from vaekit.models.options.
-TRAIN_OPTIONS += [("--" + name.replace("_", "-"), kind, text) for name, (kind, text) in MODEL_OPTIONS.items()]
+# The commands that take the models' own flags, each with its own flags of the same name (sweep's
+# --beta takes a list).
+MODEL_OPTION_COMMANDS = {"train": (), "sweep": ("--beta",)}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def model_option_flags() -> list[tuple[str, type, str]]:
+    """The registered models' own options as (flag, type, help), from their declarations (this
+    imports the models, and torch). An option several models declare is one flag; its help names
+    them, with their defaults."""
+    from vaekit.models import MODELS, model_options
+
+    declared: dict[str, list] = {}
+    for model in MODELS:
+        for info in model_options(model):
+            declared.setdefault(info.name, []).append((model, info))
+    return [(flag(name), uses[0][1].kind, _option_help(uses)) for name, uses in declared.items()]
+
+
+def _option_help(uses) -> str:
+    """E.g. 'info-vae, wae-mmd: rbf or imq (default rbf; imq for wae-mmd)'; one part per help text."""
+    by_text: dict[str, list[tuple[str, str]]] = {}
+    for model, info in uses:
+        by_text.setdefault(info.help, []).append((model, info.default_text))
+    parts = []
+    for text, defaults in by_text.items():
+        common = Counter(default for _, default in defaults).most_common(1)[0][0]
+        others = "".join(f"; {default} for {model}" for model, default in defaults if default != common)
+        parts.append(f"{', '.join(model for model, _ in defaults)}: {text} (default {common}{others})")
+    return "; ".join(parts)
+
+
+def add_model_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    group = parser.add_argument_group("options of the models (each for the models named; see `vaekit models NAME`)")
+    for option, kind, text in model_option_flags():
+        if option not in skip:
+            group.add_argument(option, type=kind, help=text)
+
+
+def config_values(args) -> dict:
+    """What the command line gave for each config key (None: not given), the models' options included."""
+    from vaekit.models import option_users
+
+    keys = [option[2:].replace("-", "_") for option, _, _ in TRAIN_OPTIONS] + list(option_users())
+    return {key: getattr(args, key, None) for key in keys}
+
+
+def build_parser(*, model_options: bool = True) -> argparse.ArgumentParser:
+    """The ``vaekit`` parser; with ``model_options`` False, without the models' own flags (and torch)."""
     parser = argparse.ArgumentParser(prog="vaekit", description="Train and evaluate autoencoders and VAEs.")
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -67,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an AE, VAE or beta-VAE", description="Train a model into a run folder.")
     train.add_argument("--config", help="TOML or YAML file of options (command-line options override it)")
-    for flag, kind, text in TRAIN_OPTIONS:
-        train.add_argument(flag, type=kind, help=text)
+    for option, kind, text in TRAIN_OPTIONS:
+        train.add_argument(option, type=kind, help=text)
     train.add_argument("--out", help="run folder to create (default runs/<dataset>-<model>)")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (with --epochs N to extend it)")
@@ -97,7 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
+    if model_options:
+        for command, own in MODEL_OPTION_COMMANDS.items():
+            add_model_options(commands.choices[command], skip=own)
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command named on a command line (the first word that is not an option)."""
+    return next((str(word) for word in argv if not str(word).startswith("-")), None)
 
 
 class _LowercaseLevel(logging.Formatter):
@@ -110,7 +164,8 @@ class _LowercaseLevel(logging.Formatter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(model_options=_command(argv) in MODEL_OPTION_COMMANDS)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -132,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args) -> int:
     from vaekit.cli import render
 
-    given = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag, _, _ in TRAIN_OPTIONS}
+    given = config_values(args)
     if args.resume:
         return _resume(args, given)
     from vaekit.training.config import build_config

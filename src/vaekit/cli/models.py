@@ -1,11 +1,9 @@
 """``vaekit models``: the registered models, each with what it is, its paper and its options.
 
-Reads the registry in :mod:`vaekit.models`, which imports no torch, so this answers at once.
+The options come from each model's declaration (:mod:`vaekit.models.options`), which lives beside
+the model, so this imports the models (and torch).
 """
 from __future__ import annotations
-
-
-BETA_HELP = {"beta-tcvae": "weight of the total correlation (the KL's other two parts: --alpha, --gamma)"}
 
 
 def register(commands) -> None:
@@ -17,8 +15,7 @@ def register(commands) -> None:
 
 def _models(args) -> int:
     from vaekit.errors import ConfigError
-    from vaekit.models import MODELS
-    from vaekit.models.options import OPTIONS, flag
+    from vaekit.models import MODELS, model_options
 
     if args.name is not None:
         if args.name not in MODELS:
@@ -26,15 +23,13 @@ def _models(args) -> int:
         entry = MODELS[args.name]
         print(f"{entry.name}: {entry.description}")
         print(f"paper: {entry.paper}")
-        for name, default in entry.options.items():
-            shown = "computed (see help)" if callable(default) else "off" if default is None else default
-            text = OPTIONS[name][1] if name in OPTIONS else BETA_HELP.get(entry.name, "weight of the KL term")
-            print(f"  {flag(name):<18} default {shown}: {text}")
+        for info in model_options(entry.name):
+            print(f"  {info.flag:<18} default {info.default_text}: {info.help}")
         return 0
     width = max(len(name) for name in MODELS)
     for entry in MODELS.values():
         print(f"{entry.name:<{width}}  {entry.description}")
-        options = " ".join(flag(name) for name in entry.options)
+        options = " ".join(info.flag for info in model_options(entry.name))
         print(f"{'':<{width}}  {entry.paper}" + (f"; options: {options}" if options else ""))
     print("\nTrain one with `vaekit train --model NAME`; `vaekit models NAME` shows its options and defaults.")
     return 0

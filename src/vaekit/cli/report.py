@@ -22,12 +22,13 @@ def register(commands) -> None:
     p.set_defaults(handler=_compare)
 
     p = commands.add_parser("sweep", help="train one run per beta value, evaluate them, compare them",
-                            description="Train a beta-VAE per value of --beta into OUT/beta-<value>, evaluate each, "
-                                        "and write OUT/compare.html. Other options are those of vaekit train.")
+                            description="Train a beta-VAE (or the --model given, if it has a --beta) per value of "
+                                        "--beta into OUT/beta-<value>, evaluate each, and write OUT/compare.html. "
+                                        "Other options are those of vaekit train.")
     p.add_argument("--beta", required=True, dest="betas", metavar="B[,B...]", help="comma-separated beta values, e.g. 0.5,1,2,4")
     p.add_argument("--config", help="TOML or YAML file of training options")
-    for flag, kind, text in TRAIN_OPTIONS:
-        if flag not in ("--beta", "--device", "--seed", "--data-dir"):
+    for flag, kind, text in TRAIN_OPTIONS:   # the models' own flags join them when the command is sweep (cli.app)
+        if flag not in ("--device", "--seed", "--data-dir"):
             p.add_argument(flag, type=kind, help=text)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and compare.html")
     p.add_argument("--overwrite", action="store_true", help="replace runs already in DIR")
@@ -73,7 +74,8 @@ def _compare(args) -> int:
 
 def _sweep(args) -> int:
     from vaekit.cli import render
-    from vaekit.cli.app import TRAIN_OPTIONS
+    from vaekit.cli.app import config_values
+    from vaekit.models import option_users
     from vaekit.training.config import build_config
     from vaekit.errors import ConfigError
     from vaekit.evaluation.evaluate import evaluate
@@ -87,11 +89,12 @@ def _sweep(args) -> int:
         raise ConfigError(f"--beta takes comma-separated numbers, e.g. 0.5,1,2,4 (not {args.betas!r})") from None
     if not betas:
         raise ConfigError("--beta needs at least one value")
-    given = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"), None) for flag, _, _ in TRAIN_OPTIONS}
-    given.update(device=args.device, seed=args.seed, data_dir=args.data_dir)
-    if (given.get("model") or "beta-vae") == "ae":
-        raise ConfigError("a beta sweep needs a VAE: the AE has no KL term to weight")
-    given["model"] = "beta-vae"
+    given = config_values(args)
+    given.update(device=args.device, seed=args.seed, data_dir=args.data_dir, model=args.model or "beta-vae")
+    weighted = option_users().get("beta", [])
+    if given["model"] not in weighted:
+        raise ConfigError(f"a beta sweep needs a VAE with a KL weight --beta, which --model {given['model']} does not "
+                          f"have (models with one: {', '.join(weighted)})")
     configs = [build_config(args.config, {**given, "beta": beta}) for beta in betas]
     out = Path(args.out)
     folders = [out / f"beta-{beta:g}" for beta in betas]

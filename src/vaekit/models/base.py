@@ -40,11 +40,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 import torch
 from torch import nn
 
-from vaekit.errors import ConfigError
 from vaekit.nn.distributions import PointMass
-from vaekit.nn.priors import Prior, build_prior
 from vaekit.nn.likelihoods import build_likelihood
 from vaekit.nn.networks import build_networks
+from vaekit.nn.priors import Prior, build_prior
 
 if TYPE_CHECKING:  # the config is built by vaekit.training, a layer above the models
     from vaekit.training.config import TrainConfig
@@ -95,6 +94,7 @@ class AutoEncoder(nn.Module):
     def __init__(self, config: TrainConfig, sample_shape: tuple[int, ...], *, class_names: list[str] | None = None):
         super().__init__()
         self.config = config
+        self.options = config.options      # the model's own options: a dataclass its registry entry names
         self.sample_shape = tuple(sample_shape)
         self.latent_dim = config.latent_dim
         self.class_names = list(class_names) if class_names else None
@@ -111,15 +111,10 @@ class AutoEncoder(nn.Module):
 
     # -- the prior ---------------------------------------------------------------------------------
     def build_prior(self, name: str) -> Prior:
-        """The prior called ``name`` over this model's codes (``--prior``; one of ``self.priors``)."""
-        self.check_prior(name)
+        """The prior called ``name`` over this model's codes (``--prior``: one of ``self.priors``, which
+        the config checked)."""
         return build_prior(name, self.latent_dim, sample_shape=self.sample_shape,
                            pseudo_inputs=self.config.pseudo_inputs, encode=self.encode)
-
-    def check_prior(self, name: str) -> None:
-        if name not in self.priors:
-            raise ConfigError(f"--prior {name} does not apply to --model {self.config.model}: "
-                              f"it takes {' or '.join(self.priors)}")
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) summed over the last dimension, in nats."""

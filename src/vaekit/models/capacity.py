@@ -11,10 +11,26 @@ C is C_max. ``extras``: ``capacity`` (the current C).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import NON_NEGATIVE, POSITIVE, ModelOptions, option
+from vaekit.models.vae import VAE, free_bits_option
+
+
+@dataclass
+class CapacityVAEOptions(ModelOptions):
+    gamma: float = option(1000.0, "weight of |KL - C|", check=NON_NEGATIVE)
+    capacity_max: float = option(25.0, "final KL capacity C in nats", check=NON_NEGATIVE)
+    capacity_epochs: float | None = option(None, "epochs over which C rises from 0 to its maximum", check=POSITIVE,
+                                           computed="all epochs")
+    free_bits: float | None = free_bits_option()
+
+    def resolve(self, config) -> "CapacityVAEOptions":
+        epochs = float(config.epochs) if self.capacity_epochs is None else self.capacity_epochs
+        return replace(self, capacity_epochs=epochs)
 
 
 def capacity_at(step: int | None, capacity_max: float, annealing_steps: float) -> float:
@@ -33,12 +49,12 @@ class CapacityVAE(VAE):
         self.steps_per_epoch.fill_(steps_per_epoch)
 
     def capacity(self, step: int | None) -> float:
-        annealing = float(self.config.capacity_epochs) * float(self.steps_per_epoch)
-        return capacity_at(step, self.config.capacity_max, annealing)
+        annealing = float(self.options.capacity_epochs) * float(self.steps_per_epoch)
+        return capacity_at(step, self.options.capacity_max, annealing)
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         terms = self.elbo_terms(x, generator)
         capacity = self.capacity(step)
-        loss = terms.recon + float(self.config.gamma) * (self.kl_penalty(terms) - capacity).abs()
+        loss = terms.recon + float(self.options.gamma) * (self.kl_penalty(terms) - capacity).abs()
         return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim,
                            extras={"capacity": x.new_tensor(capacity)})

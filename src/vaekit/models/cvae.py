@@ -16,16 +16,24 @@ instead: ``vaekit sample RUN --label 3`` draws class-conditional samples that wa
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
-from vaekit.nn.networks import build_networks
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import FRACTION, option
+from vaekit.models.vae import VAE, VAEOptions
+from vaekit.nn.distributions import DiagonalGaussian
+from vaekit.nn.networks import build_networks
+
+
+@dataclass
+class CVAEOptions(VAEOptions):
+    label_dropout: float = option(0.1, "share of training images whose label is replaced by 'unknown', so the "
+                                       "model also works without labels", check=FRACTION)
 
 
 class CVAE(VAE):
@@ -86,8 +94,8 @@ class CVAE(VAE):
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         labels = self._labels(y, x.shape[0], x.device)
-        if self.training and self.config.label_dropout > 0:
-            drop = torch.rand(x.shape[0], generator=generator, device=x.device) < self.config.label_dropout
+        if self.training and self.options.label_dropout > 0:
+            drop = torch.rand(x.shape[0], generator=generator, device=x.device) < self.options.label_dropout
             labels = torch.where(drop, torch.full_like(labels, self.unknown_label), labels)
         terms = self.elbo_terms(x, generator, y=labels)
         weight = self.beta if beta is None else beta

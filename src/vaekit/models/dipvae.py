@@ -13,10 +13,25 @@ lambda_d = lambda_od. ``extras``: the two penalties before weighting, ``dip_od``
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import NON_NEGATIVE, option
+from vaekit.models.vae import VAE, VAEOptions
+
+
+@dataclass
+class DIPVAEOptions(VAEOptions):
+    dip_type: str = option("i", "i (covariance of the posterior means) or ii (of q(z))", choices=("i", "ii"))
+    lambda_od: float = option(10.0, "weight of the off-diagonal covariance penalty", check=NON_NEGATIVE)
+    lambda_d: float | None = option(None, "weight of the diagonal penalty", check=NON_NEGATIVE,
+                                    computed="10 x lambda-od for type i, lambda-od for ii")
+
+    def resolve(self, config) -> "DIPVAEOptions":
+        paper = self.lambda_od * (10.0 if self.dip_type == "i" else 1.0)    # the paper's settings
+        return replace(self, lambda_d=paper if self.lambda_d is None else self.lambda_d)
 
 
 def dip_covariance(mean: torch.Tensor, logvar: torch.Tensor, dip_type: str) -> torch.Tensor:
@@ -39,7 +54,7 @@ class DIPVAE(VAE):
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         terms = self.elbo_terms(x, generator)
         weight = self.beta if beta is None else beta
-        off, diag = dip_penalties(dip_covariance(terms.posterior.mean, terms.posterior.logvar, self.config.dip_type))
-        loss = terms.recon + weight * self.kl_penalty(terms) + self.config.lambda_od * off + self.config.lambda_d * diag
+        off, diag = dip_penalties(dip_covariance(terms.posterior.mean, terms.posterior.logvar, self.options.dip_type))
+        loss = terms.recon + weight * self.kl_penalty(terms) + self.options.lambda_od * off + self.options.lambda_d * diag
         return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim,
                            extras={"dip_od": off, "dip_d": diag})

@@ -16,13 +16,22 @@ The VAE's gradient does not reach D's weights (D is applied with detached weight
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import NON_NEGATIVE, POSITIVE, option
+from vaekit.models.vae import VAE, VAEOptions
+
+
+@dataclass
+class FactorVAEOptions(VAEOptions):
+    gamma: float = option(10.0, "weight of the total correlation", check=NON_NEGATIVE)
+    disc_lr: float = option(1e-4, "learning rate of the discriminator's Adam", check=POSITIVE)
 
 DISC_WIDTH = 256
 DISC_LAYERS = 4
@@ -50,7 +59,7 @@ class FactorVAE(VAE):
         return list(self.discriminator.parameters())
 
     def auxiliary_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.auxiliary_parameters(), lr=float(self.config.disc_lr), betas=(0.5, 0.9))
+        return torch.optim.Adam(self.auxiliary_parameters(), lr=float(self.options.disc_lr), betas=(0.5, 0.9))
 
     def total_correlation(self, z: torch.Tensor) -> torch.Tensor:
         """Batch mean of logit(real) - logit(permuted) = log D(z) / (1 - D(z)), D's weights detached."""
@@ -62,7 +71,7 @@ class FactorVAE(VAE):
         terms = self.elbo_terms(x, generator)
         weight = self.beta if beta is None else beta
         tc = self.total_correlation(terms.z)
-        loss = terms.recon + weight * self.kl_penalty(terms) + float(self.config.gamma) * tc
+        loss = terms.recon + weight * self.kl_penalty(terms) + float(self.options.gamma) * tc
         return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim,
                            extras={"tc": tc}, auxiliary=terms.z.detach())
 

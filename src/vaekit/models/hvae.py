@@ -25,14 +25,34 @@ plots; evaluation uses the exact two-level proposal).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from torch import nn
 
+from vaekit.errors import ConfigError
+from vaekit.models.base import ModelOutput
+from vaekit.models.options import option
+from vaekit.models.vae import VAE, VAEOptions
 from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.nn.networks import build_networks
 from vaekit.nn.priors import TopDown, build_prior
-from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+
+
+@dataclass
+class HierarchicalVAEOptions(VAEOptions):
+    top_latent_dim: int | None = option(None, "dimensions of the top level z2; z1 gets the rest of --latent-dim",
+                                        computed="half of --latent-dim")
+
+    def resolve(self, config) -> "HierarchicalVAEOptions":
+        top = max(1, config.latent_dim // 2) if self.top_latent_dim is None else self.top_latent_dim
+        return replace(self, top_latent_dim=top)
+
+    def validate(self, config) -> None:
+        super().validate(config)
+        if self.top_latent_dim is not None and not 1 <= self.top_latent_dim < config.latent_dim:
+            raise ConfigError(f"--top-latent-dim must be between 1 and --latent-dim - 1 = {config.latent_dim - 1} "
+                              f"(hvae splits --latent-dim between its two levels), not {self.top_latent_dim}")
 
 
 class HierarchicalVAE(VAE):
@@ -52,14 +72,13 @@ class HierarchicalVAE(VAE):
 
     @property
     def top_dim(self) -> int:
-        return int(self.config.top_latent_dim)
+        return int(self.options.top_latent_dim)
 
     @property
     def bottom_dim(self) -> int:
         return self.latent_dim - self.top_dim
 
     def build_prior(self, name: str) -> TopDown:
-        self.check_prior(name)
         top = build_prior(name, self.top_dim, sample_shape=self.sample_shape, pseudo_inputs=self.config.pseudo_inputs,
                           encode=self.top_posterior)
         return TopDown(top, self.bottom_dim, self.conditional_prior)

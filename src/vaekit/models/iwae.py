@@ -9,22 +9,28 @@ the bound itself as ``iw_bound``.
 """
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
 
-from vaekit.nn.distributions import log_mean_exp
 from vaekit.models.base import ModelOutput
+from vaekit.models.options import ModelOptions, at_least, option
 from vaekit.models.vae import VAE
+from vaekit.nn.distributions import log_mean_exp
+
+
+@dataclass
+class IWAEOptions(ModelOptions):
+    iw_k: int = option(5, "importance samples K of the training bound", check=at_least(1))
 
 
 class IWAE(VAE):
     @property
     def evaluation_notes(self) -> tuple[str, ...]:
-        return (f"trained on the importance-weighted bound with K = {self.config.iw_k} samples; nelbo is the "
+        return (f"trained on the importance-weighted bound with K = {self.options.iw_k} samples; nelbo is the "
                 "ELBO (K = 1) of the same model, nll the estimate with evaluation's K",)
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         posterior = self.encode(x)
-        k, batch = int(self.config.iw_k), x.shape[0]
+        k, batch = int(self.options.iw_k), x.shape[0]
         z = posterior.sample(k, generator=generator)                             # (K, B, L)
         targets = x.unsqueeze(0).expand(k, *x.shape).reshape(k * batch, *x.shape[1:])
         log_px_z = self.log_likelihood(targets, z.reshape(k * batch, -1)).view(k, batch)

@@ -20,12 +20,29 @@ The estimate can be negative; its expectation is the true MMD^2, 0 when q(z) = p
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from vaekit.models.base import AutoEncoder, ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import NON_NEGATIVE, ModelOptions, option
+from vaekit.models.vae import VAE, VAEOptions
 
 KERNELS = ("rbf", "imq")
+MMD_WEIGHT_HELP = "weight of the MMD penalty"
+KERNEL_HELP = "rbf or imq (inverse multiquadric)"
+
+
+@dataclass
+class InfoVAEOptions(VAEOptions):
+    mmd_weight: float = option(10.0, MMD_WEIGHT_HELP, check=NON_NEGATIVE)
+    mmd_kernel: str = option("rbf", KERNEL_HELP, choices=KERNELS)
+
+
+@dataclass
+class WAEMMDOptions(ModelOptions):
+    mmd_weight: float = option(10.0, MMD_WEIGHT_HELP, check=NON_NEGATIVE)
+    mmd_kernel: str = option("imq", KERNEL_HELP, choices=KERNELS)
 
 
 def kernel_matrix(a: torch.Tensor, b: torch.Tensor, kind: str, scale: float) -> torch.Tensor:
@@ -52,7 +69,7 @@ def _mmd_to_prior(model, z: torch.Tensor, generator) -> torch.Tensor:
     if z.shape[0] < 2:
         return z.new_zeros(())
     prior = model.sample_prior(z.shape[0], generator=generator).to(z.dtype)
-    return mmd_unbiased(z, prior, model.config.mmd_kernel)
+    return mmd_unbiased(z, prior, model.options.mmd_kernel)
 
 
 class InfoVAE(VAE):
@@ -60,7 +77,7 @@ class InfoVAE(VAE):
         terms = self.elbo_terms(x, generator)
         weight = self.beta if beta is None else beta
         mmd = _mmd_to_prior(self, terms.z, generator)
-        loss = terms.recon + weight * self.kl_penalty(terms) + self.config.mmd_weight * mmd
+        loss = terms.recon + weight * self.kl_penalty(terms) + self.options.mmd_weight * mmd
         return ModelOutput(loss=loss, recon=terms.recon, kl=terms.kl, kl_per_dim=terms.kl_per_dim, extras={"mmd": mmd})
 
 
@@ -73,4 +90,4 @@ class WAEMMD(AutoEncoder):
         z = self.encoder(x)
         recon = -self.log_likelihood(x, z).mean()
         mmd = _mmd_to_prior(self, z, generator)
-        return ModelOutput(loss=recon + self.config.mmd_weight * mmd, recon=recon, extras={"mmd": mmd})
+        return ModelOutput(loss=recon + self.options.mmd_weight * mmd, recon=recon, extras={"mmd": mmd})

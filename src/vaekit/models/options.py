@@ -1,109 +1,119 @@
-"""Model-specific training options: their types, command-line help, defaults and checks.
+"""Model options: how a model declares the settings of its own, and the checks they share.
 
-Each option is a :class:`vaekit.training.config.TrainConfig` field that is ``None`` unless the chosen model
-uses it (the registry in ``vaekit.models`` says which model uses which, and its default). Torch-free:
-the config and the CLI read this module without loading any model.
+Each model module declares a small dataclass of its options next to the model::
+
+    @dataclass
+    class IWAEOptions(ModelOptions):
+        iw_k: int = option(5, "importance samples K of the training bound", check=at_least(1))
+
+and its registry line names it (``options=".iwae:IWAEOptions"`` in :mod:`vaekit.models`). Everything
+else is derived from these declarations: the ``vaekit train`` flags and their help (``--iw-k``), the
+config-file keys (``iw_k`` or ``iw-k``), ``vaekit models NAME``, the flat keys of run.json's config,
+and the checks (an option the chosen model does not declare is refused). The model reads them from
+``self.options`` (``self.options.iw_k``). A model whose options have a ``beta`` gets ``--kl-warmup``:
+the trainer ramps that KL weight up from 0.
+
+This module imports no torch; the model modules that declare options do.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from vaekit.errors import ConfigError
-from vaekit.models import MODELS
 
-# field: (type, help for `vaekit train`)
-OPTIONS: dict[str, tuple[type, str]] = {
-    "iw_k": (int, "iwae: importance samples K of the training bound (default 5)"),
-    "alpha": (float, "beta-tcvae: weight of the index-code mutual information (default 1)"),
-    "gamma": (float, "beta-tcvae: dimension-wise KL weight (default 1); factor-vae: total-correlation weight "
-                     "(default 10); capacity-vae: weight of |KL - C| (default 1000)"),
-    "disc_lr": (float, "factor-vae: learning rate of the discriminator's Adam (default 1e-4)"),
-    "dip_type": (str, "dip-vae: i (covariance of the posterior means) or ii (of q(z)) (default i)"),
-    "lambda_od": (float, "dip-vae: weight of the off-diagonal covariance penalty (default 10)"),
-    "lambda_d": (float, "dip-vae: weight of the diagonal penalty (default 10 x lambda-od for type i, lambda-od for ii)"),
-    "capacity_max": (float, "capacity-vae: final KL capacity C in nats (default 25)"),
-    "capacity_epochs": (float, "capacity-vae: epochs over which C rises from 0 to its maximum (default: all epochs)"),
-    "mmd_weight": (float, "info-vae / wae-mmd: weight of the MMD penalty (default 10)"),
-    "mmd_kernel": (str, "info-vae / wae-mmd: rbf or imq (inverse multiquadric) (default rbf / imq)"),
-    "pseudo_inputs": (int, "vamp: number of learned pseudo-inputs, the prior's mixture components (default 500)"),
-    "label_dropout": (float, "cvae: share of training images whose label is replaced by 'unknown', so the model "
-                             "also works without labels (default 0.1)"),
-    "codebook_size": (int, "vq-vae: codebook entries (default 64)"),
-    "code_dim": (int, "vq-vae: dimension of each code vector; latent-dim / code-dim codes per image (default 4)"),
-    "commitment": (float, "vq-vae: commitment loss weight (default 0.25)"),
-    "ema_decay": (float, "vq-vae: decay of the EMA codebook updates (default 0.99)"),
-    "top_latent_dim": (int, "hvae: dimensions of the top level z2; z1 gets the rest of --latent-dim (default half)"),
-    "free_bits": (float, "VAEs with a per-dimension KL: nats per dimension below which the KL is not penalised"),
-}
 
-CHOICES = {"dip_type": ("i", "ii"), "mmd_kernel": ("rbf", "imq")}
+@dataclass(frozen=True)
+class Check:
+    """A range a numeric option must lie in: ``test(value)``, and its words for the error message."""
+
+    test: Callable[[Any], bool]
+    words: str
+
+
+NON_NEGATIVE = Check(lambda v: v >= 0 and math.isfinite(v), "a non-negative number")
+POSITIVE = Check(lambda v: v > 0 and math.isfinite(v), "a positive number")
+FRACTION = Check(lambda v: 0 <= v < 1, "in [0, 1)")
+
+
+def at_least(low: int) -> Check:
+    return Check(lambda v: v >= low, f"at least {low}")
+
+
+def option(default: Any, help: str, *, check: Check | None = None, choices: tuple[str, ...] | None = None,
+           computed: str | None = None):
+    """A model option: a dataclass field that carries its help text and its checks.
+
+    ``computed`` says in words what a default that depends on other values is ("all epochs"); the
+    field's default is then None and the options class's :meth:`ModelOptions.resolve` fills it in.
+    A plain default of None shows as "off".
+    """
+    return field(default=default, metadata={"help": help, "check": check, "choices": choices, "computed": computed})
+
+
+@dataclass
+class ModelOptions:
+    """The options of a model that has none of its own; every model's options class extends it."""
+
+    def resolve(self, config) -> "ModelOptions":
+        """A copy with the defaults that depend on other values filled in (``config``: the TrainConfig)."""
+        return dataclasses.replace(self)
+
+    def validate(self, config) -> None:
+        """Refuse a value out of range with one line naming its flag. Override (calling this first)
+        for checks across values."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            choices, check = f.metadata.get("choices"), f.metadata.get("check")
+            if choices and value not in choices:
+                raise ConfigError(f"unknown {flag(f.name)} {value!r}: choose one of {', '.join(choices)}")
+            if check and not check.test(value):
+                raise ConfigError(f"{flag(f.name)} must be {check.words}, not {value}")
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One declared option, as the CLI and ``vaekit models`` show it."""
+
+    name: str
+    kind: type          # int, float or str: what a command line or a config file is parsed into
+    default: Any
+    help: str
+    computed: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return flag(self.name)
+
+    @property
+    def default_text(self) -> str:
+        if self.computed:
+            return self.computed
+        if self.default is None:
+            return "off"
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+
+def describe(options_class: type[ModelOptions]) -> list[OptionInfo]:
+    """The options a class declares, in declaration order (a base class's first)."""
+    hints = typing.get_type_hints(options_class)
+    return [OptionInfo(f.name, _value_type(hints[f.name]), f.default, f.metadata.get("help", ""),
+                       f.metadata.get("computed"))
+            for f in dataclasses.fields(options_class)]
 
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def users(name: str) -> list[str]:
-    return [model for model, entry in MODELS.items() if name in entry.options]
-
-
-def fill_defaults(cfg) -> None:
-    """Set the chosen model's options that were not given to their registry defaults (in place)."""
-    entry = MODELS.get(cfg.model)
-    if entry is None:
-        return
-    for name, default in entry.options.items():
-        if getattr(cfg, name) is None and default is not None:
-            setattr(cfg, name, default(cfg) if callable(default) else default)
-    if cfg.prior == "vamp" and cfg.pseudo_inputs is None:
-        cfg.pseudo_inputs = 500
-
-
-def check(cfg) -> None:
-    """Refuse options the model does not use, and out-of-range values, with one clear line."""
-    entry = MODELS[cfg.model]
-    for name in (*OPTIONS, "beta"):
-        value = getattr(cfg, name)
-        if value is not None and name not in entry.options and not (name == "beta" and cfg.model == "ae") \
-                and not (name == "pseudo_inputs" and cfg.prior == "vamp"):
-            where = ", ".join(users(name))
-            raise ConfigError(f"{flag(name)} does not apply to --model {cfg.model} (it is an option of {where})")
-    if cfg.kl_warmup > 0 and cfg.beta is None and not entry.deterministic:
-        raise ConfigError(f"--kl-warmup ramps the KL weight beta, which --model {cfg.model} does not have")
-    for name, choices in CHOICES.items():
-        value = getattr(cfg, name)
-        if value is not None and value not in choices:
-            raise ConfigError(f"unknown {flag(name)} {value!r}: choose one of {', '.join(choices)}")
-    _at_least(cfg, "iw_k", 1)
-    _at_least(cfg, "pseudo_inputs", 1)
-    _at_least(cfg, "codebook_size", 2)
-    _at_least(cfg, "code_dim", 1)
-    for name in ("alpha", "gamma", "lambda_od", "lambda_d", "capacity_max", "mmd_weight", "commitment", "free_bits"):
-        value = getattr(cfg, name)
-        if value is not None and not (value >= 0 and math.isfinite(value)):
-            raise ConfigError(f"{flag(name)} must be a non-negative number, not {value}")
-    for name in ("disc_lr", "capacity_epochs"):
-        value = getattr(cfg, name)
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise ConfigError(f"{flag(name)} must be a positive number, not {value}")
-    for name in ("label_dropout", "ema_decay"):
-        value = getattr(cfg, name)
-        if value is not None and not 0 <= value < 1:
-            raise ConfigError(f"{flag(name)} must be in [0, 1), not {value}")
-    if cfg.code_dim is not None and cfg.latent_dim % cfg.code_dim:
-        raise ConfigError(f"--latent-dim {cfg.latent_dim} is not a multiple of --code-dim {cfg.code_dim}: "
-                          "each image gets latent-dim / code-dim code vectors")
-    if cfg.top_latent_dim is not None and not 1 <= cfg.top_latent_dim < cfg.latent_dim:
-        raise ConfigError(f"--top-latent-dim must be between 1 and --latent-dim - 1 = {cfg.latent_dim - 1} "
-                          f"(hvae splits --latent-dim between its two levels), not {cfg.top_latent_dim}")
-
-
-def _at_least(cfg, name: str, low: int) -> None:
-    value = getattr(cfg, name)
-    if value is not None and value < low:
-        raise ConfigError(f"{flag(name)} must be at least {low}, not {value}")
-
-
-def option_type(name: str) -> Any:
-    return OPTIONS[name][0]
+def _value_type(hint: Any) -> type:
+    """``float | None`` -> float."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint

@@ -20,12 +20,21 @@ E[log q(z|x) - log p(z)], exactly. N is the training-set size, which the trainer
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from vaekit.nn.distributions import pairwise_gaussian_log_prob
 from vaekit.models.base import ModelOutput
-from vaekit.models.vae import VAE
+from vaekit.models.options import NON_NEGATIVE, ModelOptions, option
+from vaekit.models.vae import VAE, kl_weight_option
+from vaekit.nn.distributions import pairwise_gaussian_log_prob
+
+
+@dataclass
+class BetaTCVAEOptions(ModelOptions):
+    alpha: float = option(1.0, "weight of the index-code mutual information", check=NON_NEGATIVE)
+    beta: float = kl_weight_option(6.0, "weight of the total correlation (the KL's other two parts: --alpha, --gamma)")
+    gamma: float = option(1.0, "weight of the dimension-wise KL", check=NON_NEGATIVE)
 
 
 def kl_decomposition(z: torch.Tensor, posterior, log_prior: torch.Tensor, dataset_size: int) -> dict[str, torch.Tensor]:

@@ -17,8 +17,30 @@ from dataclasses import dataclass
 import torch
 
 from vaekit.errors import ConfigError
-from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.models.base import AutoEncoder, ModelOutput
+from vaekit.models.options import NON_NEGATIVE, ModelOptions, option
+from vaekit.nn.distributions import DiagonalGaussian
+
+
+def kl_weight_option(default: float = 1.0, help: str = "weight of the KL term"):
+    """``beta``: the trainer ramps a model's beta up from 0 over --kl-warmup."""
+    return option(default, help, check=NON_NEGATIVE)
+
+
+def free_bits_option():
+    return option(None, "nats per latent dimension below which the KL is not penalised (Kingma et al. 2016)",
+                  check=NON_NEGATIVE)
+
+
+@dataclass
+class VAEOptions(ModelOptions):
+    beta: float = kl_weight_option(1.0)
+    free_bits: float | None = free_bits_option()
+
+
+@dataclass
+class BetaVAEOptions(VAEOptions):
+    beta: float = kl_weight_option(4.0)
 
 
 @dataclass
@@ -48,11 +70,12 @@ class VAE(AutoEncoder):
 
     @property
     def beta(self) -> float:
-        return float(self.config.beta)
+        return float(self.options.beta)
 
     @property
     def free_bits(self) -> float | None:
-        return self.config.free_bits
+        """--free-bits where this model declares it (None: off)."""
+        return getattr(self.options, "free_bits", None)
 
     @property
     def per_dim_kl(self) -> bool:

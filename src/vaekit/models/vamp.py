@@ -8,7 +8,17 @@ evaluation is that estimate too. Prior samples pick a pseudo-input uniformly and
 """
 from __future__ import annotations
 
-from vaekit.models.vae import VAE
+from dataclasses import dataclass
+
+from vaekit.models.options import ModelOptions
+from vaekit.models.vae import VAE, kl_weight_option
+
+
+@dataclass
+class VampOptions(ModelOptions):
+    """The KL weight only: the VampPrior's own option, --pseudo-inputs, belongs to the prior (TrainConfig)."""
+
+    beta: float = kl_weight_option(1.0)
 
 
 class VampVAE(VAE):

@@ -21,12 +21,30 @@ draws code indices from it and returns their codebook vectors. ``decode(z)`` dec
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
+from vaekit.errors import ConfigError
+from vaekit.models.base import AutoEncoder, ModelOutput
+from vaekit.models.options import FRACTION, NON_NEGATIVE, ModelOptions, at_least, option
 from vaekit.nn.distributions import PointMass
 from vaekit.nn.priors import MarkovCodes
-from vaekit.models.base import AutoEncoder, ModelOutput
+
+
+@dataclass
+class VQVAEOptions(ModelOptions):
+    codebook_size: int = option(64, "codebook entries", check=at_least(2))
+    code_dim: int = option(4, "dimension of each code vector; latent-dim / code-dim codes per image", check=at_least(1))
+    commitment: float = option(0.25, "commitment loss weight", check=NON_NEGATIVE)
+    ema_decay: float = option(0.99, "decay of the EMA codebook updates", check=FRACTION)
+
+    def validate(self, config) -> None:
+        super().validate(config)
+        if config.latent_dim % self.code_dim:
+            raise ConfigError(f"--latent-dim {config.latent_dim} is not a multiple of --code-dim {self.code_dim}: "
+                              "each image gets latent-dim / code-dim code vectors")
 
 EMA_EPS = 1e-5
 
@@ -65,18 +83,17 @@ class VQVAE(AutoEncoder):
 
     def __init__(self, config, sample_shape, *, class_names=None):
         super().__init__(config, sample_shape, class_names=class_names)
-        self.code_dim = int(config.code_dim)
+        self.code_dim = int(self.options.code_dim)
         self.positions = config.latent_dim // self.code_dim
-        k = int(config.codebook_size)
+        k = int(self.options.codebook_size)
         codebook = torch.randn(k, self.code_dim)
         self.register_buffer("codebook", codebook)
         self.register_buffer("cluster_size", torch.ones(k))
         self.register_buffer("embed_sum", codebook.clone())
 
     def build_prior(self, name: str) -> MarkovCodes:
-        self.check_prior(name)
-        positions = self.latent_dim // int(self.config.code_dim)
-        return MarkovCodes(self.latent_dim, self.config.codebook_size, positions, self.lookup)
+        positions = self.latent_dim // int(self.options.code_dim)
+        return MarkovCodes(self.latent_dim, self.options.codebook_size, positions, self.lookup)
 
     # -- quantisation ------------------------------------------------------------------------------
     def code_indices(self, z_e: torch.Tensor) -> torch.Tensor:
@@ -98,14 +115,14 @@ class VQVAE(AutoEncoder):
             with torch.no_grad():
                 self.codebook.copy_(ema_codebook_update(self.cluster_size, self.embed_sum,
                                                         z_e.detach().reshape(-1, self.code_dim), indices.reshape(-1),
-                                                        float(self.config.ema_decay)))
+                                                        float(self.options.ema_decay)))
         commitment = (z_e - z_q.detach()).pow(2).sum(1).mean()
         straight_through = z_e + (z_q - z_e).detach()
         recon = -self.log_likelihood(x, straight_through).mean()
         usage = torch.bincount(indices.reshape(-1), minlength=self.codebook.shape[0]).to(z_e.dtype)
         usage = usage / usage.sum()
         perplexity = torch.exp(-(usage * torch.log(usage.clamp_min(1e-12))).sum())
-        return ModelOutput(loss=recon + float(self.config.commitment) * commitment, recon=recon,
+        return ModelOutput(loss=recon + float(self.options.commitment) * commitment, recon=recon,
                            extras={"commitment": commitment.detach(), "perplexity": perplexity})
 
     # -- the prior over codes ----------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 Sources, weakest first: the defaults below, a TOML or YAML file (``--config``), then command-line
 options. Keys may be written with dashes or underscores; an unknown key is an error.
+
+The chosen model's own options (iwae's ``iw_k``, dip-vae's ``lambda_od``, ...) are declared by the
+model (:mod:`vaekit.models.options`) and held in ``TrainConfig.options``; in files, on the command
+line and in run.json they sit among the other keys, flat, by name.
 """
 from __future__ import annotations
 
@@ -14,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.errors import ConfigError
-from vaekit.models import MODELS as MODEL_REGISTRY
-from vaekit.models import options as model_options
+from vaekit.models import MODELS, ModelOptions, model_class, model_options, option_users, options_class
+from vaekit.models.options import flag
 
-MODELS = tuple(MODEL_REGISTRY)          # the registry in vaekit.models is the one list
 SCHEDULES = ("constant", "cosine")
-PRIORS = ("standard", "vamp", "markov-codes")   # which model takes which: its class's ``priors``
+DEFAULT_PSEUDO_INPUTS = 500     # Tomczak & Welling 2018
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
@@ -36,11 +39,11 @@ class TrainConfig:
     hidden: list[int] = field(default_factory=lambda: [512])
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     latent_dim: int = 16
-    likelihood: str | None = None      # None: bernoulli for VAEs, mse for the AE
-    prior: str | None = None            # None: the model's own (N(0, I) for most; vamp for --model vamp)
+    likelihood: str | None = None      # None: bernoulli, or mse for the deterministic models (the registry says which)
+    prior: str | None = None            # None: the model's own (its class's default_prior); --prior standard | vamp
+    pseudo_inputs: int | None = None    # the VampPrior's learned inputs (None: 500 when the prior is vamp)
     binarize: str = "dynamic"
     sigma: str = "learned"              # a positive float written as text, or "learned"
-    beta: float | None = None           # None: 1 for vae, 4 for beta-vae
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -58,36 +61,28 @@ class TrainConfig:
     cache: str = "none"                 # memmap: decode once into a memory-mapped uint8 .npy cache
     max_memory: float | None = None     # GiB the decoded data may take in memory (None: half the RAM)
     workers: int | None = None          # DataLoader processes reading streamed batches (None: 1 to 4)
-    # Model-specific options (vaekit.models.options): None unless the model uses them.
-    iw_k: int | None = None
-    alpha: float | None = None
-    gamma: float | None = None
-    disc_lr: float | None = None
-    dip_type: str | None = None
-    lambda_od: float | None = None
-    lambda_d: float | None = None
-    capacity_max: float | None = None
-    capacity_epochs: float | None = None
-    mmd_weight: float | None = None
-    mmd_kernel: str | None = None
-    pseudo_inputs: int | None = None
-    label_dropout: float | None = None
-    codebook_size: int | None = None
-    code_dim: int | None = None
-    commitment: float | None = None
-    ema_decay: float | None = None
-    top_latent_dim: int | None = None
-    free_bits: float | None = None
+    # The model's own options: an instance of the dataclass its registry entry names (vaekit.models).
+    # A dict of values given by name becomes one (an option the model lacks is refused); None: its defaults.
+    options: ModelOptions | dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.options = _model_options(self.model, self.options)
+
+    @property
+    def beta(self) -> float | None:
+        """The KL weight that --kl-warmup ramps up: the model's ``beta`` option, None if it has none."""
+        return getattr(self.options, "beta", None)
 
     def resolved(self) -> "TrainConfig":
         """Fill the model-dependent defaults and check every value."""
         cfg = dataclasses.replace(self)
-        entry = MODEL_REGISTRY.get(cfg.model)
         if cfg.likelihood is None:
-            cfg.likelihood = "mse" if entry is not None and entry.deterministic else "bernoulli"
-        model_options.fill_defaults(cfg)
-        if cfg.model == "ae":
-            cfg.beta = None
+            cfg.likelihood = "mse" if MODELS[cfg.model].deterministic else "bernoulli"
+        _choice("model", cfg.model, tuple(MODELS))
+        cfg.prior = cfg.prior or model_class(cfg.model).default_prior
+        if cfg.prior == "vamp" and cfg.pseudo_inputs is None:
+            cfg.pseudo_inputs = DEFAULT_PSEUDO_INPUTS
+        cfg.options = cfg.options.resolve(cfg)
         cfg.sigma = str(cfg.sigma)
         cfg.validate()
         return cfg
@@ -96,11 +91,9 @@ class TrainConfig:
         from vaekit.nn.likelihoods import LIKELIHOODS
         from vaekit.nn.networks import ARCHS
 
-        _choice("model", self.model, MODELS)
+        _choice("model", self.model, tuple(MODELS))
         _choice("arch", self.arch, ARCHS)
         _choice("likelihood", self.likelihood, tuple(LIKELIHOODS))
-        if self.prior is not None:
-            _choice("prior", self.prior, PRIORS)
         _choice("binarize", self.binarize, ("none", "static", "dynamic"))
         _choice("lr-schedule", self.lr_schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
@@ -112,8 +105,19 @@ class TrainConfig:
             raise ConfigError(f"--max-memory must be a positive number of GiB, not {self.max_memory}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"--workers must be 0 or more, not {self.workers}")
-        model_options.check(self)
-        if not MODEL_REGISTRY[self.model].deterministic and self.likelihood == "mse":
+        self.options.validate(self)
+        priors = model_class(self.model).priors
+        if self.prior is not None and self.prior not in priors:
+            raise ConfigError(f"--prior {self.prior} does not apply to --model {self.model}: it takes "
+                              f"{' or '.join(priors)}")
+        if self.pseudo_inputs is not None:
+            if self.prior != "vamp":
+                raise ConfigError("--pseudo-inputs is an option of the VampPrior: add --prior vamp")
+            if self.pseudo_inputs < 1:
+                raise ConfigError(f"--pseudo-inputs must be at least 1, not {self.pseudo_inputs}")
+        if self.kl_warmup > 0 and self.beta is None and not MODELS[self.model].deterministic:
+            raise ConfigError(f"--kl-warmup ramps the KL weight beta, which --model {self.model} does not have")
+        if not MODELS[self.model].deterministic and self.likelihood == "mse":
             raise ConfigError("a VAE needs a likelihood, not mse: use bernoulli, continuous-bernoulli, gaussian or discretized-logistic")
         if self.latent_dim < 1:
             raise ConfigError(f"--latent-dim must be at least 1, not {self.latent_dim}")
@@ -122,8 +126,6 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"--lr must be a positive number, not {self.lr}")
-        if self.beta is not None and not (self.beta >= 0 and math.isfinite(self.beta)):
-            raise ConfigError(f"--beta must be a non-negative number, not {self.beta}")
         if self.kl_warmup < 0:
             raise ConfigError(f"--kl-warmup must be >= 0 epochs, not {self.kl_warmup}")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -141,34 +143,70 @@ class TrainConfig:
                 raise ConfigError(f"--sigma must be a positive number or 'learned', not {self.sigma!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Flat: the model's options sit among the other keys (``{"model": "iwae", ..., "iw_k": 5}``)."""
+        values = dataclasses.asdict(self)
+        options = values.pop("options")
+        return {**values, **options}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> "TrainConfig":
-        return cls(**normalise_keys(values, source=source))
+        """From flat keys (a config file, run.json), dashed or underscored. A null option means "not
+        given", so the run.json of older versions, which held every model's options (null where
+        unused), loads."""
+        return _from_keys(normalise_keys(values, source=source))
 
 
-FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# The keys every model shares; the models' own options join them by name.
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "options"}
 
 
 def normalise_keys(values: dict[str, Any], *, source: str) -> dict[str, Any]:
-    """Map dashed keys to field names, refusing unknown ones (with a suggestion)."""
+    """Map dashed keys to field and option names (those of every registered model), refusing unknown
+    ones (with a suggestion)."""
+    option_types = {info.name: info.kind for model in MODELS for info in model_options(model)}
+    known = [*FIELDS, *(name for name in option_types if name not in FIELDS)]
     out = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
-        if name not in FIELDS:
-            close = difflib.get_close_matches(name, FIELDS, n=1)
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
-            raise ConfigError(f"unknown key {key!r} in {source}{hint}; valid keys: {', '.join(k.replace('_', '-') for k in FIELDS)}")
-        out[name] = _coerce(name, value, source)
+            raise ConfigError(f"unknown key {key!r} in {source}{hint}; valid keys: {', '.join(k.replace('_', '-') for k in known)}")
+        out[name] = _coerce(name, value, source, option_types.get(name))
     return out
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
-    """Accept the types a TOML/YAML file or a command line naturally gives."""
+def _from_keys(values: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from normalised flat keys: the model's options are the keys that are not fields."""
+    options = {k: v for k, v in values.items() if k not in FIELDS and v is not None}
+    return TrainConfig(**{k: v for k, v in values.items() if k in FIELDS}, options=options)
+
+
+def _model_options(model: str, given: Any) -> ModelOptions:
+    """``model``'s options object from ``given``: None (the defaults), a dict by name, or the object itself."""
+    _choice("model", model, tuple(MODELS))
+    cls = options_class(model)
+    if isinstance(given, cls):
+        return given
+    if isinstance(given, ModelOptions):
+        raise ConfigError(f"--model {model} takes {cls.__name__}, not {type(given).__name__}")
+    given = dict(given or {})
+    own = {f.name for f in dataclasses.fields(cls)}
+    for name in given:
+        if name not in own:
+            where = option_users().get(name)
+            also = f" (it is an option of {', '.join(where)})" if where else ""
+            raise ConfigError(f"{flag(name)} does not apply to --model {model}{also}")
+    return cls(**given)
+
+
+def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any:
+    """Accept the types a TOML/YAML file or a command line naturally gives (``option_type``: that
+    of a model's option, None for the shared keys)."""
     if value is None:
         return None
-    default = FIELDS[name].default
+    if option_type is not None:
+        return _convert(name, value, source, option_type)
     if name in ("hidden", "channels"):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
@@ -180,10 +218,14 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             raise ConfigError(f"{name} in {source} must be a list of integers, not {value!r}") from None
     if name == "sigma":
         return str(value)
-    kind = type(default) if default is not None else {"image_size": int, "patience": int, "beta": float,
-                                                       "grad_clip": float, "data_dir": str, "likelihood": str, "prior": str,
-                                                       "max_memory": float, "workers": int,
-                                                       **{k: t for k, (t, _) in model_options.OPTIONS.items()}}[name]
+    default = FIELDS[name].default
+    kind = type(default) if default is not None else {"image_size": int, "patience": int, "grad_clip": float,
+                                                       "data_dir": str, "likelihood": str, "max_memory": float,
+                                                       "workers": int, "prior": str, "pseudo_inputs": int}[name]
+    return _convert(name, value, source, kind)
+
+
+def _convert(name: str, value: Any, source: str, kind: type) -> Any:
     if kind is int and isinstance(value, bool):
         raise ConfigError(f"{name} in {source} must be an integer, not {value!r}")
     try:
@@ -231,7 +273,7 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
         values.update(normalise_keys(read_config_file(file), source=str(file)))
     if overrides:
         values.update(normalise_keys({k: v for k, v in overrides.items() if v is not None}, source="the command line"))
-    return TrainConfig(**values).resolved()
+    return _from_keys(values).resolved()
 
 
 def _choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
