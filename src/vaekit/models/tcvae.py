@@ -64,9 +64,9 @@ class BetaTCVAE(VAE):
         z = posterior.sample(generator=generator)
         recon = -self.log_likelihood(x, z).mean()
         terms = kl_decomposition(z, posterior, self.log_prior(z), max(int(self.dataset_size), x.shape[0]))
-        cfg = self.config
-        tc_weight = cfg.beta if beta is None else beta
-        loss = recon + cfg.alpha * terms["mi"] + tc_weight * terms["tc"] + cfg.gamma * terms["dim_kl"]
+        options = self.options
+        tc_weight = options.beta if beta is None else beta
+        loss = recon + options.alpha * terms["mi"] + tc_weight * terms["tc"] + options.gamma * terms["dim_kl"]
         kl_per_dim = self.prior.kl_per_dim(posterior).mean(0)
         return ModelOutput(loss=loss, recon=recon, kl=kl_per_dim.sum(), kl_per_dim=kl_per_dim,
                            extras={"mi": terms["mi"], "tc": terms["tc"], "dim_kl": terms["dim_kl"],

@@ -229,7 +229,7 @@ def build_prior(name: str, latent_dim: int, *, sample_shape: tuple[int, ...], ps
     """A continuous prior by its ``--prior`` name: ``standard`` or ``vamp`` (``encode``: the posterior
     the VampPrior mixes, ``pseudo_inputs`` of them)."""
     if name == "vamp":
-        return VampPrior(latent_dim, pseudo_inputs or 500, sample_shape, encode)
+        return VampPrior(latent_dim, pseudo_inputs, sample_shape, encode)
     if name == "standard":
         return StandardNormal(latent_dim)
     raise ValueError(f"unknown prior {name!r}")
