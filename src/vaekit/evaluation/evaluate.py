@@ -18,6 +18,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ EVAL_SEED_OFFSET = 104729
 
 
 @dataclass
-class Evaluation:
+class Evaluation(Mapping):
     """Every number of one evaluation; the fields are eval.json's keys, in its order.
 
     Nats per input unless the name says otherwise (``mse`` is per value, ``bits_per_dim`` per data
@@ -43,7 +44,7 @@ class Evaluation:
     ``completeness``, ``fd`` and ``regularity`` come from :func:`vaekit.evaluation.regularity.measure_regularity`,
     ``disentanglement`` from :func:`vaekit.disentanglement.measure_disentanglement`. ``run`` and
     ``dataset`` are set when a run folder is evaluated. ``result["nll"]`` reads a field by its key,
-    as in eval.json.
+    as in eval.json (it is a read-only mapping of those keys).
     """
 
     split: str
@@ -80,10 +81,17 @@ class Evaluation:
                 del values[key]
         return values
 
+    # Read-only mapping access, so code written for eval.json's dict reads a result the same way.
     def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
+        if key not in self.__dataclass_fields__ or (key in ("run", "dataset") and getattr(self, key) is None):
             raise KeyError(key)
         return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
 
 def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -> float:
