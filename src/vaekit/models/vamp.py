@@ -22,6 +22,7 @@ class VampOptions(ModelOptions):
 
 
 class VampVAE(VAE):
+    priors = ("vamp",)
     default_prior = "vamp"
     # Version 0.1 kept the pseudo-inputs on the model itself.
     renamed_weights = {"pseudo_logits": "prior.pseudo_logits"}
