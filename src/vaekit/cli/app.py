@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections import Counter
 
@@ -181,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vaekit: interrupted; a run can be continued with `vaekit train --resume RUN`", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`vaekit models | head`): stop quietly, with no traceback at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 # -- train ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ def register(commands) -> None:
 
 def _models(args) -> int:
     from vaekit.errors import ConfigError
-    from vaekit.models import MODELS, model_options
+    from vaekit.models import MODELS, model_class, model_options
 
     if args.name is not None:
         if args.name not in MODELS:
@@ -23,6 +23,9 @@ def _models(args) -> int:
         entry = MODELS[args.name]
         print(f"{entry.name}: {entry.description}")
         print(f"paper: {entry.paper}")
+        cls = model_class(entry.name)
+        others = [prior for prior in cls.priors if prior != cls.default_prior]
+        print(f"prior: {cls.default_prior}" + (f" (--prior {' or '.join(others)} also works)" if others else ""))
         for info in model_options(entry.name):
             print(f"  {info.flag:<18} default {info.default_text}: {info.help}")
         return 0
