@@ -134,17 +134,16 @@ def _self_check(k: DecoderKernels) -> str | None:
     values = [-100.0, -30.0, -5.5, -1.0, -1e-4, 0.0, 1e-4, 0.75, 3.0, 17.0, 40.0, 100.0] * 3   # 36: vector body and tail
     data = [float(i % 2) for i in range(len(values))]
     shift = [(j % 7 - 3) / 2 for j in range(len(values))]                              # a bias added on the way
-    # Two rows of one image, written with a stride of 3: out[0] and out[1]; out[2] must stay untouched.
-    logits, x, bias, out = _floats(values * 2), _floats(data), _floats(shift), _floats([0.0, 0.0, 7.0])
-    k.bernoulli_rows(ctypes.addressof(logits), None, ctypes.addressof(x), 1, 1, len(values), ctypes.addressof(out), 3)
-    k.bernoulli_rows(ctypes.addressof(logits), ctypes.addressof(bias), ctypes.addressof(x), 1, 1, len(values),
-                     ctypes.addressof(out) + ctypes.sizeof(ctypes.c_float), 3)
-    for got, offsets in ((out[0], [0.0] * len(values)), (out[1], shift)):
+    # Two images of one sample each, sums written 2 apart: without the bias into out[0] and out[2],
+    # then with it into out[1] and out[3] (the same pointer moved by one float).
+    logits, x, bias, out = _floats(values * 2), _floats(data * 2), _floats(shift), _floats([7.0] * 4)
+    for offset, b in ((0, None), (1, ctypes.addressof(bias))):
+        k.bernoulli_rows(ctypes.addressof(logits), b, ctypes.addressof(x), 2, 1, len(values),
+                         ctypes.addressof(out) + offset * ctypes.sizeof(ctypes.c_float), 2)
+    for i, offsets in ((0, [0.0] * len(values)), (2, [0.0] * len(values)), (1, shift), (3, shift)):
         expected = sum(xi * (v + c) - _softplus(v + c) for xi, v, c in zip(data, values, offsets))
-        if not (math.isfinite(got) and abs(got - expected) <= 1e-4 * max(1.0, abs(expected))):
-            return f"bernoulli_rows gave {got!r} where {expected!r} was expected"
-    if out[2] != 7.0:
-        return "bernoulli_rows wrote past its output"
+        if not (math.isfinite(out[i]) and abs(out[i] - expected) <= 1e-4 * max(1.0, abs(expected))):
+            return f"bernoulli_rows gave {out[i]!r} where {expected!r} was expected"
     # Two codes of two samples (sample-major in, image-major out), 3 -> 20 units.
     z = [0.5, -1.0, 2.0, 1.5, 0.25, -0.75, -2.0, 1.0, 0.0, 0.3, -0.6, 0.9]          # (s, b, k): 2 x 2 x 3
     wt = [((k * 7 + j * 3) % 11 - 5) / 4 for k in range(3) for j in range(20)]      # (k, j): 3 x 20
