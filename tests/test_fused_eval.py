@@ -39,21 +39,27 @@ def _bernoulli_reference(logits, x, per_image):
     return (images * logits.double() - F.softplus(logits.double())).sum(1)
 
 
+@pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("scale", [0.1, 3.0, 30.0, 120.0, 5000.0])
 @pytest.mark.parametrize("d", [784, 37])   # a multiple of the vector width and an odd tail
-def test_bernoulli_kernel_matches_float64(kernels, scale, d):
+def test_bernoulli_kernel_matches_float64(kernels, scale, d, with_bias):
     torch.manual_seed(1)
-    images, per_image = 6, 5
+    images, per_image, stride = 6, 5, 8     # sums written image-major, 8 apart: the gaps stay untouched
     logits = torch.randn(images * per_image, d) * scale
     logits[0, :4] = torch.tensor([0.0, -60.0, 60.0, 45.0])[: min(4, d)]   # exactly 0 and the 40-90 band
+    bias = torch.randn(d) * scale if with_bias else None
     x = torch.bernoulli(torch.full((images, d), 0.4))
     x[1] = torch.rand(d)                                                 # grey levels work the same
-    out = torch.empty(images * per_image)
-    kernels.bernoulli_rows(logits.data_ptr(), x.data_ptr(), images, per_image, d, out.data_ptr())
-    expected = _bernoulli_reference(logits, x, per_image)
+    out = torch.full((images, stride), 123.0)
+    kernels.bernoulli_rows(logits.data_ptr(), None if bias is None else bias.data_ptr(), x.data_ptr(), images, per_image,
+                           d, out.data_ptr(), stride)
+    shifted = logits.double() if bias is None else logits.double() + bias.double()
+    expected = _bernoulli_reference(shifted, x, per_image)
     # float32 accumulation of d terms of size up to |l|: allow a few float32 ulps of the row's mass
-    mass = (logits.double().abs() + 1).sum(1)
-    assert torch.all((out.double() - expected).abs() <= 4e-7 * mass + 1e-5), (out.double() - expected).abs().max()
+    mass = (shifted.abs() + 1).sum(1)
+    error = (out[:, :per_image].reshape(-1).double() - expected).abs()
+    assert torch.all(error <= 4e-7 * mass + 1e-5), error.max()
+    assert torch.all(out[:, per_image:] == 123.0)
 
 
 def test_bernoulli_kernel_per_value_error_is_below_5e_7(kernels):
@@ -61,7 +67,7 @@ def test_bernoulli_kernel_per_value_error_is_below_5e_7(kernels):
     x = torch.zeros(1, len(values))
     out = torch.empty(len(values))
     # one value per row: every row is image 0's, d = 1
-    kernels.bernoulli_rows(values.data_ptr(), x.data_ptr(), 1, len(values), 1, out.data_ptr())
+    kernels.bernoulli_rows(values.data_ptr(), None, x.data_ptr(), 1, len(values), 1, out.data_ptr(), len(values))
     error = (out.double() + F.softplus(values.double())).abs()
     assert error.max() < 5e-7, values[error.argmax()]
 
@@ -95,6 +101,7 @@ def test_kernels_are_built_once_into_the_cache(kernels, tmp_path, monkeypatch):
 @pytest.mark.parametrize("setting", ["off", "no compiler", "failing compiler"])
 def test_without_kernels_vaekit_falls_back_quietly(setting, monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("VAEKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("VAEKIT_NATIVE", raising=False)   # a suite run with VAEKIT_NATIVE=0 must still try the compiler
     if setting == "off":
         monkeypatch.setenv("VAEKIT_NATIVE", "0")
     elif setting == "no compiler":
@@ -152,7 +159,7 @@ def test_fused_scorer_equals_log_likelihood(use_kernels, arch, hidden, scale, mo
     x[0] = torch.rand(1, 8, 8)
     z = torch.randn(n, batch, model.latent_dim) * 2
     with torch.inference_mode():
-        scorer = fused.linear_bernoulli(model, x, n * batch)
+        scorer = fused.linear_bernoulli(model, x)
         assert scorer is not None and (scorer.kernels is not None) == use_kernels
         ours = scorer(z)
         reference = model.log_likelihood(x.repeat(n, 1, 1, 1), z.reshape(n * batch, -1)).view(n, batch)
@@ -169,7 +176,7 @@ def test_models_that_score_their_own_way_are_not_fused():
     gaussian = build_model(quick_config(likelihood="gaussian"), (1, 8, 8))
     x = torch.rand(2, 1, 8, 8)
     for model in (conditional, conv, gaussian):
-        assert fused.linear_bernoulli(model, x, 4) is None
+        assert fused.linear_bernoulli(model, x) is None
 
 
 @pytest.mark.parametrize("use_kernels", [True, False])
@@ -227,36 +234,59 @@ def test_a_failing_batch_stops_the_workers_and_restores_threads(monkeypatch):
 
 
 @pytest.mark.parametrize("k,scale", [(7, 1.0), (64, 1.0), (7, 25.0)])   # K not a multiple of the chunk; huge logits
-def test_whole_loop_kernel_equals_log_likelihood(kernels, k, scale):
+def test_whole_loop_equals_log_likelihood(kernels, k, scale, monkeypatch):
+    monkeypatch.setattr(fused, "WHOLE_ROWS", 4 * 9)     # 4 samples per chunk: several chunks and a short last one
     model = _mlp_model((48,), scale=scale)
     batch = 9
     x = torch.bernoulli(torch.full((batch, 1, 8, 8), 0.3))
     x[0] = torch.rand(1, 8, 8)
     z = torch.randn(k, batch, model.latent_dim) * 2
     with torch.inference_mode():
-        scorer = fused.linear_bernoulli(model, x, 4 * batch)
-        if scorer.blas is None:
-            pytest.skip("this torch has no MKL packed GEMM to hand the kernel")
-        whole = scorer.all_codes(z)
+        whole = fused.linear_bernoulli(model, x).all_codes(z)
         reference = model.log_likelihood(x.repeat(k, 1, 1, 1), z.reshape(k * batch, -1)).view(k, batch)
     assert whole.shape == (k, batch) and torch.isfinite(whole).all()
     torch.testing.assert_close(whole.double(), reference.double(), rtol=0, atol=1e-5 * reference.abs().max().item() + 1e-4)
 
 
+def test_whole_loop_does_not_depend_on_the_chunk_and_needs_no_bias(kernels, monkeypatch):
+    torch.manual_seed(6)
+    latent, hidden, d, batch, k = 5, 40, 37, 3, 11
+    body = torch.nn.Sequential(torch.nn.Linear(latent, hidden), torch.nn.ReLU())
+    last = torch.nn.Linear(hidden, d, bias=False)
+    x = torch.bernoulli(torch.full((batch, d), 0.4))
+    z = torch.randn(k, batch, latent)
+    logits = torch.relu(z.double() @ body[0].weight.double().t() + body[0].bias.double()) @ last.weight.double().t()
+    expected = (x.double() * logits - F.softplus(logits)).sum(-1)            # (k, batch), float64
+    runs = []
+    for rows in (1, 7, 3 * k, 10**6):    # one sample per chunk (below the batch), uneven, all at once, past K
+        monkeypatch.setattr(fused, "WHOLE_ROWS", rows)
+        runs.append(fused.LinearBernoulli(body, last, x).all_codes(z))
+    for run in runs:
+        torch.testing.assert_close(run.double(), expected, rtol=0, atol=1e-4)
+        torch.testing.assert_close(run, runs[0], rtol=0, atol=1e-5)
+
+
 def test_whole_loop_is_skipped_where_it_does_not_apply(kernels, monkeypatch):
     two_hidden = _mlp_model((40, 24))            # the first layer is not the last hidden one
     x = torch.rand(3, 1, 8, 8)
-    assert fused.linear_bernoulli(two_hidden, x, 6).all_codes(torch.randn(5, 3, 5)) is None
-    monkeypatch.setattr(fused, "blas_for_whole_loop", lambda k: None)   # a torch without MKL
-    assert fused.linear_bernoulli(_mlp_model(), x, 6).all_codes(torch.randn(5, 3, 5)) is None
+    assert fused.linear_bernoulli(two_hidden, x).all_codes(torch.randn(5, 3, 5)) is None
+    monkeypatch.setattr(native, "decoder_kernels", lambda: None)   # no compiler, or VAEKIT_NATIVE=0
+    assert fused.linear_bernoulli(_mlp_model(), x).all_codes(torch.randn(5, 3, 5)) is None
 
 
-def test_a_whole_loop_that_fails_its_check_is_not_used(kernels, monkeypatch, caplog):
-    monkeypatch.setattr(fused, "_blas", [])
-    monkeypatch.setattr(fused, "_check_whole_loop", lambda k, b: "largest difference 3")
-    with caplog.at_level(logging.WARNING, logger="vaekit.evaluation.fused"):
-        assert fused.blas_for_whole_loop(kernels) is None
-    assert "failed its check" in caplog.text
+def test_the_fast_path_reaches_into_no_private_abi():
+    """No symbol looked up inside torch's libraries, no private torch operator: a torch or BLAS
+    release could change those and crash the process before any check."""
+    import re
+    from pathlib import Path
+
+    import vaekit
+
+    pattern = re.compile(r"cblas_|torch\.ops\.mkl|dlsym|CDLL\(.*torch")
+    root = Path(vaekit.__file__).parent
+    hits = [f"{path.relative_to(root)}:{n}" for path in sorted(root.rglob("*")) if path.suffix in (".py", ".c", ".h")
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert not hits
 
 
 def test_batches_run_one_at_a_time_off_the_cpu():

@@ -108,6 +108,7 @@ def test_bernoulli_without_autograd_equals_cross_entropy(grey):
 
 
 def test_iw_bound_does_not_depend_on_the_chunk_size(monkeypatch, digits_dataset):
+    import vaekit.evaluation.fused as fused
     import vaekit.evaluation.iw as evaluation
 
     model = build_model(quick_config(), digits_dataset.sample_shape).eval()
@@ -115,7 +116,8 @@ def test_iw_bound_does_not_depend_on_the_chunk_size(monkeypatch, digits_dataset)
     runs = []
     for chunk_bytes in (4 * 64 * 7, 4 * 64 * 1000, 2**30):   # 7 rows, 1000 rows, everything at once
         monkeypatch.setattr(evaluation, "IW_CHUNK_BYTES", chunk_bytes)
-        monkeypatch.setattr(evaluation, "FUSED_CHUNK_BYTES", chunk_bytes)   # the path this MLP takes
+        monkeypatch.setattr(evaluation, "FUSED_CHUNK_BYTES", chunk_bytes)   # the chunked fused path
+        monkeypatch.setattr(fused, "WHOLE_ROWS", chunk_bytes // (4 * 64))   # the whole loop, where the C kernels load
         runs.append(evaluation.importance_weighted_bound(model, x, 300, generator=torch.Generator().manual_seed(1)))
     for bound, recon in runs[1:]:
         torch.testing.assert_close(bound, runs[0][0], rtol=0, atol=1e-9)

@@ -7,8 +7,11 @@ binarised images with K = 1000 samples, five ways, alternately, ``--repeats`` ti
   with torch's intra-op threads: how vaekit evaluated before this work;
 * ``threads``: the same, batches on worker threads with one intra-op thread each (iw.iw_estimates);
 * ``torch-fused``: plus the fused Linear + Bernoulli scorer in torch (fused.py, no C kernels);
-* ``c-chunked``: plus the C kernels for the first layer and the likelihood, chunk by chunk;
-* ``c-whole``: the whole loop over the K codes in one C call (what vaekit runs by default).
+* ``c-chunked``: plus the C kernels for the first layer and the likelihood, chunk by chunk, each
+  chunk's buffers allocated afresh;
+* ``c-whole``: the whole loop over the K codes (``LinearBernoulli.all_codes``): 256-row chunks
+  into buffers allocated once, the product by ``torch.mm(out=)``, the bias added in the likelihood
+  pass (what vaekit runs by default).
 
 Each figure is the share of the fastest fp32 matmul rate (2048 x 2048) measured right before and
 after it, so machine load cancels as far as it can; 1 / share is the ratio to the FLOP bound.
@@ -36,17 +39,17 @@ from vaekit.models import build_model
 @contextlib.contextmanager
 def variant(name: str):
     """Switch the parts off that ``name`` does not use; restore them after."""
-    saved = (iw.linear_bernoulli, native.decoder_kernels, fused.blas_for_whole_loop)
+    saved = (iw.linear_bernoulli, native.decoder_kernels, fused.LinearBernoulli.all_codes)
     try:
         if name in ("generic", "threads"):
             iw.linear_bernoulli = lambda *a, **k: None
         if name == "torch-fused":
             native.decoder_kernels = lambda: None
         if name == "c-chunked":
-            fused.blas_for_whole_loop = lambda kernels: None
+            fused.LinearBernoulli.all_codes = lambda self, z: None
         yield
     finally:
-        iw.linear_bernoulli, native.decoder_kernels, fused.blas_for_whole_loop = saved
+        iw.linear_bernoulli, native.decoder_kernels, fused.LinearBernoulli.all_codes = saved
 
 
 def main() -> None:

@@ -69,7 +69,7 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
     # the VampPrior needs working memory per code), then one log-sum-exp over K in float64.
     generic = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes, IW_CHUNK_BYTES) // batch))
     small = max(1, min(k, _rows_per_chunk(model, memory_cap_bytes, FUSED_CHUNK_BYTES) // batch))
-    fused = linear_bernoulli(model, x, small * batch) if own_weights is None and y is None else None
+    fused = linear_bernoulli(model, x) if own_weights is None and y is None else None
     chunk = generic if fused is None else small
     log_px_z = torch.empty(k, batch, device=x.device, dtype=torch.float64)
     log_w = torch.empty(k, batch, device=x.device, dtype=torch.float64)
@@ -79,7 +79,7 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
             log_px_z[done:done + chunk], log_w[done:done + chunk] = part, weights
     else:
         z_all = posterior.reparameterize(noise)                                  # (K, B, L)
-        whole = fused.all_codes(z_all) if fused is not None else None          # one C call, where it applies
+        whole = fused.all_codes(z_all) if fused is not None else None          # the whole loop, where it applies
         if whole is not None:
             log_px_z.copy_(whole)
         elif fused is not None:

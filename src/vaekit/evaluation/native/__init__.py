@@ -6,6 +6,10 @@ Optional by design: without a compiler, where the build or its self-check fails,
 torch, more slowly. The library is built for this CPU (``-march=native``) and cached under
 ``cache_root()/native``, named by a hash of the source, the compiler, its flags and the CPU, so a
 cache shared between machines never runs code built for another one. ``CC`` picks the compiler.
+
+The kernels are self-contained: they read and write only float32 buffers vaekit allocates (or
+contiguous tensors it owns, by ``Tensor.data_ptr()``), and take nothing from torch's own libraries,
+so no private symbol of torch or of its BLAS can change under them.
 """
 from __future__ import annotations
 
@@ -119,7 +123,6 @@ class DecoderKernels:
 
     linear_relu: Callable
     bernoulli_rows: Callable
-    mlp_bernoulli: Callable
 
 
 def _floats(values) -> ctypes.Array:
@@ -130,11 +133,17 @@ def _self_check(k: DecoderKernels) -> str | None:
     """Why the kernels cannot be trusted (their results on a few values against float64 here), or None."""
     values = [-100.0, -30.0, -5.5, -1.0, -1e-4, 0.0, 1e-4, 0.75, 3.0, 17.0, 40.0, 100.0] * 3   # 36: vector body and tail
     data = [float(i % 2) for i in range(len(values))]
-    logits, x, out = _floats(values), _floats(data), _floats([0.0])   # named: an array must outlive the call
-    k.bernoulli_rows(ctypes.addressof(logits), ctypes.addressof(x), 1, 1, len(values), ctypes.addressof(out))
-    expected = sum(xi * v - _softplus(v) for xi, v in zip(data, values))
-    if not (math.isfinite(out[0]) and abs(out[0] - expected) <= 1e-4 * max(1.0, abs(expected))):
-        return f"bernoulli_rows gave {out[0]!r} where {expected!r} was expected"
+    shift = [(j % 7 - 3) / 2 for j in range(len(values))]                              # a bias added on the way
+    # Two images of one sample each, sums written 2 apart: without the bias into out[0] and out[2],
+    # then with it into out[1] and out[3] (the same pointer moved by one float).
+    logits, x, bias, out = _floats(values * 2), _floats(data * 2), _floats(shift), _floats([7.0] * 4)
+    for offset, b in ((0, None), (1, ctypes.addressof(bias))):
+        k.bernoulli_rows(ctypes.addressof(logits), b, ctypes.addressof(x), 2, 1, len(values),
+                         ctypes.addressof(out) + offset * ctypes.sizeof(ctypes.c_float), 2)
+    for i, offsets in ((0, [0.0] * len(values)), (2, [0.0] * len(values)), (1, shift), (3, shift)):
+        expected = sum(xi * (v + c) - _softplus(v + c) for xi, v, c in zip(data, values, offsets))
+        if not (math.isfinite(out[i]) and abs(out[i] - expected) <= 1e-4 * max(1.0, abs(expected))):
+            return f"bernoulli_rows gave {out[i]!r} where {expected!r} was expected"
     # Two codes of two samples (sample-major in, image-major out), 3 -> 20 units.
     z = [0.5, -1.0, 2.0, 1.5, 0.25, -0.75, -2.0, 1.0, 0.0, 0.3, -0.6, 0.9]          # (s, b, k): 2 x 2 x 3
     wt = [((k * 7 + j * 3) % 11 - 5) / 4 for k in range(3) for j in range(20)]      # (k, j): 3 x 20
@@ -162,13 +171,10 @@ def decoder_kernels() -> DecoderKernels | None:
     with _lock:
         if "decoder" not in _checked:
             pointer, length = ctypes.c_void_p, ctypes.c_long
-            lib.vaekit_bernoulli_rows.argtypes = [pointer, pointer, length, length, length, pointer]
+            lib.vaekit_bernoulli_rows.argtypes = [pointer, pointer, pointer, length, length, length, pointer, length]
             lib.vaekit_linear_relu.argtypes = [pointer, pointer, pointer, length, length, length, length, pointer]
             lib.vaekit_bernoulli_rows.restype = lib.vaekit_linear_relu.restype = None
-            lib.vaekit_mlp_bernoulli.argtypes = [pointer, length, length, length, pointer, pointer, length, pointer, pointer,
-                                                 length, pointer, length, pointer, pointer, pointer, pointer]
-            lib.vaekit_mlp_bernoulli.restype = ctypes.c_int
-            kernels = DecoderKernels(lib.vaekit_linear_relu, lib.vaekit_bernoulli_rows, lib.vaekit_mlp_bernoulli)
+            kernels = DecoderKernels(lib.vaekit_linear_relu, lib.vaekit_bernoulli_rows)
             problem = _self_check(kernels)
             if problem:
                 log.warning("the native decoder kernels failed their check (%s): vaekit uses its torch code", problem)

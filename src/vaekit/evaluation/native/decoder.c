@@ -1,5 +1,8 @@
 /* The two cheap ends of an MLP decoder scored by a Bernoulli likelihood, many decodes per image; the
- * expensive middle, the last layer's matrix product, stays with torch's BLAS.
+ * expensive middle, the last layer's matrix product, stays with torch (vaekit.evaluation.fused calls
+ * torch.mm between the two, on buffers it allocated). This file uses only standard headers and
+ * links against nothing: it works on the float32 buffers it is handed, never on another library's
+ * internals, so a new torch or BLAS cannot break it.
  *
  * vaekit_linear_relu: the first layer, h = relu(W z + b), for a thin input (the latent code), with
  * the codes read sample-major, z[s][b], and h written image-major, h[b][s], so that no transposed
@@ -7,12 +10,15 @@
  *
  * vaekit_bernoulli_rows: the log-likelihood, in one pass over the logits,
  *
- *   out[r] = sum_j x[b][j] * l[r][j] - softplus(l[r][j]),   b = r / per_image,
+ *   out[b * out_stride + s] = sum_j x[b][j] * v - softplus(v),   v = l[b * per_image + s][j] + bias[j],
  *
- * for a (images * per_image) x d matrix of logits whose rows are image-major. Built by vaekit.native
- * with the machine's own vector width; vaekit.fused calls it where it loads, else computes the same
- * sums with torch. Plain C (standard headers only) for gcc's and clang's vectorisers: the likelihood
- * loop has no branches and no calls, so it runs on 16 floats at once.
+ * for a (images * per_image) x d matrix of logits whose rows are image-major, the last layer's bias
+ * (d values, or NULL for none) added on the way, so the product before it needs no bias pass; the
+ * sums land image-major with a row stride, so a loop over chunks of samples can write each chunk's
+ * results straight into a (images x K) array. Built by vaekit.evaluation.native with the machine's
+ * own vector width; fused.py calls it where it loads, else computes the same sums with torch. Plain
+ * C for gcc's and clang's vectorisers: the likelihood loop has no branches and no calls, so it runs
+ * on 16 floats at once.
  *
  * softplus(l) = max(l, 0) + log(1 + u),  u = exp(-|l|) in (0, 1]: exp never overflows.
  * exp(x), x in [-40, 0]: x = n ln2 + r with n an integer and |r| <= ln2 / 2, exp(x) = 2^n exp(r), and
@@ -23,7 +29,7 @@
  *   A polynomial, not the atanh series, because a division costs as much as the rest together.
  * Below x = -40 exp(x) is taken as exp(-40) ~ 4e-18 (softplus is then off by less than 5e-18), so no
  *   intermediate falls below float's normal range, where CPUs slow down many-fold.
- * Absolute error per value, measured against float64: under 5e-7 (tests/test_speed_paths.py).
+ * Absolute error per value, measured against float64: under 5e-7 (tests/test_fused_eval.py).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -98,10 +104,9 @@ void vaekit_linear_relu(const float *z, const float *wt, const float *bias, long
     }
 }
 
-/* Each row's sum; the bias (d values, or NULL for none) is added to the logits on the way. The
- * test on bias is outside the loops once gcc unswitches them (-O3). */
-static void bernoulli_rows(const float *logits, const float *bias, const float *x, long images, long per_image,
-                           long d, float *out)
+/* The bias test is outside the loops once gcc unswitches them (-O3). */
+void vaekit_bernoulli_rows(const float *logits, const float *bias, const float *x, long images, long per_image,
+                           long d, float *out, long out_stride)
 {
     const float lowest = exp_floor;
     for (long b = 0; b < images; b++) {
@@ -114,63 +119,7 @@ static void bernoulli_rows(const float *logits, const float *bias, const float *
                 const float v = bias ? l[j] + bias[j] : l[j];
                 total += xb[j] * v - softplus(v, lowest);
             }
-            out[b * per_image + s] = total;
+            out[b * out_stride + s] = total;
         }
     }
-}
-
-void vaekit_bernoulli_rows(const float *logits, const float *x, long images, long per_image, long d, float *out)
-{
-    bernoulli_rows(logits, NULL, x, images, per_image, d, out);
-}
-
-/* vaekit_mlp_bernoulli: log p(x|z) of K codes for each of B images through a decoder
- * Linear(in -> hidden) -> ReLU -> Linear(hidden -> d) scored by the Bernoulli likelihood, the whole
- * loop over the codes in C: per chunk of codes, the first layer (vaekit_linear_relu), the second
- * layer's product by the BLAS's packed GEMM (MKL's cblas_sgemm_pack / cblas_sgemm_compute, handed
- * in by address, so this file links against nothing), and the likelihood with the second layer's
- * bias added on the way (one pass over the logits). Chunks are small enough that the hidden layer
- * and the logits stay in the core's own cache between the three steps.
- *
- * z: K x B x in (sample-major); w1t: in x hidden; w2: d x hidden (the Linear's weight); x: B x d;
- * out: K x B. Returns 0, or -1 when memory runs out (nothing written). */
-typedef size_t (*pack_size_fn)(int identifier, int m, int n, int k);
-typedef void (*pack_fn)(int layout, int identifier, int trans, int m, int n, int k, float alpha, const float *src,
-                        int ld, float *dest);
-typedef void (*compute_fn)(int layout, int transa, int transb, int m, int n, int k, const float *a, int lda,
-                           const float *b, int ldb, float beta, float *c, int ldc);
-enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, PACKED = 151, B_MATRIX = 162 };   /* CBLAS constants */
-
-int vaekit_mlp_bernoulli(const float *z, long k, long images, long in, const float *w1t, const float *b1, long hidden,
-                         const float *w2, const float *b2, long d, const float *x, long per_chunk, void *get_size,
-                         void *pack, void *compute, float *out)
-{
-    const int rows = (int)(images * per_chunk);
-    float *packed = malloc(((pack_size_fn)get_size)(B_MATRIX, rows, (int)d, (int)hidden));
-    float *h = calloc((size_t)rows * hidden, sizeof(float));
-    float *logits = malloc((size_t)rows * d * sizeof(float));
-    float *sums = malloc((size_t)rows * sizeof(float));
-    int status = -1;
-    if (packed && h && logits && sums) {
-        /* op(B) = w2^T (hidden x d); w2 is d x hidden row-major, so B is w2 read transposed */
-        ((pack_fn)pack)(ROW_MAJOR, B_MATRIX, TRANS, rows, (int)d, (int)hidden, 1.f, w2, (int)hidden, packed);
-        for (long s0 = 0; s0 < k; s0 += per_chunk) {
-            const long n = k - s0 < per_chunk ? k - s0 : per_chunk;
-            vaekit_linear_relu(z + s0 * images * in, w1t, b1, images, n, in, hidden, h);
-            /* always the packed row count: the rows past a short last chunk hold the previous chunk's
-               (finite) values and are not read */
-            ((compute_fn)compute)(ROW_MAJOR, NO_TRANS, PACKED, rows, (int)d, (int)hidden, h, (int)hidden, packed,
-                                  (int)d, 0.f, logits, (int)d);
-            bernoulli_rows(logits, b2, x, images, n, d, sums);
-            for (long b = 0; b < images; b++)
-                for (long s = 0; s < n; s++)
-                    out[(s0 + s) * images + b] = sums[b * n + s];
-        }
-        status = 0;
-    }
-    free(packed);
-    free(h);
-    free(logits);
-    free(sums);
-    return status;
 }
