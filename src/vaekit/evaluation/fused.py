@@ -53,10 +53,11 @@ def _split_decoder(model) -> tuple[nn.Module, nn.Linear] | None:
     ``likelihood.log_prob(decoder(z), x)`` of a Bernoulli and its decoder ends Linear -> Unflatten."""
     from vaekit.models.base import AutoEncoder
 
-    if getattr(type(model), "log_likelihood", None) is not AutoEncoder.log_likelihood:
+    if not isinstance(model, AutoEncoder) or type(model).log_likelihood is not AutoEncoder.log_likelihood \
+            or type(model).decoder_params is not AutoEncoder.decoder_params:
         return None   # the model scores x its own way (conditional, hierarchical, wrapped)
-    decoder = getattr(model, "decoder", None)
-    if not isinstance(getattr(model, "likelihood", None), Bernoulli) or not isinstance(decoder, nn.Sequential):
+    decoder = model.decoder
+    if not isinstance(model.likelihood, Bernoulli) or not isinstance(decoder, nn.Sequential):
         return None
     if len(decoder) < 2 or not isinstance(decoder[-1], Unflatten) or not isinstance(decoder[-2], nn.Linear):
         return None
