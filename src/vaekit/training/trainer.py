@@ -371,7 +371,7 @@ def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bo
         trainer = Trainer(config, dataset, run_dir, callbacks)
         if run_dir is not None:
             write_run_info(run_dir, config, describe_data(dataset), trainer.model, _launch(trainer.group, config))
-        return trainer.fit()
+        return _finish(trainer)
     finally:
         distributed.leave()
 
@@ -399,9 +399,17 @@ def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, ca
             _truncate_metrics(run.path / "metrics.jsonl", done)
             write_run_info(run.path, config, run.info["data"], trainer.model, _launch(group, config),
                            created=run.info.get("created"))
-        return trainer.fit()
+        return _finish(trainer)
     finally:
         distributed.leave()
+
+
+def _finish(trainer: Trainer) -> TrainResult:
+    """Train to the end, then wait for every process before the group is torn down: a rank that tore
+    down Gloo while rank 0 was still writing its last checkpoint was sometimes aborted at exit."""
+    result = trainer.fit()
+    trainer.group.barrier()
+    return result
 
 
 def _launch(group: distributed.Group, config: TrainConfig) -> dict[str, Any] | None:
