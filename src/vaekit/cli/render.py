@@ -85,7 +85,7 @@ class TrainBar:
 
 
 def dataset_warnings(dataset) -> None:
-    skipped = getattr(dataset, "skipped", ())
+    skipped = dataset.skipped
     if skipped:
         shown = ", ".join(str(s) for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         print(f"vaekit: warning: skipped {len(skipped)} unreadable image file(s): {shown}", file=sys.stderr)
