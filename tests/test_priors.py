@@ -185,3 +185,19 @@ def test_every_model_trains_and_reloads_with_every_prior_its_maths_allows(name, 
     evaluation = evaluate_model(loaded, digits_dataset, iw_samples=5, regularity=False)
     assert math.isfinite(evaluation.nll) and evaluation.kl > 0 and evaluation.kl_per_dim is None
     assert any("Monte-Carlo" in note for note in evaluation.notes)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--model", "beta-tcvae", "--prior", "vamp"], "--prior vamp does not apply to --model beta-tcvae: it takes standard"),
+    (["--prior", "bogus"], "unknown --prior 'bogus': choose one of standard, vamp, markov-codes"),
+    (["--pseudo-inputs", "20"], "--pseudo-inputs is an option of the VampPrior: add --prior vamp"),
+    (["--prior", "vamp", "--pseudo-inputs", "0"], "--pseudo-inputs must be at least 1, not 0"),
+    (["--model", "vq-vae", "--prior", "standard"], "--prior standard does not apply to --model vq-vae"),
+])
+def test_a_bad_prior_is_one_line_and_nothing_is_written(arguments, message, tmp_path, capsys):
+    from vaekit.cli.app import main
+
+    assert main(["train", "--dataset", "digits", *arguments, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

@@ -23,6 +23,7 @@ from vaekit.models.options import flag
 
 SCHEDULES = ("constant", "cosine")
 DEFAULT_PSEUDO_INPUTS = 500     # Tomczak & Welling 2018
+PRIORS = ("standard", "vamp", "markov-codes")   # vaekit.nn.priors; which model takes which: its class's ``priors``
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
@@ -107,6 +108,8 @@ class TrainConfig:
             raise ConfigError(f"--workers must be 0 or more, not {self.workers}")
         self.options.validate(self)
         priors = model_class(self.model).priors
+        if self.prior is not None:
+            _choice("prior", self.prior, PRIORS)
         if self.prior is not None and self.prior not in priors:
             raise ConfigError(f"--prior {self.prior} does not apply to --model {self.model}: it takes "
                               f"{' or '.join(priors)}")
