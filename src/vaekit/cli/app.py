@@ -32,8 +32,8 @@ TRAIN_OPTIONS = [
     ("--image-size", int, "side length image folders are resized to"),
     ("--val-fraction", float, "share of the training split held out for validation (default 0.1)"),
     ("--model", str, "a registered model, listed by `vaekit models` (default vae)"),
-    ("--arch", str, "linear | mlp | conv (default mlp)"),
-    ("--hidden", str, "MLP widths, comma-separated (default 512)"),
+    ("--arch", str, "linear | mlp | gated | conv (default mlp; gated: MLP of gated dense units, Tomczak & Welling 2018)"),
+    ("--hidden", str, "MLP (and gated) widths, comma-separated (default 512)"),
     ("--channels", str, "conv channels per stage, comma-separated (default 32,64,128,256)"),
     ("--latent-dim", int, "latent dimensions (default 16)"),
     ("--likelihood", str, "bernoulli | continuous-bernoulli | gaussian | discretized-logistic | mse "
