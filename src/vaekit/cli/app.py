@@ -23,7 +23,7 @@ log = logging.getLogger("vaekit.cli")
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
 COMMAND_MODULES: list[str] = ["vaekit.cli.latent", "vaekit.cli.report", "vaekit.cli.serve", "vaekit.cli.models",
-                                 "vaekit.cli.bench"]
+                                 "vaekit.cli.bench", "vaekit.cli.recipes"]
 
 # Options of `vaekit train` that map one-to-one onto the TrainConfig fields every model shares: (flag, type, help).
 TRAIN_OPTIONS = [

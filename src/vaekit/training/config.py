@@ -276,11 +276,23 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# A config file may describe itself in a table of this name (the recipes in vaekit/recipes/ do:
+# paper, published number, changes from the protocol); it is not a training option.
+DESCRIPTION_TABLE = "recipe"
+
+
+def training_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """A config file's values without its description table (``[recipe]``), if it has one."""
+    if isinstance(raw.get(DESCRIPTION_TABLE), dict):
+        return {k: v for k, v in raw.items() if k != DESCRIPTION_TABLE}
+    return raw
+
+
 def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Defaults, then the file, then the overrides (None values in overrides are 'not given')."""
     values: dict[str, Any] = {}
     if file is not None:
-        values.update(normalise_keys(read_config_file(file), source=str(file)))
+        values.update(normalise_keys(training_keys(read_config_file(file)), source=str(file)))
     if overrides:
         given = normalise_keys({k: v for k, v in overrides.items() if v is not None}, source="the command line")
         if VALIDATION_KEYS & set(given):   # the two ways to size the validation split: the command line's wins
