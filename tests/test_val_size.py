@@ -103,3 +103,16 @@ def test_run_stores_the_size_and_reloads_the_same_split(tmp_path, capsys):
     for name in ("train", "val", "test"):
         np.testing.assert_array_equal(reloaded.split(name).x, direct.split(name).x)
     assert len(reloaded.val) == 300 and len(reloaded.test) == 180   # digits' own test fraction, 0.1 of 1,797
+
+
+
+def test_python_train_takes_a_size_and_it_replaces_a_configs_fraction(tmp_path):
+    import vaekit
+
+    x = np.random.default_rng(0).random((200, 4, 4)).astype(np.float32)
+    base = TrainConfig(model="vae", arch="mlp", hidden=[8], latent_dim=2, epochs=1, device="cpu").resolved()
+    assert base.val_fraction == 0.1
+    vaekit.train(x, tmp_path / "run", config=base, val_size=30, batch_size=64)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (info["config"]["val_size"], info["config"]["val_fraction"]) == (30, None)
+    assert info["data"]["n_val"] == 30 and info["data"]["n_test"] == 20
