@@ -31,7 +31,7 @@ TRAIN_OPTIONS = [
     ("--data-dir", str, "folder holding the dataset files (searched first)"),
     ("--image-size", int, "side length image folders are resized to"),
     ("--val-fraction", float, "share of the training split held out for validation (default 0.1)"),
-    ("--val-size", int, "or this many training samples held out for validation (e.g. 10000 of Fashion-MNIST's 60,000)"),
+    ("--val-size", int, "instead of --val-fraction: this many training samples held out for validation (e.g. 10000 of Fashion-MNIST's 60,000)"),
     ("--model", str, "a registered model, listed by `vaekit models` (default vae)"),
     ("--arch", str, "linear | mlp | gated | conv (default mlp; gated: MLP of gated dense units, Tomczak & Welling 2018)"),
     ("--hidden", str, "MLP (and gated) widths, comma-separated (default 512)"),
