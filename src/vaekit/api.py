@@ -28,6 +28,8 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
 
     if isinstance(config, TrainConfig):
         values = config.to_dict()
+        if {"val_size", "val-size", "val_fraction", "val-fraction"} & set(options):
+            values["val_fraction"] = values["val_size"] = None   # the given one replaces the config's
         values.update(normalise_keys(options, source="train()"))
         cfg = TrainConfig.from_dict(values, source="train()").resolved()
     else:
@@ -36,7 +38,7 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
         dataset = data
         cfg.dataset = data.name
     elif isinstance(data, np.ndarray):
-        dataset = dataset_from_arrays(data, y, seed=0, val_fraction=cfg.val_fraction)
+        dataset = dataset_from_arrays(data, y, seed=0, val_fraction=cfg.val_fraction or 0.1, val_size=cfg.val_size)
         cfg.dataset = "<array>"
     else:
         cfg.dataset = str(data)

@@ -23,7 +23,7 @@ log = logging.getLogger("vaekit.cli")
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
 COMMAND_MODULES: list[str] = ["vaekit.cli.latent", "vaekit.cli.report", "vaekit.cli.serve", "vaekit.cli.models",
-                                 "vaekit.cli.bench"]
+                                 "vaekit.cli.bench", "vaekit.cli.recipes"]
 
 # Options of `vaekit train` that map one-to-one onto the TrainConfig fields every model shares: (flag, type, help).
 TRAIN_OPTIONS = [
@@ -31,9 +31,10 @@ TRAIN_OPTIONS = [
     ("--data-dir", str, "folder holding the dataset files (searched first)"),
     ("--image-size", int, "side length image folders are resized to"),
     ("--val-fraction", float, "share of the training split held out for validation (default 0.1)"),
+    ("--val-size", int, "instead of --val-fraction: this many training samples held out for validation (e.g. 10000 of Fashion-MNIST's 60,000)"),
     ("--model", str, "a registered model, listed by `vaekit models` (default vae)"),
-    ("--arch", str, "linear | mlp | conv (default mlp)"),
-    ("--hidden", str, "MLP widths, comma-separated (default 512)"),
+    ("--arch", str, "linear | mlp | gated | conv (default mlp; gated: MLP of gated dense units, Tomczak & Welling 2018)"),
+    ("--hidden", str, "MLP (and gated) widths, comma-separated (default 512)"),
     ("--channels", str, "conv channels per stage, comma-separated (default 32,64,128,256)"),
     ("--latent-dim", int, "latent dimensions (default 16)"),
     ("--likelihood", str, "bernoulli | continuous-bernoulli | gaussian | discretized-logistic | mse "

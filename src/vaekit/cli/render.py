@@ -115,6 +115,28 @@ def train_summary(result) -> str:
     return "\n".join(lines)
 
 
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{seconds:.1f} s"
+
+
+def reproduction(result) -> str:
+    """vaekit's NLL beside the published one, and the time each part took."""
+    recipe = result.recipe
+    lines = [f"{'':<10}{'test NLL (nats)':>16}",
+             f"{'published':<10}{result.published:>16.2f}   {recipe.paper}",
+             f"{'vaekit':<10}{result.nll:>16.2f}   S = {result.iw_samples}, {result.gap:+.2f} nats"
+             + (" (worse)" if result.gap > 0 else ""),
+             f"time: training {_duration(result.train_seconds)}, evaluation {_duration(result.eval_seconds)}",
+             f"run saved to {result.run}"]
+    if not result.faithful:
+        changed = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in result.overrides.items())
+        if result.iw_samples != recipe.iw_samples:
+            changed = ", ".join(filter(None, [changed, f"S = {result.iw_samples} instead of {recipe.iw_samples}"]))
+        lines.append(f"not comparable with the paper: the recipe was changed ({changed})")
+    return "\n".join(lines)
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "n/a"

@@ -24,16 +24,17 @@ ZIP_SIGNATURE = b"PK"
 QUANTIZATION_TOLERANCE = 1e-6
 
 
-def load_array_file(path: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float) -> Dataset:
+def load_array_file(path: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float,
+                    val_size: int | None = None) -> Dataset:
     """Load a ``.npy`` or ``.npz`` file and split it with the seeded fractions."""
     x, y, label = _read(path)
     return dataset_from_arrays(x, y, name=name, source=str(path), label=label, seed=seed,
-                               val_fraction=val_fraction, test_fraction=test_fraction)
+                               val_fraction=val_fraction, test_fraction=test_fraction, val_size=val_size)
 
 
 def dataset_from_arrays(x: np.ndarray, y: np.ndarray | None = None, *, name: str = "<array>",
                         source: str = "in-memory arrays", label: str = "x", seed: int = 0,
-                        val_fraction: float = 0.1, test_fraction: float = 0.1) -> Dataset:
+                        val_fraction: float = 0.1, test_fraction: float = 0.1, val_size: int | None = None) -> Dataset:
     """Check, scale and split in-memory samples exactly as a .npz file holding ``x`` and ``y`` would be."""
     x = np.asarray(x)
     sample_array_shape = to_sample_array(x, label).shape
@@ -41,7 +42,7 @@ def dataset_from_arrays(x: np.ndarray, y: np.ndarray | None = None, *, name: str
     values = values.reshape(sample_array_shape)
     labels, class_names = encode_labels(None if y is None else np.asarray(y), len(values), "y")
     train, val, test = seeded_splits(values, labels, seed=seed, val_fraction=val_fraction,
-                                     test_fraction=test_fraction)
+                                     test_fraction=test_fraction, val_size=val_size)
     return Dataset(name=name, train=train, val=val, test=test, sample_shape=values.shape[1:],
                    class_names=class_names, source=source, quantized_8bit=quantized)
 

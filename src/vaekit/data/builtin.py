@@ -29,7 +29,8 @@ class NamedDataset(Protocol):
     def info(self, data_dir: str | os.PathLike | None = None) -> DatasetInfo: ...
 
     def load(self, *, data_dir: str | os.PathLike | None, seed: int, val_fraction: float,
-             test_fraction: float, download: bool, progress: Progress | None) -> Dataset: ...
+             test_fraction: float, download: bool, progress: Progress | None,
+             val_size: int | None = None) -> Dataset: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class IdxDataset:
     """An MNIST-like data set: four IDX files, an official test set, 8-bit grayscale images.
 
     The official test files give ``test``; ``val`` is a seeded random ``val_fraction`` of the
-    official training files and ``train`` the rest. ``test_fraction`` does not apply.
+    official training files (or ``val_size`` of them) and ``train`` the rest. ``test_fraction`` does not apply.
     """
 
     description: str
@@ -57,7 +58,8 @@ class IdxDataset:
         return DatasetInfo(self.name, self.description, False, where)
 
     def load(self, *, data_dir: str | os.PathLike | None = None, seed: int = 0, val_fraction: float = 0.1,
-             test_fraction: float = 0.1, download: bool = True, progress: Progress | None = None) -> Dataset:
+             test_fraction: float = 0.1, download: bool = True, progress: Progress | None = None,
+             val_size: int | None = None) -> Dataset:
         files, where = obtain(self.source, data_dir=data_dir, download=download, progress=progress)
         train_images, train_labels = read_images_and_labels(files["train_images"], files["train_labels"])
         test_images, test_labels = read_images_and_labels(files["test_images"], files["test_labels"])
@@ -68,7 +70,8 @@ class IdxDataset:
             if labels.max() >= len(self.class_names):
                 raise DataError(f"{files[role]} has label {labels.max()} but {self.name} has only "
                                 f"{len(self.class_names)} classes: {REPAIR_HINT}")
-        train, val, _ = split_indices(len(train_images), seed=seed, val_fraction=val_fraction, test_fraction=0)
+        train, val, _ = split_indices(len(train_images), seed=seed, val_fraction=val_fraction, test_fraction=0,
+                                     val_size=val_size)
         return Dataset(
             name=self.name,
             train=_images_split(train_images[train], train_labels[train]),
@@ -102,13 +105,15 @@ class DigitsDataset:
         return DatasetInfo(self.name, self.description, True, self.where)
 
     def load(self, *, data_dir: str | os.PathLike | None = None, seed: int = 0, val_fraction: float = 0.1,
-             test_fraction: float = 0.1, download: bool = True, progress: Progress | None = None) -> Dataset:
+             test_fraction: float = 0.1, download: bool = True, progress: Progress | None = None,
+             val_size: int | None = None) -> Dataset:
         from sklearn.datasets import load_digits  # slow to import; only needed here
 
         bunch = load_digits()
         x = (np.asarray(bunch.images, dtype=np.float32) / 16)[:, None]  # (1797, 1, 8, 8)
         y = np.asarray(bunch.target, dtype=np.int64)
-        train, val, test = seeded_splits(x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+        train, val, test = seeded_splits(x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                                           val_size=val_size)
         return Dataset(name=self.name, train=train, val=val, test=test, sample_shape=x.shape[1:],
                        class_names=list(DIGIT_NAMES), source=self.where, quantized_8bit=False)
 

@@ -305,12 +305,13 @@ class DSpritesDataset:
         return np.sort(np.random.default_rng(SUBSET_SEED).choice(N_IMAGES, size=self.size, replace=False))
 
     def load(self, *, data_dir: str | os.PathLike | None = None, seed: int = 0, val_fraction: float = 0.1,
-             test_fraction: float = 0.1, download: bool = True, progress: Progress | None = None) -> Dataset:
+             test_fraction: float = 0.1, download: bool = True, progress: Progress | None = None,
+             val_size: int | None = None) -> Dataset:
         chosen = self.indices()
         _check_memory(len(chosen), self.name)
         packed = load_packed()
         train, val, test = split_indices(len(chosen), seed=seed, val_fraction=val_fraction,
-                                         test_fraction=test_fraction)
+                                         test_fraction=test_fraction, val_size=val_size)
         splits = [_split(packed, chosen[part]) for part in (train, val, test)]
         return Dataset(name=self.name, train=splits[0], val=splits[1], test=splits[2],
                        sample_shape=(1, IMAGE_SIDE, IMAGE_SIDE), class_names=list(SHAPE_NAMES),

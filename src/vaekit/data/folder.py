@@ -35,7 +35,7 @@ NAMES_IN_WARNING = 5
 
 
 def load_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float,
-                      image_size: int | None) -> Dataset:
+                      image_size: int | None, val_size: int | None = None) -> Dataset:
     """Load every readable image under ``root`` and split them with the seeded fractions."""
     files, labels, class_names = list_images(root)
     headers, skipped = read_headers(files)
@@ -59,7 +59,8 @@ def load_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
         logger.warning("Skipped %d unreadable image file(s) in %s: %s%s", len(skipped_names), root, shown, more)
     x = np.divide(pixels[:len(kept)], np.float32(255), dtype=np.float32)
     y = None if labels is None else np.asarray([labels[i] for i in kept], dtype=np.int64)
-    train, val, test = seeded_splits(x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    train, val, test = seeded_splits(x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                                     val_size=val_size)
     return Dataset(name=name, train=train, val=val, test=test, sample_shape=x.shape[1:],
                    class_names=class_names, source=str(root), quantized_8bit=True, skipped=skipped_names)
 

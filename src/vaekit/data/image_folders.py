@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float,
                       image_size: int | None, stream: str = "auto", cache: str = "none",
-                      max_memory: float | None = None) -> Dataset:
+                      max_memory: float | None = None, val_size: int | None = None) -> Dataset:
     """An image folder in memory, from the memmap cache, or streamed; see the module docstring."""
     if stream not in STREAM_MODES:
         raise ConfigError(f"unknown stream mode {stream!r}: choose one of {', '.join(STREAM_MODES)}")
@@ -50,7 +50,7 @@ def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
     in_memory = stream == "off" or (stream == "auto" and decoded_bytes <= budget)
     if in_memory and cache == "none":
         return load_image_folder(root, name=name, seed=seed, val_fraction=val_fraction,
-                                 test_fraction=test_fraction, image_size=image_size)
+                                 test_fraction=test_fraction, image_size=image_size, val_size=val_size)
     if stream == "off" and decoded_bytes > budget:
         logger.warning("%s decodes to %.1f GiB, more than the %.1f GiB budget, but streaming is off: loading it whole",
                        root, decoded_bytes / GIB, budget / GIB)
@@ -63,7 +63,8 @@ def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
     if skipped_names:
         logger.warning("Skipped %d unreadable image file(s) in %s: %s", len(skipped_names), root,
                        ", ".join(skipped_names[:5]) + (" ..." if len(skipped_names) > 5 else ""))
-    parts = split_indices(len(kept), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    parts = split_indices(len(kept), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                          val_size=val_size)
     splits = []
     held_out_bytes = sum(len(p) for p in parts[1:]) * channels * height * width * 4
     for role, positions in zip(("train", "val", "test"), parts):

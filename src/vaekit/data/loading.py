@@ -10,7 +10,7 @@ from vaekit.data.arrays import load_array_file
 from vaekit.data.builtin import NAMED_DATASETS
 from vaekit.data.dataset import Dataset, DatasetInfo
 from vaekit.data.download import Progress
-from vaekit.data.splits import check_fractions
+from vaekit.data.splits import check_fractions, check_val_size
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ def dataset_names() -> list[str]:
 
 
 def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None, seed: int = 0,
-                 val_fraction: float = 0.1, test_fraction: float = 0.1, image_size: int | None = None,
+                 val_fraction: float | None = None, test_fraction: float = 0.1, image_size: int | None = None,
                  download: bool = True, progress: Progress | None = None, stream: str = "auto",
-                 cache: str = "none", max_memory: float | None = None) -> Dataset:
+                 cache: str = "none", max_memory: float | None = None, val_size: int | None = None) -> Dataset:
     """Load a named data set or the data at a path, split into seeded train/val/test parts.
 
     ``name_or_path`` is a name from :func:`dataset_names` (case-insensitive; a name wins over a
@@ -36,9 +36,16 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     ``stream`` (auto | on | off), ``cache`` (none | memmap) and ``max_memory`` (GiB) apply to image
     folders too: one whose decoded size exceeds ``max_memory`` is streamed from disk, and ``memmap``
     decodes it once into a memory-mapped cache (see :mod:`vaekit.data.stream`).
+    The validation split is ``val_fraction`` of the data it is drawn from (default 0.1), or exactly
+    ``val_size`` samples: give one or the other.
     Raises :class:`DataError` (or :class:`ConfigError` for bad arguments) with a message that says
     what is wrong and what to do.
     """
+    if val_size is not None:
+        if val_fraction is not None:
+            raise ConfigError("give val_fraction or val_size, not both")
+        check_val_size(val_size)
+    val_fraction = 0.1 if val_fraction is None else val_fraction
     check_fractions(val_fraction, test_fraction)
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
         raise ConfigError(f"image_size is {image_size!r} but must be a positive whole number of pixels, or None")
@@ -46,7 +53,7 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     if named is not None:
         _warn_unused_image_size(image_size, named.name)
         return named.load(data_dir=data_dir, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                          download=download, progress=progress)
+                          download=download, progress=progress, val_size=val_size)
     given = os.fspath(name_or_path)
     path = Path(given).expanduser()
     if not path.exists():
@@ -58,10 +65,12 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
         from vaekit.data.image_folders import open_image_folder
 
         return open_image_folder(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                                 image_size=image_size, stream=stream, cache=cache, max_memory=max_memory)
+                                 image_size=image_size, stream=stream, cache=cache, max_memory=max_memory,
+                                 val_size=val_size)
     if path.suffix.lower() in ARRAY_SUFFIXES:
         _warn_unused_image_size(image_size, given)
-        return load_array_file(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+        return load_array_file(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                               val_size=val_size)
     raise DataError(f"{given} is neither a folder nor a .npy or .npz file: pass a folder of PNG/JPEG images "
                     "(one sub-folder per class), a .npy or .npz file, or one of " + ", ".join(NAMED_DATASETS))
 

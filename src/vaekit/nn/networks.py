@@ -1,4 +1,4 @@
-"""Encoder and decoder networks, chosen by ``arch``: linear, mlp or conv.
+"""Encoder and decoder networks, chosen by ``arch``: linear, mlp, gated or conv.
 
 Networks know shapes, not probability. An encoder maps a batch of inputs (B, *sample_shape) to
 (B, out_dim), where out_dim is 2 * latent_dim for a VAE (mean and log-variance from one fused head)
@@ -15,7 +15,7 @@ from torch import nn
 from vaekit.errors import ConfigError
 from vaekit.nn.upsampling import SubPixelConvTranspose2d
 
-ARCHS = ("linear", "mlp", "conv")
+ARCHS = ("linear", "mlp", "gated", "conv")
 
 
 class Unflatten(nn.Module):
@@ -32,6 +32,33 @@ def _mlp(widths: list[int]) -> list[nn.Module]:
     for fan_in, fan_out in zip(widths[:-2], widths[1:-1]):
         # In place: saves a buffer per layer; a Linear's backward does not need its output.
         layers += [nn.Linear(fan_in, fan_out), nn.ReLU(inplace=True)]
+    layers.append(nn.Linear(widths[-2], widths[-1]))
+    return layers
+
+
+class GatedDense(nn.Module):
+    """A gated dense layer: h = (W x + b) * sigmoid(V x + c).
+
+    Tomczak & Welling 2018 (VampPrior), section 4 and their code's ``GatedDense`` (which holds the two
+    products as two Linear layers, ``h`` and ``g``); the gate plays the part of the MLP's ReLU. Here the
+    two products are one Linear of twice the width, rows [W; V], which computes the same thing in one
+    matrix product. Initialisation: torch's Linear default (the paper's code uses He's), which for
+    either layout draws every weight from the same distribution (it depends on fan-in alone).
+    """
+
+    def __init__(self, fan_in: int, fan_out: int):
+        super().__init__()
+        self.fan_out = fan_out
+        self.linear = nn.Linear(fan_in, 2 * fan_out)   # rows [:fan_out] are W, b; rows [fan_out:] are V, c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.linear(x).split(self.fan_out, dim=-1)
+        return value * torch.sigmoid(gate)
+
+
+def _gated_mlp(widths: list[int]) -> list[nn.Module]:
+    """Gated hidden layers, then a plain Linear to the outputs (so a decoder ends Linear -> Unflatten)."""
+    layers: list[nn.Module] = [GatedDense(fan_in, fan_out) for fan_in, fan_out in zip(widths[:-2], widths[1:-1])]
     layers.append(nn.Linear(widths[-2], widths[-1]))
     return layers
 
@@ -58,11 +85,12 @@ def build_networks(arch: str, sample_shape: tuple[int, ...], latent_dim: int, en
     if arch == "linear":
         return (nn.Sequential(nn.Flatten(), nn.Linear(n_values, encoder_out)),
                 nn.Sequential(nn.Linear(latent_dim, n_values * params_per_value), Unflatten(out_shape)))
-    if arch == "mlp":
+    if arch in ("mlp", "gated"):
         if not hidden or min(hidden) < 1:
             raise ConfigError(f"--hidden needs positive widths, got {hidden}")
-        encoder = nn.Sequential(nn.Flatten(), *_mlp([n_values, *hidden, encoder_out]))
-        decoder = nn.Sequential(*_mlp([latent_dim, *reversed(hidden), n_values * params_per_value]), Unflatten(out_shape))
+        stack = _mlp if arch == "mlp" else _gated_mlp
+        encoder = nn.Sequential(nn.Flatten(), *stack([n_values, *hidden, encoder_out]))
+        decoder = nn.Sequential(*stack([latent_dim, *reversed(hidden), n_values * params_per_value]), Unflatten(out_shape))
         return encoder, decoder
     if arch == "conv":
         return _conv_networks(sample_shape, latent_dim, encoder_out, params_per_value, channels)

@@ -24,6 +24,8 @@ from vaekit.models.options import flag
 SCHEDULES = ("constant", "cosine")
 DEFAULT_PSEUDO_INPUTS = 500     # Tomczak & Welling 2018
 PRIORS = ("standard", "vamp", "markov-codes")   # vaekit.nn.priors; which model takes which: its class's ``priors``
+DEFAULT_VAL_FRACTION = 0.1
+VALIDATION_KEYS = {"val_fraction", "val_size"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
@@ -34,7 +36,8 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     image_size: int | None = None
-    val_fraction: float = 0.1
+    val_fraction: float | None = None   # share of the training data held out for validation (None: 0.1, unless val_size)
+    val_size: int | None = None         # or that many samples exactly (Tomczak & Welling 2018: 10,000 of 60,000)
     model: str = "vae"
     arch: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [512])
@@ -80,6 +83,8 @@ class TrainConfig:
         if cfg.likelihood is None:
             cfg.likelihood = "mse" if MODELS[cfg.model].deterministic else "bernoulli"
         _choice("model", cfg.model, tuple(MODELS))
+        if cfg.val_fraction is None and cfg.val_size is None:
+            cfg.val_fraction = DEFAULT_VAL_FRACTION
         cfg.prior = cfg.prior or model_class(cfg.model).default_prior
         if cfg.prior == "vamp" and cfg.pseudo_inputs is None:
             cfg.pseudo_inputs = DEFAULT_PSEUDO_INPUTS
@@ -135,8 +140,12 @@ class TrainConfig:
             raise ConfigError(f"--grad-clip must be positive, not {self.grad_clip}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"--patience must be at least 1, not {self.patience}")
-        if not 0 < self.val_fraction < 1:
+        if self.val_fraction is not None and self.val_size is not None:
+            raise ConfigError("give --val-fraction or --val-size, not both")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"--val-fraction must be between 0 and 1, not {self.val_fraction}")
+        if self.val_size is not None and self.val_size < 1:
+            raise ConfigError(f"--val-size must be at least 1 sample, not {self.val_size}")
         if self.sigma != "learned":
             try:
                 ok = float(self.sigma) > 0
@@ -224,7 +233,8 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
     default = FIELDS[name].default
     kind = type(default) if default is not None else {"image_size": int, "patience": int, "grad_clip": float,
                                                        "data_dir": str, "likelihood": str, "max_memory": float,
-                                                       "workers": int, "prior": str, "pseudo_inputs": int}[name]
+                                                       "workers": int, "prior": str, "pseudo_inputs": int,
+                                                       "val_fraction": float, "val_size": int}[name]
     return _convert(name, value, source, kind)
 
 
@@ -269,13 +279,28 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# A config file may describe itself in a table of this name (the recipes in vaekit/recipes/ do:
+# paper, published number, changes from the protocol); it is not a training option.
+DESCRIPTION_TABLE = "recipe"
+
+
+def training_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """A config file's values without its description table (``[recipe]``), if it has one."""
+    if isinstance(raw.get(DESCRIPTION_TABLE), dict):
+        return {k: v for k, v in raw.items() if k != DESCRIPTION_TABLE}
+    return raw
+
+
 def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Defaults, then the file, then the overrides (None values in overrides are 'not given')."""
     values: dict[str, Any] = {}
     if file is not None:
-        values.update(normalise_keys(read_config_file(file), source=str(file)))
+        values.update(normalise_keys(training_keys(read_config_file(file)), source=str(file)))
     if overrides:
-        values.update(normalise_keys({k: v for k, v in overrides.items() if v is not None}, source="the command line"))
+        given = normalise_keys({k: v for k, v in overrides.items() if v is not None}, source="the command line")
+        if VALIDATION_KEYS & set(given):   # the two ways to size the validation split: the command line's wins
+            values = {k: v for k, v in values.items() if k not in VALIDATION_KEYS}
+        values.update(given)
     return _from_keys(values).resolved()
 
 

@@ -154,7 +154,7 @@ def config_dataset(config: TrainConfig, *, data_dir: str | None = None, progress
     from vaekit.data import load_dataset
 
     return load_dataset(config.dataset, data_dir=data_dir or config.data_dir, val_fraction=config.val_fraction,
-                        image_size=config.image_size, progress=progress, stream=config.stream, cache=config.cache,
+                        val_size=config.val_size, image_size=config.image_size, progress=progress, stream=config.stream, cache=config.cache,
                         max_memory=config.max_memory)
 
 
