@@ -146,7 +146,7 @@ def _mlp_model(hidden=(48,), latent=5, arch="mlp", scale=1.0):
 
 
 @pytest.mark.parametrize("use_kernels", [True, False])
-@pytest.mark.parametrize("arch,hidden", [("mlp", (48,)), ("mlp", (40, 24)), ("linear", (8,))])
+@pytest.mark.parametrize("arch,hidden", [("mlp", (48,)), ("mlp", (40, 24)), ("linear", (8,)), ("gated", (40, 24))])
 @pytest.mark.parametrize("scale", [1.0, 25.0])   # 25: logits far past exp's range (torch path recomputes)
 def test_fused_scorer_equals_log_likelihood(use_kernels, arch, hidden, scale, monkeypatch):
     if not use_kernels:
@@ -167,6 +167,22 @@ def test_fused_scorer_equals_log_likelihood(use_kernels, arch, hidden, scale, mo
     assert torch.isfinite(ours).all()
     tolerance = 1e-5 * reference.abs().max().item() + 1e-4
     torch.testing.assert_close(ours.double(), reference.double(), rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("use_kernels", [True, False])
+@pytest.mark.parametrize("scale", [1.0, 25.0])
+def test_iw_bound_of_a_gated_model_is_the_same_with_and_without_the_fast_path(use_kernels, scale, monkeypatch):
+    if not use_kernels:
+        monkeypatch.setattr(native, "decoder_kernels", lambda: None)
+    model = _mlp_model((40, 24), arch="gated", scale=scale)
+    x = torch.bernoulli(torch.full((9, 1, 8, 8), 0.35))
+    assert fused.linear_bernoulli(model, x) is not None     # the gated decoder takes the fast path
+    fast = iw.importance_weighted_bound(model, x, 50, generator=torch.Generator().manual_seed(4), with_elbo=True)
+    monkeypatch.setattr(iw, "linear_bernoulli", lambda *a, **k: None)
+    plain = iw.importance_weighted_bound(model, x, 50, generator=torch.Generator().manual_seed(4), with_elbo=True)
+    for a, b in zip(fast, plain):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-4 * max(1.0, b.abs().max().item() / 100))
 
 
 def test_models_that_score_their_own_way_are_not_fused():

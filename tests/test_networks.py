@@ -13,10 +13,7 @@ import torch
 from torch import nn
 
 from conftest import quick_config
-from vaekit.evaluation import fused, iw, native
-from vaekit.models import build_model
 from vaekit.nn.networks import GatedDense, Unflatten, build_networks
-from vaekit.training.config import TrainConfig
 
 
 def test_gated_dense_is_value_times_sigmoid_gate_by_hand():
@@ -60,30 +57,3 @@ def test_gated_arch_trains_and_needs_widths(digits_dataset, tmp_path):
     config = quick_config(arch="gated", hidden=[24, 16], epochs=1)
     result = train(config, digits_dataset, tmp_path / "run")
     assert math.isfinite(result.history[-1]["val_loss"])
-
-
-def _gated_model(scale=1.0):
-    torch.manual_seed(3)
-    config = TrainConfig(dataset="digits", model="vae", arch="gated", hidden=[40, 24], latent_dim=5,
-                         likelihood="bernoulli", binarize="static", seed=0, device="cpu").resolved()
-    model = build_model(config, (1, 8, 8)).eval()
-    with torch.no_grad():
-        for p in model.decoder.parameters():
-            p.mul_(scale)
-    return model
-
-
-@pytest.mark.parametrize("use_kernels", [True, False])
-@pytest.mark.parametrize("scale", [1.0, 25.0])
-def test_iw_bound_of_a_gated_model_is_the_same_with_and_without_the_fast_path(use_kernels, scale, monkeypatch):
-    if not use_kernels:
-        monkeypatch.setattr(native, "decoder_kernels", lambda: None)
-    model = _gated_model(scale)
-    x = torch.bernoulli(torch.full((9, 1, 8, 8), 0.35))
-    assert fused.linear_bernoulli(model, x) is not None     # the gated decoder takes the fast path
-    fast = iw.importance_weighted_bound(model, x, 50, generator=torch.Generator().manual_seed(4), with_elbo=True)
-    monkeypatch.setattr(iw, "linear_bernoulli", lambda *a, **k: None)
-    plain = iw.importance_weighted_bound(model, x, 50, generator=torch.Generator().manual_seed(4), with_elbo=True)
-    for a, b in zip(fast, plain):
-        assert torch.isfinite(a).all()
-        torch.testing.assert_close(a, b, rtol=0, atol=2e-4 * max(1.0, b.abs().max().item() / 100))
