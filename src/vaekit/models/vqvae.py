@@ -133,7 +133,3 @@ class VQVAE(AutoEncoder):
         self.eval()
         self.prior.fit(self.code_indices(self.encoder(x)) for x in batches)
         self.train(was_training)
-
-    def log_prior_codes(self, indices: torch.Tensor) -> torch.Tensor:
-        """log p(c) of (B, P) code indices under the fitted chain, in nats."""
-        return self.prior.log_prob_codes(indices)
