@@ -193,6 +193,20 @@ class Trainer:
         if improved:
             save_checkpoint(folder / "best.safetensors", self.model, self._state())
 
+    def _elapsed_before(self) -> float:
+        """Wall time that earlier sessions of this run spent training (0 for a new run): a resumed run's
+        ``elapsed_s`` goes on from its last metrics record, so its learning curve has no gap."""
+        if self.run_dir is None or self.epoch == 0 or not (self.run_dir / "metrics.jsonl").exists():
+            return 0.0
+        for line in reversed((self.run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("epoch") == self.epoch:
+                return float(record.get("elapsed_s", 0.0))
+        return 0.0
+
     def _append_metrics(self, record: dict[str, Any]) -> None:
         if self.run_dir is None:
             return
@@ -217,7 +231,9 @@ class Trainer:
             cb.on_train_start(start_epoch=self.epoch, epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch)
         stopped_early = False
         self.model.train()
+        elapsed = self._elapsed_before()
         while self.epoch < cfg.epochs:
+            started = time.perf_counter()
             record = self.train_epoch(total_steps)
             self.epoch += 1
             self.model.after_epoch(self._training_images_in_order())  # e.g. VQ-VAE refits its code prior
@@ -233,6 +249,8 @@ class Trainer:
             else:
                 self.epochs_since_best += 1
             record["best"] = improved
+            elapsed += time.perf_counter() - started
+            record["elapsed_s"] = elapsed  # wall time since training began: the x axis of a learning curve
             self._save(improved)
             self._append_metrics(record)
             self.history.append(record)
