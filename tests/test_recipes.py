@@ -34,7 +34,7 @@ def test_the_shipped_recipes_are_the_issues_with_their_published_numbers():
     assert {name: r.published for name, r in recipes.items() if name.startswith("fashion-mnist")} == PUBLISHED
     for recipe in recipes.values():
         assert recipe.iw_samples == 5000 and recipe.changes and "Norouzi" in recipe.paper
-        assert any(change.startswith("epochs:") for change in recipe.changes)
+        assert any(change.startswith(("epochs:", "schedule")) for change in recipe.changes)
 
 
 def test_the_repository_folder_is_the_package_data_one_copy():
@@ -48,9 +48,12 @@ def test_each_recipe_follows_the_protocol(name):
     config = build_config(ROOT / "recipes" / f"{name}.toml")       # what `vaekit train --config` reads
     assert (config.dataset, config.val_size, config.val_fraction) == ("fashion-mnist", 10_000, None)
     assert (config.binarize, config.likelihood, config.arch, config.hidden) == ("dynamic", "bernoulli", "gated", [300, 300])
-    assert (config.lr, config.lr_schedule, config.batch_size) == (5e-4, "constant", 100)
-    assert (config.kl_warmup, config.patience) == (100, 50)
+    assert (config.batch_size, config.patience) == (100, 50)
     assert config.epochs <= 2000
+    schedule = (config.lr, config.lr_schedule, config.kl_warmup)
+    if schedule != (5e-4, "constant", 100):   # a recipe may fit the hour by its schedule, and must say so
+        changes = load_recipe(name).changes
+        assert any(change.startswith("schedule") and f"{config.epochs} epochs" in change for change in changes)
     assert config.prior == PRIORS[name]
     if config.prior == "vamp":
         assert config.pseudo_inputs == 500
