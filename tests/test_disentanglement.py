@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vaekit.disentanglement import SCORES, SimulatedFactors, measure_disentanglement
-from vaekit.disentanglement.dci import dci_from_importance
+from vaekit.disentanglement.dci import dci_from_codes, dci_from_importance
 from vaekit.disentanglement.information import discretize, entropy, mig_from_codes, mutual_information
 from vaekit.disentanglement.intervention import factor_vae_score
 from vaekit.disentanglement.sap import sap_from_codes, squared_correlation
@@ -133,6 +133,20 @@ def test_dci_from_known_importance_matrices():
     assert d == pytest.approx(expected_d) and c == pytest.approx(expected_c)
     d, c, _, _ = dci_from_importance(np.zeros((2, 2)))          # no importance at all
     assert d == pytest.approx(0.0) and c == pytest.approx(0.0)
+
+
+def test_dci_fits_factors_in_threads_with_the_one_thread_result():
+    """The factors' boosted trees run in parallel; each is seeded alone, so the numbers are the same."""
+    rng = np.random.default_rng(3)
+    factors = rng.integers(0, [2, 5, 3], size=(300, 3))
+    codes = np.column_stack([factors[:, 1] + rng.normal(0, 0.3, 300), factors[:, 0] + factors[:, 2], rng.normal(size=300)])
+    train, held = slice(0, 200), slice(200, 300)
+    one = dci_from_codes(codes[train], factors[train], codes[held], factors[held], seed=1, workers=1)
+    three = dci_from_codes(codes[train], factors[train], codes[held], factors[held], seed=1, workers=3)
+    assert one == three
+    importance = np.array(one["importance_matrix"])
+    assert importance[0, 1] > 0.8                                  # factor 1 is read from code 0
+    assert (importance[2] < importance[:2].max(axis=0)).all()     # code 2, noise, never leads
 
 
 def test_sap_for_a_categorical_factor_is_one_minus_chance():
