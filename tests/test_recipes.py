@@ -97,7 +97,7 @@ def test_train_config_takes_a_recipe_file(tmp_path, capsys):
                  "--val-size", "50", "--epochs", "1", "--out", str(tmp_path / "run")])
     assert code == 0, capsys.readouterr().err
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (saved["arch"], saved["hidden"], saved["latent_dim"], saved["lr"]) == ("gated", [300, 300], 40, 5e-4)
+    assert (saved["arch"], saved["hidden"], saved["latent_dim"], saved["lr"]) == ("gated", [300, 300], 40, 1e-3)
 
 
 def test_vaekit_recipes_lists_name_model_paper_and_number(capsys):
