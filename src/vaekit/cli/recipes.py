@@ -36,13 +36,15 @@ def _recipes(args) -> int:
     if args.name is not None:
         recipe = load_recipe(args.name)
         score = recipe.scoring
-        budget = f"S = {recipe.iw_samples}" if recipe.score == "nll" else f"{recipe.disentanglement_points} points"
+        budget = (f"S = {recipe.iw_samples}" if recipe.score == "nll"
+                  else f"{recipe.disentanglement_points} disentanglement points")
         print(f"{recipe.name}: {recipe.title}")
         print(f"paper:     {recipe.paper}")
         print(f"protocol:  {recipe.protocol}")
         print(f"score:     {score.name}, {'lower' if score.lower_is_better else 'higher'} is better: "
               f"{recipe.metric}, {budget}")
-        print(f"published: {_published(recipe)}")
+        print(f"published: {_published(recipe)}" + (" (a baseline: no published number of its own)"
+                                                     if recipe.published is None else ""))
         print(f"model:     {recipe.model} on {recipe.dataset}")
         print("changes from the protocol:")
         for change in recipe.changes:
