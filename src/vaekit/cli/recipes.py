@@ -1,23 +1,27 @@
-"""``vaekit recipes`` (the shipped reproduction recipes and their published numbers) and
+"""``vaekit recipes`` (the shipped reproduction recipes, their scores and published numbers) and
 ``vaekit reproduce NAME`` (train one, evaluate it as the paper did, print both numbers and the time)."""
 from __future__ import annotations
 
 
 def register(commands) -> None:
     p = commands.add_parser("recipes", help="list the recipes that reproduce published results",
-                            description="List the recipes: name, model, paper and published number. Each is a "
-                                        "config file: `vaekit train --config recipes/NAME.toml` trains it.")
+                            description="List the recipes: name, model, score, published number and paper. Each "
+                                        "is a config file: `vaekit train --config recipes/NAME.toml` trains it.")
     p.add_argument("name", nargs="?", help="show one recipe in full: protocol, changes from it, file")
     p.set_defaults(handler=_recipes)
 
     p = commands.add_parser("reproduce", help="train a recipe and compare its number with the paper's",
-                            description="Train recipe NAME (see `vaekit recipes`), evaluate its test NLL with the "
-                                        "recipe's importance samples, and print the published number beside "
+                            description="Train recipe NAME (see `vaekit recipes`), evaluate it by the recipe's "
+                                        "score (test NLL with the recipe's importance samples, or MIG with its "
+                                        "disentanglement points), and print the published number beside "
                                         "vaekit's with the time taken.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--out", help="run folder to create (default runs/NAME)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    p.add_argument("--iw-samples", type=int, metavar="K", help="importance samples for the NLL (default: the recipe's, 5000)")
+    p.add_argument("--iw-samples", type=int, metavar="K",
+                   help="recipes scored by NLL: importance samples (default: the recipe's, 5000)")
+    p.add_argument("--disentanglement-points", type=int, metavar="N",
+                   help="recipes scored by MIG: training points of each disentanglement score (default: the recipe's)")
     quick = p.add_argument_group("quick checks (the result then does not compare with the paper's)")
     quick.add_argument("--epochs", type=int, metavar="N", help="train N epochs instead of the recipe's")
     quick.add_argument("--dataset", metavar="NAME|PATH", help="train and evaluate on this data instead")
@@ -31,10 +35,16 @@ def _recipes(args) -> int:
 
     if args.name is not None:
         recipe = load_recipe(args.name)
+        score = recipe.scoring
+        budget = (f"S = {recipe.iw_samples}" if recipe.score == "nll"
+                  else f"{recipe.disentanglement_points} disentanglement points")
         print(f"{recipe.name}: {recipe.title}")
         print(f"paper:     {recipe.paper}")
         print(f"protocol:  {recipe.protocol}")
-        print(f"published: {recipe.published:.2f}: {recipe.metric}, S = {recipe.iw_samples}")
+        print(f"score:     {score.name}, {'lower' if score.lower_is_better else 'higher'} is better: "
+              f"{recipe.metric}, {budget}")
+        print(f"published: {_published(recipe)}" + (" (a baseline: no published number of its own)"
+                                                     if recipe.published is None else ""))
         print(f"model:     {recipe.model} on {recipe.dataset}")
         print("changes from the protocol:")
         for change in recipe.changes:
@@ -42,14 +52,22 @@ def _recipes(args) -> int:
         print(f"file:      {recipe.path}")
         return 0
     recipes = list_recipes()
-    rows = [("name", "model", "published", "paper")]
-    rows += [(r.name, r.model, f"{r.published:.2f}", r.paper) for r in recipes]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    rows = [("name", "model", "score", "published", "paper")]
+    rows += [(r.name, r.model, r.scoring.name, _published(r), r.paper) for r in recipes]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    print("\nPublished numbers are test NLL in nats (lower is better). `vaekit recipes NAME` shows a recipe's protocol "
-          "and what it changes; `vaekit reproduce NAME` trains and evaluates it.")
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+    scores = {r.scoring.name: r.scoring for r in recipes}
+    meanings = "; ".join(f"{name} is the {score.meaning}, {'lower' if score.lower_is_better else 'higher'} is better"
+                         for name, score in scores.items())
+    baseline = " — marks a baseline with no published number." if any(r.published is None for r in recipes) else ""
+    print(f"\n{meanings}.{baseline} `vaekit recipes NAME` shows a recipe's protocol and what it changes; "
+          "`vaekit reproduce NAME` trains and evaluates it.")
     return 0
+
+
+def _published(recipe) -> str:
+    return "—" if recipe.published is None else f"{recipe.published:.2f}"
 
 
 def _reproduce(args) -> int:
@@ -58,11 +76,14 @@ def _reproduce(args) -> int:
     from vaekit.training.recipes import load_recipe
 
     recipe = load_recipe(args.name)          # an unknown name fails here, before anything is loaded
-    print(f"reproducing {recipe.name}: {recipe.title}\npaper: {recipe.paper}, published {recipe.published:.2f}")
+    published = "no published number (a baseline)" if recipe.published is None else \
+        f"published {recipe.scoring.name} {recipe.published:.2f}"
+    print(f"reproducing {recipe.name}: {recipe.title}\npaper: {recipe.paper}, {published}")
     overrides = {"epochs": args.epochs, "dataset": args.dataset, "val_size": args.val_size,
                  "device": args.device}
     with render.TrainBar() as bar, render.CountBar("evaluating", unit="img") as evaluating:
-        result = reproduce(args.name, args.out, iw_samples=args.iw_samples, overrides=overrides,
+        result = reproduce(args.name, args.out, iw_samples=args.iw_samples,
+                           disentanglement_points=args.disentanglement_points, overrides=overrides,
                            overwrite=args.overwrite, callbacks=[bar], progress=evaluating,
                            load_progress=render.DownloadBar())
     print(render.reproduction(result))

@@ -121,19 +121,30 @@ def _duration(seconds: float) -> str:
 
 
 def reproduction(result) -> str:
-    """vaekit's NLL beside the published one, and the time each part took."""
-    recipe = result.recipe
-    lines = [f"{'':<10}{'test NLL (nats)':>16}",
-             f"{'published':<10}{result.published:>16.2f}   {recipe.paper}",
-             f"{'vaekit':<10}{result.nll:>16.2f}   S = {result.iw_samples}, {result.gap:+.2f} nats"
-             + (" (worse)" if result.gap > 0 else ""),
+    """vaekit's number beside the published one (if the recipe has one), and the time each part took."""
+    recipe, score = result.recipe, result.recipe.scoring
+    unit = f" {score.unit}" if score.unit else ""
+    if result.score == "nll":
+        budget, recipe_budget = f"S = {result.iw_samples}", f"S = {recipe.iw_samples}"
+    else:
+        budget, recipe_budget = f"{result.disentanglement_points} points", f"{recipe.disentanglement_points} points"
+    width = max(16, len(score.heading))
+    if result.published is None:
+        published = f"{'published':<10}{'—':>{width}}   none: a baseline ({recipe.paper})"
+        ours = f"{'vaekit':<10}{result.value:>{width}.2f}   {budget}"
+    else:
+        published = f"{'published':<10}{result.published:>{width}.2f}   {recipe.paper}"
+        ours = (f"{'vaekit':<10}{result.value:>{width}.2f}   {budget}, {result.gap:+.2f}{unit}"
+                + (" (worse)" if result.worse else ""))
+    lines = [f"{'':<10}{score.heading:>{width}}", published, ours,
              f"time: training {_duration(result.train_seconds)}, evaluation {_duration(result.eval_seconds)}",
              f"run saved to {result.run}"]
     if not result.faithful:
         changed = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in result.overrides.items())
-        if result.iw_samples != recipe.iw_samples:
-            changed = ", ".join(filter(None, [changed, f"S = {result.iw_samples} instead of {recipe.iw_samples}"]))
-        lines.append(f"not comparable with the paper: the recipe was changed ({changed})")
+        if budget != recipe_budget:
+            changed = ", ".join(filter(None, [changed, f"{budget} instead of {recipe_budget}"]))
+        against = "the paper" if result.published is not None else "a run of the recipe as written"
+        lines.append(f"not comparable with {against}: the recipe was changed ({changed})")
     return "\n".join(lines)
 
 

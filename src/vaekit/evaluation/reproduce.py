@@ -1,8 +1,13 @@
 """Reproduce a published result: train a recipe (vaekit.training.recipes), evaluate it as the paper did.
 
 The training and evaluation are the same calls as ``vaekit train --config RECIPE`` followed by
-``vaekit evaluate RUN --iw-samples S``, with the recipe's S; only the NLL is computed (no regularity or
-disentanglement scores). Each part is timed with a wall clock.
+
+* a recipe scored by ``nll``: ``vaekit evaluate RUN --iw-samples S --no-regularity``, with the recipe's S;
+* a recipe scored by ``mig``: ``vaekit evaluate RUN --disentanglement --disentanglement-points N
+  --iw-samples 1 --no-regularity``, with the recipe's N. The NLL is then not the point, so it costs a
+  single sample per image; eval.json holds all five disentanglement scores, the MIG is the recipe's.
+
+Each part is timed with a wall clock.
 """
 from __future__ import annotations
 
@@ -11,54 +16,82 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vaekit.errors import ConfigError
 from vaekit.training.recipes import Recipe, load_recipe
 
 
 @dataclass(frozen=True)
 class Reproduction:
-    """vaekit's number beside the paper's: ``nll`` and ``published`` in nats per image."""
+    """vaekit's number beside the paper's, in the units of the recipe's score (``nll``: nats per
+    image; ``mig``: a number in [0, 1]). ``published`` is None for a baseline with no published number."""
 
     recipe: Recipe
     run: str
-    nll: float
-    published: float
-    iw_samples: int
+    score: str                      # the recipe's score: "nll" or "mig"
+    value: float                    # vaekit's number
+    published: float | None
+    lower_is_better: bool           # NLL: lower is better; MIG: higher
+    iw_samples: int | None          # score nll: importance samples of the NLL
+    disentanglement_points: int | None  # score mig: training points of each disentanglement score
     train_seconds: float
     eval_seconds: float
     overrides: dict[str, Any]       # what was changed from the recipe (empty for a faithful reproduction)
 
     @property
-    def gap(self) -> float:
-        """vaekit's NLL minus the published one: positive where vaekit is worse."""
-        return self.nll - self.published
+    def gap(self) -> float | None:
+        """vaekit's number minus the published one (None without a published number)."""
+        return None if self.published is None else self.value - self.published
+
+    @property
+    def worse(self) -> bool:
+        """Whether vaekit's number is worse than the published one, in the score's direction."""
+        if self.gap is None:
+            return False
+        return self.gap > 0 if self.lower_is_better else self.gap < 0
 
     @property
     def faithful(self) -> bool:
-        """Whether the run is the recipe as written, evaluated with its S (else the numbers do not compare)."""
-        return not self.overrides and self.iw_samples == self.recipe.iw_samples
+        """Whether the run is the recipe as written, evaluated with its budget (else the numbers do not compare)."""
+        return (not self.overrides and self.iw_samples == self.recipe.iw_samples
+                and self.disentanglement_points == self.recipe.disentanglement_points)
 
 
 def reproduce(name: str, out: str | Path | None = None, *, iw_samples: int | None = None,
-              overrides: dict[str, Any] | None = None, overwrite: bool = False, callbacks=(), progress=None,
-              load_progress=None) -> Reproduction:
-    """Train recipe ``name`` into ``out`` (default ``runs/NAME``), then evaluate its test NLL with
-    ``iw_samples`` importance samples (default: the recipe's). ``overrides`` change config keys (for a
-    quick check: ``{"epochs": 1}``); ``callbacks`` go to the trainer, ``progress`` to the evaluation."""
+              disentanglement_points: int | None = None, overrides: dict[str, Any] | None = None,
+              overwrite: bool = False, callbacks=(), progress=None, load_progress=None) -> Reproduction:
+    """Train recipe ``name`` into ``out`` (default ``runs/NAME``), then evaluate it by the recipe's score:
+    its test NLL with ``iw_samples`` importance samples, or its MIG with ``disentanglement_points``
+    points (each by default the recipe's; the one that does not apply to the recipe's score is refused).
+    ``overrides`` change config keys (for a quick check: ``{"epochs": 1}``); ``callbacks`` go to the
+    trainer, ``progress`` to the evaluation."""
     from vaekit.evaluation.evaluate import evaluate
     from vaekit.training.run import check_run_dir, config_dataset
     from vaekit.training.trainer import train
 
     recipe = load_recipe(name)
+    if recipe.score != "nll" and iw_samples is not None:
+        raise ConfigError(f"--iw-samples applies to recipes scored by NLL; {recipe.name} is scored by "
+                          f"{recipe.scoring.name}: use --disentanglement-points")
+    if recipe.score != "mig" and disentanglement_points is not None:
+        raise ConfigError(f"--disentanglement-points applies to recipes scored by MIG; {recipe.name} is scored "
+                          f"by {recipe.scoring.name}: use --iw-samples")
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     config = recipe.config(given)
     out = Path(out) if out is not None else Path("runs") / recipe.name
     check_run_dir(out, overwrite=overwrite)          # before loading data: fail fast, touch nothing
     k = recipe.iw_samples if iw_samples is None else iw_samples
+    points = recipe.disentanglement_points if disentanglement_points is None else disentanglement_points
     dataset = config_dataset(config, progress=load_progress)
     start = time.perf_counter()
     train(config, dataset, out, overwrite=overwrite, callbacks=callbacks)
     trained = time.perf_counter()
-    result = evaluate(out, split="test", iw_samples=k, device=config.device, progress=progress, regularity=False)
-    return Reproduction(recipe=recipe, run=str(out), nll=float(result["nll"]), published=recipe.published,
-                        iw_samples=k, train_seconds=trained - start, eval_seconds=time.perf_counter() - trained,
-                        overrides=given)
+    if recipe.score == "nll":
+        result = evaluate(out, split="test", iw_samples=k, device=config.device, progress=progress, regularity=False)
+        value = float(result["nll"])
+    else:
+        result = evaluate(out, split="test", iw_samples=1, device=config.device, progress=progress, regularity=False,
+                          disentanglement=True, disentanglement_points=points)
+        value = float(result["disentanglement"]["mig"])
+    return Reproduction(recipe=recipe, run=str(out), score=recipe.score, value=value, published=recipe.published,
+                        lower_is_better=recipe.scoring.lower_is_better, iw_samples=k, disentanglement_points=points,
+                        train_seconds=trained - start, eval_seconds=time.perf_counter() - trained, overrides=given)

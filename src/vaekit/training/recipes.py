@@ -9,9 +9,15 @@ which training ignores (:func:`vaekit.training.config.training_keys`), says what
     paper = "Norouzi, Fleet & Norouzi 2020, ..."          # paper, table and row
     protocol = "Tomczak & Welling 2018 (VampPrior), ..."
     metric = "test NLL, nats per image (importance sampling)"
+    score = "nll"                                         # how it is scored: nll (the default) or mig
     published = 228.70                                    # the paper's number, in the metric's units
-    iw-samples = 5000                                     # importance samples S of the paper's evaluation
+    iw-samples = 5000                                     # score nll: importance samples S of the evaluation
     changes = ["epochs: ...", ...]                        # what the recipe changes from the protocol
+
+A recipe scored by ``mig`` (the mutual information gap, on data with known factors such as dsprites)
+gives ``disentanglement-points`` (the points of ``vaekit evaluate --disentanglement``) instead of
+``iw-samples``. ``published`` may be left out: a baseline trained only to compare with the other
+recipes has no published number of its own. :data:`SCORES` says, for each score, which way is better.
 
 :func:`vaekit.evaluation.reproduce.reproduce` trains one and evaluates it as the paper did.
 """
@@ -25,7 +31,28 @@ from typing import Any
 from vaekit.errors import ConfigError
 from vaekit.training.config import DESCRIPTION_TABLE, TrainConfig, build_config, read_config_file, training_keys
 
-REQUIRED = ("title", "paper", "protocol", "metric", "published", "iw-samples", "changes")
+REQUIRED = ("title", "paper", "protocol", "metric", "changes")
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a recipe is scored: the number's short name, its unit, which way is better, and the
+    ``[recipe]`` key that sizes its evaluation."""
+
+    name: str                  # as printed: "NLL", "MIG"
+    meaning: str               # what the number is, in a phrase
+    heading: str               # a column heading: what is measured, and its unit
+    unit: str                  # "nats", or "" for a number without a unit
+    lower_is_better: bool
+    budget_key: str            # the [recipe] key this score requires
+
+
+SCORES = {
+    "nll": Score("NLL", "test NLL in nats per image", "test NLL (nats)", "nats", lower_is_better=True,
+                 budget_key="iw-samples"),
+    "mig": Score("MIG", "mutual information gap (Chen et al. 2018), from 0 to 1", "MIG (0 to 1)", "",
+                 lower_is_better=False, budget_key="disentanglement-points"),
+}
 
 
 def recipes_dir() -> Path:
@@ -41,10 +68,17 @@ class Recipe:
     paper: str
     protocol: str
     metric: str
-    published: float
-    iw_samples: int
+    score: str                      # a key of SCORES: "nll" or "mig"
+    published: float | None         # None: a baseline with no published number of its own
+    iw_samples: int | None          # score nll: importance samples S of the test NLL
+    disentanglement_points: int | None  # score mig: training points of each disentanglement score
     changes: tuple[str, ...]
     values: dict[str, Any]          # the training keys, as written in the file
+
+    @property
+    def scoring(self) -> Score:
+        """The score's name, unit and direction (:data:`SCORES`)."""
+        return SCORES[self.score]
 
     @property
     def model(self) -> str:
@@ -68,16 +102,32 @@ def read_recipe(path: str | Path) -> Recipe:
     about = raw.get(DESCRIPTION_TABLE)
     if not isinstance(about, dict):
         raise ConfigError(f"{path} is not a recipe: it has no [{DESCRIPTION_TABLE}] table")
-    missing = [key for key in REQUIRED if key not in about]
+    score = about.get("score", "nll")
+    if not isinstance(score, str) or score not in SCORES:
+        raise ConfigError(f"{path}: unknown score {score!r} in [{DESCRIPTION_TABLE}]: use {' or '.join(SCORES)}")
+    budget_key = SCORES[score].budget_key
+    other = [s.budget_key for s in SCORES.values() if s.budget_key != budget_key and s.budget_key in about]
+    if other:
+        raise ConfigError(f"{path}: {', '.join(other)} does not apply to score {score} (it needs {budget_key})")
+    missing = [key for key in (*REQUIRED, budget_key) if key not in about]
     if missing:
-        raise ConfigError(f"{path}: its [{DESCRIPTION_TABLE}] table lacks {', '.join(missing)}")
-    try:
-        published, iw_samples = float(about["published"]), int(about["iw-samples"])
-    except (TypeError, ValueError):
-        raise ConfigError(f"{path}: published must be a number and iw-samples an integer") from None
+        raise ConfigError(f"{path}: its [{DESCRIPTION_TABLE}] table lacks {', '.join(missing)}"
+                          + (f" (score {score} needs {budget_key})" if budget_key in missing else ""))
+    published = about.get("published")
+    if published is not None and (isinstance(published, bool) or not isinstance(published, (int, float))):
+        raise ConfigError(f"{path}: published must be a number, not {published!r} (leave it out for a baseline)")
+    budget = about[budget_key]
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ConfigError(f"{path}: {budget_key} must be a positive integer, not {budget!r}")
+    changes = about["changes"]
+    if not isinstance(changes, list):
+        raise ConfigError(f"{path}: changes must be a list of strings, not {changes!r}")
     return Recipe(name=path.stem, path=path, title=str(about["title"]), paper=str(about["paper"]),
-                  protocol=str(about["protocol"]), metric=str(about["metric"]), published=published,
-                  iw_samples=iw_samples, changes=tuple(str(c) for c in about["changes"]), values=training_keys(raw))
+                  protocol=str(about["protocol"]), metric=str(about["metric"]), score=score,
+                  published=None if published is None else float(published),
+                  iw_samples=budget if score == "nll" else None,
+                  disentanglement_points=budget if score == "mig" else None,
+                  changes=tuple(str(c) for c in changes), values=training_keys(raw))
 
 
 def list_recipes() -> list[Recipe]:
