@@ -32,6 +32,22 @@ def _records(run: Path) -> list[dict]:
     return rows
 
 
+def _curve(records: list[dict]) -> list[dict]:
+    """Validation -ELBO against training minutes: ``elapsed_s`` (training and validation), or for runs
+    from before vaekit recorded it, the summed training seconds of the epochs (validation left out)."""
+    total, points = 0.0, []
+    for r in records:
+        total += r["seconds"]
+        points.append({"minutes": r.get("elapsed_s", total) / 60, "epoch": r["epoch"], "val_loss": r["val_loss"]})
+    return points
+
+
+def reference_curve(label: str, run: Path) -> dict:
+    """A run trained outside the recipes (another schedule, say), drawn beside them for comparison."""
+    evaluation = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+    return {"label": label, "curve": _curve(_records(run)), "nll": evaluation["nll"], "iw_samples": evaluation["iw_samples"]}
+
+
 def recipe_of(run: Path):
     from vaekit.training.recipes import list_recipes
 
@@ -60,12 +76,11 @@ def row(run: Path, machine: dict) -> dict:
         "test_nelbo": evaluation.get("nelbo"), "iw_samples": evaluation.get("iw_samples"),
         "active_units": evaluation.get("active_units"),
         "disentanglement": evaluation.get("disentanglement"),
-        "train_minutes": records[-1].get("elapsed_s", float("nan")) / 60, "epochs": records[-1]["epoch"],
+        "train_minutes": _curve(records)[-1]["minutes"], "epochs": records[-1]["epoch"],
         "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
         "eval_minutes": evaluation.get("seconds", float("nan")) / 60,
         "machine": machine, "commands": [f"vaekit train --config recipes/{recipe.name}.toml --out {run.name}", evaluated],
-        "curve": [{"minutes": r.get("elapsed_s", float("nan")) / 60, "epoch": r["epoch"], "val_loss": r["val_loss"]}
-                  for r in records],
+        "curve": _curve(records),
     }
 
 
@@ -83,8 +98,9 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def curves_figure(rows: list[dict], path: Path) -> Path:
-    """Validation -ELBO against training minutes for the NLL recipes; test NLL and published number at the right."""
+def curves_figure(rows: list[dict], path: Path, references: list[dict] = ()) -> Path:
+    """Validation -ELBO against training minutes for the NLL recipes (and dashed, grey ``references``);
+    each run's test NLL as a dot where it ends; the published numbers as dashed lines."""
     from vaekit.figures.plots import new_figure, save_figure
 
     rows = [r for r in rows if r["score"] == "nll"]
@@ -101,6 +117,12 @@ def curves_figure(rows: list[dict], path: Path) -> Path:
         ax.axhline(r["published"], color=colour, ls="--", lw=0.8)
         ax.annotate(f"published {r['published']:.2f}", (0.0, r["published"]), xytext=(3, 2), textcoords="offset points",
                     color=colour, fontsize=8)
+    for ref in references:
+        minutes = [p["minutes"] for p in ref["curve"]]
+        ax.plot(minutes, [p["val_loss"] for p in ref["curve"]], color="grey", lw=1.0, ls="--",
+                label=f"{ref['label']}: validation −ELBO")
+        ax.plot([minutes[-1]], [ref["nll"]], "o", color="grey", ms=5,
+                label=f"  test NLL {ref['nll']:.2f} (S = {ref['iw_samples']}) after {minutes[-1]:.0f} min")
     ax.axvline(HOUR_MINUTES, color="grey", lw=0.8, ls=":")
     ax.set_ylim(low - 1.5, low + 12)
     ax.set_xlabel("training wall time on the 2-core CPU (minutes)")
@@ -142,6 +164,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=RESULTS / "recipes.json")
     parser.add_argument("--figure", type=Path, default=Path("docs/images/recipe-curves.png"))
     parser.add_argument("--mig-figure", type=Path, default=Path("docs/images/dsprites-mig-curve.png"))
+    parser.add_argument("--reference", action="append", default=[], metavar="LABEL=RUN",
+                        help="also draw this evaluated run (not a recipe) on the learning-curve figure")
     args = parser.parse_args()
     about = machine()
     rows = [row(run, about) for run in args.runs]
@@ -149,7 +173,8 @@ def main() -> None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
         print(table(rows))
         if any(r["score"] == "nll" for r in rows):
-            curves_figure(rows, args.figure)
+            references = [reference_curve(label, Path(run)) for label, run in (item.split("=", 1) for item in args.reference)]
+            curves_figure(rows, args.figure, references)
     curve_files = sorted(RESULTS.glob("dsprites-curve-*.json"))
     if curve_files:
         from vaekit.training.recipes import list_recipes

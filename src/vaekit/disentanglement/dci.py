@@ -81,8 +81,10 @@ def dci_from_codes(train_codes, train_factors, eval_codes, eval_factors, *, seed
 
 
 def dci(representation: Representation, ground_truth, *, rng: np.random.Generator, num_train: int = 10_000,
-        num_eval: int = 5_000) -> dict:
-    """DCI on ``num_train`` training and ``num_eval`` held-out observations (see the module docstring)."""
+        num_eval: int = 5_000, workers: int | None = None) -> dict:
+    """DCI on ``num_train`` training and ``num_eval`` held-out observations (see the module docstring),
+    the factors' predictors fitted in ``workers`` threads (default: one per CPU)."""
     train_factors, train_codes = sample_codes(representation, ground_truth, num_train, rng)
     eval_factors, eval_codes = sample_codes(representation, ground_truth, num_eval, rng)
-    return dci_from_codes(train_codes, train_factors, eval_codes, eval_factors, seed=int(rng.integers(2**31)))
+    return dci_from_codes(train_codes, train_factors, eval_codes, eval_factors, seed=int(rng.integers(2**31)),
+                          workers=workers)
