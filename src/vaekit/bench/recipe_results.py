@@ -69,6 +69,7 @@ def row(run: Path, machine: dict) -> dict:
         value = evaluation["nll"]
         evaluated = f"vaekit evaluate {run.name} --iw-samples {evaluation['iw_samples']}"
     best = min(records, key=lambda r: r["val_loss"])
+    curve = _curve(records)
     return {
         "recipe": recipe.name, "title": recipe.title, "paper": recipe.paper, "protocol": recipe.protocol,
         "score": recipe.score, "published": recipe.published, "vaekit": value,
@@ -76,11 +77,11 @@ def row(run: Path, machine: dict) -> dict:
         "test_nelbo": evaluation.get("nelbo"), "iw_samples": evaluation.get("iw_samples"),
         "active_units": evaluation.get("active_units"),
         "disentanglement": evaluation.get("disentanglement"),
-        "train_minutes": _curve(records)[-1]["minutes"], "epochs": records[-1]["epoch"],
+        "train_minutes": curve[-1]["minutes"], "epochs": records[-1]["epoch"],
         "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
         "eval_minutes": evaluation.get("seconds", float("nan")) / 60,
         "machine": machine, "commands": [f"vaekit train --config recipes/{recipe.name}.toml --out {run.name}", evaluated],
-        "curve": _curve(records),
+        "curve": curve,
     }
 
 
