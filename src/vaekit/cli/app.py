@@ -27,7 +27,8 @@ COMMAND_MODULES: list[str] = ["vaekit.cli.latent", "vaekit.cli.report", "vaekit.
 
 # Options of `vaekit train` that map one-to-one onto the TrainConfig fields every model shares: (flag, type, help).
 TRAIN_OPTIONS = [
-    ("--dataset", str, "dataset name (fashion-mnist, mnist, digits, dsprites, dsprites-small) or a path to .npy/.npz or an image folder"),
+    ("--dataset", str, "dataset name (fashion-mnist, mnist, digits, dsprites, dsprites-small, breast-cancer, wine) or a path to "
+                       ".npy/.npz, a .csv/.tsv/.parquet table or an image folder"),
     ("--data-dir", str, "folder holding the dataset files (searched first)"),
     ("--image-size", int, "side length image folders are resized to"),
     ("--val-fraction", float, "share of the training split held out for validation (default 0.1)"),
@@ -43,7 +44,8 @@ TRAIN_OPTIONS = [
                      "(default: the model's own, N(0, I) but for --model vamp)"),
     ("--pseudo-inputs", int, "--prior vamp: learned pseudo-inputs, the VampPrior's mixture components (default 500)"),
     ("--binarize", str, "for bernoulli: none | static | dynamic (default dynamic)"),
-    ("--sigma", str, "for gaussian: a positive number or 'learned' (default learned)"),
+    ("--sigma", str, "for gaussian: learned (one scalar) | learned-per-feature | a positive number (default learned; "
+                     "a learned sigma starts at the data's PCA residual)"),
     ("--epochs", int, "training epochs (default 10)"),
     ("--batch-size", int, "batch size (default 128)"),
     ("--lr", float, "Adam learning rate (default 1e-3)"),
@@ -57,6 +59,11 @@ TRAIN_OPTIONS = [
     ("--cache", str, "image folders: none | memmap (decode once into a memory-mapped uint8 cache; default none)"),
     ("--max-memory", float, "GiB the decoded data may take in memory (default: half the RAM)"),
     ("--workers", int, "DataLoader processes reading streamed batches (default: CPUs less one, 1 to 4)"),
+    ("--columns", str, "tables: the feature columns, comma-separated (default: every numeric column but the label)"),
+    ("--label-column", str, "tables: the column holding the labels (may be strings: they become the class names)"),
+    ("--missing", str, "tables: error | drop (rows with a missing value; default error)"),
+    ("--standardize", str, "real-valued data: auto | on | off (default auto: tables, and arrays with values outside [0, 1], "
+                           "are standardised on the training split and reported in their original units)"),
     ("--precision", str, "fp32 | bf16 (bfloat16 autocast of the training forward pass; default fp32)"),
     ("--compile", str, "off | default | reduce-overhead (torch.compile the networks; CUDA graphs on a GPU; default off)"),
 ]

@@ -5,7 +5,11 @@ numpy.lib.format.html); ``.npz`` is a zip archive of ``.npy`` members, as writte
 Files are read with ``allow_pickle=False``: a data file must never be able to run code.
 
 Accepted sample arrays: ``(N, D)`` flat vectors, ``(N, H, W)`` grayscale images, ``(N, C, H, W)``
-images with C = 1 or 3. Values: uint8 (divided by 255), bool, or finite floats in [0, 1].
+images with C = 1 or 3. Values: uint8 (divided by 255), bool, or finite floats in [0, 1], kept as
+they are; other real values (floats outside [0, 1], integers) are real-valued data, standardised on
+the training split (:mod:`vaekit.data.tables`, :mod:`vaekit.data.scaling`): ``(N, D)`` arrays per
+feature (named x0, x1, ...), image-shaped ones with one mean and scale. ``standardize`` ("auto",
+"on", "off") overrides that choice.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import numpy as np
 
 from vaekit.errors import DataError
 from vaekit.data.dataset import Dataset
+from vaekit.data.scaling import needs_scaling
 from vaekit.data.splits import seeded_splits
 
 NPY_SIGNATURE = b"\x93NUMPY"
@@ -25,19 +30,39 @@ QUANTIZATION_TOLERANCE = 1e-6
 
 
 def load_array_file(path: Path, *, name: str, seed: int, val_fraction: float, test_fraction: float,
-                    val_size: int | None = None) -> Dataset:
+                    val_size: int | None = None, standardize: str = "auto") -> Dataset:
     """Load a ``.npy`` or ``.npz`` file and split it with the seeded fractions."""
     x, y, label = _read(path)
     return dataset_from_arrays(x, y, name=name, source=str(path), label=label, seed=seed,
-                               val_fraction=val_fraction, test_fraction=test_fraction, val_size=val_size)
+                               val_fraction=val_fraction, test_fraction=test_fraction, val_size=val_size,
+                               standardize=standardize)
 
 
 def dataset_from_arrays(x: np.ndarray, y: np.ndarray | None = None, *, name: str = "<array>",
                         source: str = "in-memory arrays", label: str = "x", seed: int = 0,
-                        val_fraction: float = 0.1, test_fraction: float = 0.1, val_size: int | None = None) -> Dataset:
-    """Check, scale and split in-memory samples exactly as a .npz file holding ``x`` and ``y`` would be."""
+                        val_fraction: float = 0.1, test_fraction: float = 0.1, val_size: int | None = None,
+                        standardize: str = "auto", feature_names: list[str] | None = None) -> Dataset:
+    """Check, scale and split in-memory samples exactly as a .npz file holding ``x`` and ``y`` would be.
+
+    Real-valued samples (see the module's docstring) are standardised on the training split;
+    ``feature_names`` names the columns of ``(N, D)`` real-valued samples (default x0, x1, ...).
+    """
     x = np.asarray(x)
     sample_array_shape = to_sample_array(x, label).shape
+    if _real_valued(x, label, standardize):
+        from vaekit.data.tables import drop_constant_features, real_valued_dataset
+
+        values = x.astype(np.float64).reshape(sample_array_shape)
+        labels, class_names = encode_labels(None if y is None else np.asarray(y), len(values), "y")
+        names = None
+        if values.ndim == 2:
+            if feature_names is not None and len(feature_names) != values.shape[1]:
+                raise DataError(f"{len(feature_names)} feature names for {values.shape[1]} features: give one name per column")
+            names = [str(n) for n in feature_names] if feature_names is not None else [f"x{i}" for i in range(values.shape[1])]
+            values, names = drop_constant_features(values, names, explicit=False, where=label)
+        return real_valued_dataset(values, labels, class_names, name=name, source=source, seed=seed,
+                                   val_fraction=val_fraction, test_fraction=test_fraction, val_size=val_size,
+                                   feature_names=names)
     values, quantized = to_unit_interval(x, label)  # before reshaping, so errors use the caller's indices
     values = values.reshape(sample_array_shape)
     labels, class_names = encode_labels(None if y is None else np.asarray(y), len(values), "y")
@@ -93,6 +118,15 @@ def to_sample_array(x: np.ndarray, label: str) -> np.ndarray:
     return x
 
 
+def _real_valued(x: np.ndarray, label: str, standardize: str) -> bool:
+    """Whether samples are treated as real-valued (standardised) data rather than [0, 1] values."""
+    if x.dtype == np.uint8 or x.dtype.kind == "b" or x.dtype.kind not in "iuf":
+        return standardize == "on" and x.dtype.kind in "iufb"
+    if x.dtype.kind == "f":
+        _check_finite(x, label)
+    return standardize == "on" or (standardize == "auto" and (x.dtype.kind in "iu" or needs_scaling(x, "auto")))
+
+
 def to_unit_interval(x: np.ndarray, label: str) -> tuple[np.ndarray, bool]:
     """Return ``(float32 values in [0, 1], quantized_8bit)``; reject anything else with a reason."""
     if x.dtype == np.uint8:
@@ -101,15 +135,15 @@ def to_unit_interval(x: np.ndarray, label: str) -> tuple[np.ndarray, bool]:
         return x.astype(np.float32), True
     if x.dtype.kind in "iu":
         raise DataError(f"{label} has integer type {x.dtype}: store 8-bit pixels as uint8 (0..255), "
-                        "or floats scaled to [0, 1]")
+                        "floats scaled to [0, 1], or standardise it (--standardize on / auto)")
     if x.dtype.kind != "f":
         raise DataError(f"{label} has type {x.dtype}, which is not numeric sample data: store uint8 "
                         "(0..255) or floats in [0, 1]")
     _check_finite(x, label)
     low, high = float(x.min()), float(x.max())
     if low < 0 or high > 1:
-        raise DataError(f"{label} has values from {low:g} to {high:g} but they must lie in [0, 1]: scale "
-                        "them to [0, 1] (e.g. divide 0..255 pixels by 255) or store uint8")
+        raise DataError(f"{label} has values from {low:g} to {high:g} but with --standardize off they must lie in "
+                        "[0, 1]: scale them to [0, 1], store uint8, or let vaekit standardise them (--standardize auto)")
     return x.astype(np.float32), _all_multiples_of_1_255(x)
 
 

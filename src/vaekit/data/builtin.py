@@ -18,6 +18,7 @@ from vaekit.data.dsprites import DSPRITES, DSPRITES_SMALL
 from vaekit.data.idx import REPAIR_HINT, read_images_and_labels
 from vaekit.data.sources import IdxSource, locate, obtain
 from vaekit.data.splits import seeded_splits, split_indices
+from vaekit.data.tables import BREAST_CANCER, WINE
 
 DIGIT_NAMES = tuple(str(digit) for digit in range(10))
 
@@ -154,4 +155,5 @@ MNIST = IdxDataset(
 )
 
 NAMED_DATASETS: dict[str, NamedDataset] = {dataset.name: dataset for dataset in (FASHION_MNIST, MNIST, DigitsDataset(),
-                                                                             DSPRITES, DSPRITES_SMALL)}
+                                                                             DSPRITES, DSPRITES_SMALL,
+                                                                             BREAST_CANCER, WINE)}

@@ -4,6 +4,8 @@ Conventions shared by all loaders:
 
 * ``x`` is float32 with shape ``(N, *sample_shape)`` and values in ``[0, 1]``; images are
   channels-first ``(C, H, W)`` with ``C`` = 1 (grayscale) or 3 (RGB), flat vectors are ``(D,)``.
+  Real-valued data (tables, arrays outside [0, 1]) are the exception: ``x`` then holds standardised
+  values and ``scaling`` (:class:`vaekit.data.scaling.Scaling`) maps them back to the original units.
 * ``y`` is int64 with shape ``(N,)`` and indexes ``class_names`` (``class_names[y[i]]`` is the name of
   sample ``i``), or ``None`` when the data set has no labels.
 """
@@ -49,6 +51,9 @@ class Dataset:
     ``ground_truth`` is set for data sets generated from known factors: an object with
     ``factor_names``, ``factor_sizes``, ``factor_types`` and ``observations(factors)`` (images for
     rows of factor indices), which :mod:`vaekit.disentanglement` samples from; None otherwise.
+    ``scaling`` is set for real-valued data, whose ``x`` are standardised (see
+    :mod:`vaekit.data.scaling`); ``feature_names`` names the columns of a table (then the samples
+    are ``(D,)`` vectors shown as features, not pictures).
     """
 
     name: str
@@ -61,6 +66,13 @@ class Dataset:
     quantized_8bit: bool
     skipped: tuple[str, ...] = ()
     ground_truth: Any = None
+    scaling: Any = None
+    feature_names: tuple[str, ...] | None = None
+
+    @property
+    def is_table(self) -> bool:
+        """True for tables: samples are rows of named features, not images."""
+        return self.feature_names is not None
 
     def split(self, name: str) -> Split:
         """Return the split called ``"train"``, ``"val"`` or ``"test"``."""

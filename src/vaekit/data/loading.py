@@ -25,12 +25,14 @@ def dataset_names() -> list[str]:
 def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None, seed: int = 0,
                  val_fraction: float | None = None, test_fraction: float = 0.1, image_size: int | None = None,
                  download: bool = True, progress: Progress | None = None, stream: str = "auto",
-                 cache: str = "none", max_memory: float | None = None, val_size: int | None = None) -> Dataset:
+                 cache: str = "none", max_memory: float | None = None, val_size: int | None = None,
+                 standardize: str = "auto", columns: list[str] | tuple[str, ...] | None = None,
+                 label_column: str | None = None, missing: str = "error") -> Dataset:
     """Load a named data set or the data at a path, split into seeded train/val/test parts.
 
     ``name_or_path`` is a name from :func:`dataset_names` (case-insensitive; a name wins over a
     same-named folder, so write ``./mnist`` for the folder), a folder of PNG/JPEG images, or a
-    ``.npy``/``.npz`` file. ``data_dir``, ``download`` and ``progress`` (called with
+    ``.npy``/``.npz`` file, or a CSV/TSV or Parquet table. ``data_dir``, ``download`` and ``progress`` (called with
     ``(bytes_done, bytes_total_or_None)`` during downloads) apply to named data sets; ``image_size``
     to image folders. Data sets with an official test set ignore ``test_fraction``.
     ``stream`` (auto | on | off), ``cache`` (none | memmap) and ``max_memory`` (GiB) apply to image
@@ -38,6 +40,10 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     decodes it once into a memory-mapped cache (see :mod:`vaekit.data.stream`).
     The validation split is ``val_fraction`` of the data it is drawn from (default 0.1), or exactly
     ``val_size`` samples: give one or the other.
+    Real-valued data are standardised on the training split (``Dataset.scaling``): tables always,
+    arrays when ``standardize`` is "on", or "auto" and their values leave [0, 1]. ``columns``,
+    ``label_column`` and ``missing`` ("error" or "drop") say how to read a table (see
+    :mod:`vaekit.data.tables`).
     Raises :class:`DataError` (or :class:`ConfigError` for bad arguments) with a message that says
     what is wrong and what to do.
     """
@@ -49,6 +55,9 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     check_fractions(val_fraction, test_fraction)
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
         raise ConfigError(f"image_size is {image_size!r} but must be a positive whole number of pixels, or None")
+    from vaekit.data.tables import TABLE_SUFFIXES, TableOptions, load_table_file
+
+    table = TableOptions(columns=None if columns is None else tuple(columns), label_column=label_column, missing=missing)
     named = NAMED_DATASETS.get(name_or_path.lower()) if isinstance(name_or_path, str) else None
     if named is not None:
         _warn_unused_image_size(image_size, named.name)
@@ -70,9 +79,13 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     if path.suffix.lower() in ARRAY_SUFFIXES:
         _warn_unused_image_size(image_size, given)
         return load_array_file(path, name=given, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                               val_size=val_size)
-    raise DataError(f"{given} is neither a folder nor a .npy or .npz file: pass a folder of PNG/JPEG images "
-                    "(one sub-folder per class), a .npy or .npz file, or one of " + ", ".join(NAMED_DATASETS))
+                               val_size=val_size, standardize=standardize)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        _warn_unused_image_size(image_size, given)
+        return load_table_file(path, table, name=given, seed=seed, val_fraction=val_fraction,
+                               test_fraction=test_fraction, val_size=val_size)
+    raise DataError(f"{given} is neither a folder, a .npy or .npz file nor a .csv, .tsv or .parquet table: pass one of "
+                    "those, or one of " + ", ".join(NAMED_DATASETS))
 
 
 def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo]:

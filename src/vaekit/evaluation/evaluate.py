@@ -45,6 +45,13 @@ class Evaluation(Mapping):
     ``disentanglement`` from :func:`vaekit.disentanglement.measure_disentanglement`. ``run`` and
     ``dataset`` are set when a run folder is evaluated. ``result["nll"]`` reads a field by its key,
     as in eval.json (it is a read-only mapping of those keys).
+
+    Real-valued data (``dataset.scaling`` set) are modelled standardised; ``recon``, ``nelbo``,
+    ``nll``, ``ppca_nll`` and ``fa_nll`` are then in the data's original units, having had
+    ``log_jacobian`` (sum of the log scales) added, while ``mse`` and ``pca_mse`` are per
+    standardised value. ``ppca_nll`` and ``fa_nll`` are the exact test NLLs of probabilistic PCA
+    and factor analysis with ``latent_dim`` factors (:mod:`vaekit.evaluation.linear_gaussian`), for
+    Gaussian-likelihood models; None otherwise.
     """
 
     split: str
@@ -72,6 +79,9 @@ class Evaluation(Mapping):
     disentanglement: dict[str, Any] | None = None
     run: str | None = None
     dataset: str | None = None
+    ppca_nll: float | None = None
+    fa_nll: float | None = None
+    log_jacobian: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The eval.json object (``run`` and ``dataset`` only when set)."""
@@ -189,11 +199,25 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     notes = []
     if not lik.proper:
         notes.append(f"{lik.describe()} is not a normalised likelihood: recon, nelbo and nll are losses, not nats of a probability")
+    elif not lik.discrete and getattr(dataset, "scaling", None) is not None:
+        notes.append(f"{lik.describe()} is a density of real values: bits_per_dim does not apply")
     elif not lik.discrete:
         notes.append(f"{lik.describe()} is a density on [0, 1], not a probability of 8-bit images: bits_per_dim is not reported")
     notes.extend(model.evaluation_notes)
     if variational and model.prior.evaluation_note:
         notes.append(model.prior.evaluation_note)
+    scaling = getattr(dataset, "scaling", None)
+    log_jacobian = scaling.log_jacobian if scaling is not None else None
+    if log_jacobian is not None:
+        # -log p_x(x) = -log p_u(u) + sum log s (vaekit.data.scaling): the model saw u = (x - m) / s.
+        recon += log_jacobian
+        nll = None if nll is None else nll + log_jacobian
+        notes.append(f"the data were standardised on the training split: recon, nelbo, nll, ppca_nll and fa_nll are in "
+                     f"the original units (log_jacobian = {log_jacobian:.4f} nats added); mse and pca_mse are per "
+                     "standardised value")
+    baselines = _linear_gaussian_baselines(lik, dataset.train.x, eval_x, model.latent_dim, seed, notes)
+    if log_jacobian is not None:
+        baselines = {k: None if v is None else v + log_jacobian for k, v in baselines.items()}
     result = Evaluation(
         split=split, n=n, likelihood=lik.describe(), proper_likelihood=bool(lik.proper),
         recon=recon, kl=kl, nelbo=recon + kl if variational else None, nll=nll,
@@ -201,7 +225,8 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
         bits_per_dim=nll / (dims * math.log(2)) if honest_bits else None,
         mse=totals["sq_err"] / (n * dims),
         kl_per_dim=(kl_per_dim / n).tolist() if variational and closed_form_kl else None,
-        active_units=active, pca_mse=pca_mse, latent_dim=model.latent_dim, seed=seed, notes=notes)
+        active_units=active, pca_mse=pca_mse, latent_dim=model.latent_dim, seed=seed, notes=notes,
+        ppca_nll=baselines["ppca_nll"], fa_nll=baselines["fa_nll"], log_jacobian=log_jacobian)
     if regularity:
         from vaekit.evaluation.regularity import measure_regularity
 
@@ -217,6 +242,27 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
                                                          seed=seed, points=disentanglement_points)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _linear_gaussian_baselines(likelihood, train_x, eval_x, latent_dim: int, seed: int, notes: list[str]) -> dict[str, float | None]:
+    """pPCA's and factor analysis's test NLL beside a Gaussian likelihood's (None for other likelihoods,
+    or where the data are too wide for them to be cheap; ``notes`` then says so)."""
+    from vaekit.evaluation.linear_gaussian import FA_MAX_DIMS, PPCA_MAX_DIMS, fa_nll, ppca_nll
+
+    out: dict[str, float | None] = {"ppca_nll": None, "fa_nll": None}
+    if likelihood.name != "gaussian":
+        return out
+    train = np.asarray(train_x)
+    dims = math.prod(train.shape[1:])
+    if dims <= PPCA_MAX_DIMS:
+        out["ppca_nll"] = ppca_nll(train, eval_x, latent_dim)
+    else:
+        notes.append(f"ppca_nll is not computed for more than {PPCA_MAX_DIMS} values per sample")
+    if dims <= FA_MAX_DIMS:
+        out["fa_nll"] = fa_nll(train, eval_x, latent_dim, seed=seed)
+    else:
+        notes.append(f"fa_nll is not computed for more than {FA_MAX_DIMS} values per sample (EM would take minutes)")
+    return out
 
 
 def _condition_labels(model, dataset, split: str, device) -> torch.Tensor | None:

@@ -22,7 +22,10 @@ What a model is, as class attributes (read directly by the trainer, the evaluati
 * ``evaluation_notes``: what eval.json should say about this model's numbers.
 
 Instance attributes: ``config``, ``sample_shape``, ``latent_dim``, ``class_names`` (the names of
-the labels of the data it was trained on, or None), ``prior``, ``likelihood``.
+the labels of the data it was trained on, or None), ``prior``, ``likelihood``; for real-valued data,
+``scaling`` (the data's standardisation: the model works on standardised values, and
+``to_data_units`` maps what it decodes back to the original units) and ``feature_names`` (a
+table's columns); both None otherwise.
 
 Hooks the trainer calls on every model; the defaults here do nothing:
 
@@ -102,7 +105,10 @@ class AutoEncoder(nn.Module):
         # model.parameters(): the order in which older runs saved their optimizer state. It is built
         # last, so the networks draw the same initial weights from a seed as they always did.
         self.register_module("prior", None)
-        self.likelihood = build_likelihood(config.likelihood, binarize=config.binarize, sigma=config.sigma)
+        self.likelihood = build_likelihood(config.likelihood, binarize=config.binarize, sigma=config.sigma,
+                                           sample_shape=self.sample_shape)
+        self.scaling = None            # set by the trainer and by vaekit.load for real-valued data
+        self.feature_names = None
         encoder_out = 2 * config.latent_dim if self.variational else config.latent_dim
         self.encoder, self.decoder = build_networks(
             config.arch, self.sample_shape, config.latent_dim, encoder_out,
@@ -135,6 +141,11 @@ class AutoEncoder(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The expected data under p(x|z) (images: values in [0, 1]), shape (B, *sample_shape)."""
         return self.likelihood.mean(self.decoder_params(z))
+
+    def to_data_units(self, x):
+        """Decoded values in the data's original units (undoes the standardisation of real-valued
+        data; images and other data in [0, 1] are returned unchanged)."""
+        return x if self.scaling is None else self.scaling.inverse(x)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) per input, in nats."""

@@ -121,34 +121,68 @@ class ContinuousBernoulli(Likelihood):
 
 
 class Gaussian(Likelihood):
-    """N(x; out, sigma^2 I), with sigma fixed or one learned scalar (identity link for the mean).
+    """N(x; out, sigma^2) per value, identity link for the mean; sigma fixed, one learned scalar
+    (``"learned"``), or learned per data value (``"learned-per-feature"``).
 
-    With a linear decoder this is exactly probabilistic PCA's observation model (Tipping & Bishop 1999).
+    With a linear decoder and one sigma this is exactly probabilistic PCA's observation model
+    (Tipping & Bishop 1999); with one sigma per feature, factor analysis's.
 
     A learned sigma is the 'calibrated decoder' of Rybkin et al. 2021: its optimum is the RMS error,
-    which balances reconstruction against the KL without hand-tuning beta.
+    which balances reconstruction against the KL without hand-tuning beta. Where it starts matters:
+    a sigma far above the error it will reach makes the reconstruction term weak, and the KL then
+    drives the posterior to the prior before sigma has come down. :meth:`initialise` therefore starts
+    it at the error a linear model of the same latent size leaves (the PCA residual), the optimum of
+    the linear-Gaussian case.
     """
 
     name = "gaussian"
+    LOG_SIGMA_MIN = -7.0  # sigma >= e^-7 ~ 0.0009: a learned sigma cannot diverge on values it reproduces exactly
 
-    def __init__(self, sigma: float | str = "learned"):
+    def __init__(self, sigma: float | str = "learned", sample_shape: tuple[int, ...] = ()):
         super().__init__()
-        self.learned = sigma == "learned"
+        self.learned = sigma in ("learned", "learned-per-feature")
+        self.per_feature = sigma == "learned-per-feature"
         if self.learned:
-            self.log_sigma = nn.Parameter(torch.zeros(()))
+            shape = tuple(sample_shape) if self.per_feature else ()
+            self.log_sigma = nn.Parameter(torch.zeros(shape))
         else:
             try:
                 value = float(sigma)
             except (TypeError, ValueError):
-                raise ConfigError(f"--sigma must be a positive number or 'learned', not {sigma!r}") from None
+                raise ConfigError(f"--sigma must be a positive number, 'learned' or 'learned-per-feature', not {sigma!r}") from None
             if not (value > 0 and math.isfinite(value)):
-                raise ConfigError(f"--sigma must be a positive number or 'learned', not {sigma!r}")
+                raise ConfigError(f"--sigma must be a positive number, 'learned' or 'learned-per-feature', not {sigma!r}")
             self.register_buffer("log_sigma", torch.tensor(math.log(value)))
 
+    @torch.no_grad()
+    def initialise(self, train_x, latent_dim: int, *, rows: int = 10_000) -> None:
+        """Start a learned sigma at the PCA residual of ``latent_dim`` components on ``train_x``.
+
+        One sigma: the probabilistic-PCA maximum-likelihood noise, the mean of the discarded
+        eigenvalues of the covariance. Per feature: each feature's variance left unexplained by the
+        leading components. Uses the first ``rows`` samples; data wider than 4096 values keep sigma = 1.
+        """
+        if not self.learned:
+            return
+        x = torch.as_tensor(train_x[:rows], dtype=torch.float64).flatten(1)
+        n, dims = x.shape
+        if dims > 4096 or n < 2:
+            return
+        centred = x - x.mean(0)
+        values, vectors = torch.linalg.eigh(centred.T @ centred / n)   # ascending
+        kept = min(latent_dim, dims)
+        rest_values, rest_vectors = values[:dims - kept].clamp(min=0), vectors[:, :dims - kept]
+        floor = 1e-3 * float(values.clamp(min=0).mean()) + 1e-12
+        if self.per_feature:
+            residual = (rest_vectors.pow(2) * rest_values).sum(1).clamp(min=floor)
+            log_sigma = 0.5 * residual.log().reshape(self.log_sigma.shape)
+        else:
+            residual = float(rest_values.mean()) if dims > kept else 0.0
+            log_sigma = torch.tensor(0.5 * math.log(max(residual, floor)))
+        self.log_sigma.copy_(log_sigma.clamp(min=self.LOG_SIGMA_MIN).to(self.log_sigma))
+
     def log_prob(self, params, x):
-        # A learned sigma is floored (sigma >= e^-7 ~ 0.0009) so the likelihood cannot diverge on
-        # pixels it reproduces exactly; a fixed sigma is used as given.
-        log_sigma = self.log_sigma.clamp(min=-7.0) if self.learned else self.log_sigma
+        log_sigma = self.log_sigma.clamp(min=self.LOG_SIGMA_MIN) if self.learned else self.log_sigma
         z = (x - params[:, 0]) * torch.exp(-log_sigma)
         return _sum_per_image(-0.5 * (z.pow(2) + LOG_2PI) - log_sigma)
 
@@ -156,7 +190,9 @@ class Gaussian(Likelihood):
         return params[:, 0]
 
     def describe(self):
-        return "gaussian (sigma=learned)" if self.learned else f"gaussian (sigma={self.log_sigma.exp().item():g})"
+        if self.learned:
+            return f"gaussian (sigma={'learned-per-feature' if self.per_feature else 'learned'})"
+        return f"gaussian (sigma={self.log_sigma.exp().item():g})"
 
 
 class DiscretizedLogistic(Likelihood):
@@ -216,13 +252,14 @@ LIKELIHOODS = {
 }
 
 
-def build_likelihood(name: str, *, binarize: str = "dynamic", sigma: float | str = "learned") -> Likelihood:
+def build_likelihood(name: str, *, binarize: str = "dynamic", sigma: float | str = "learned",
+                     sample_shape: tuple[int, ...] = ()) -> Likelihood:
     if name not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {name!r}: choose one of {', '.join(LIKELIHOODS)}")
     if name == "bernoulli":
         return Bernoulli(binarize)
     if name == "gaussian":
-        return Gaussian(sigma)
+        return Gaussian(sigma, sample_shape)
     return LIKELIHOODS[name]()
 
 

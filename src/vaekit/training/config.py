@@ -29,6 +29,7 @@ VALIDATION_KEYS = {"val_fraction", "val_size"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
+SIGMA_CHOICES = ("learned", "learned-per-feature")
 
 
 @dataclass
@@ -47,7 +48,7 @@ class TrainConfig:
     prior: str | None = None            # None: the model's own (its class's default_prior); --prior standard | vamp
     pseudo_inputs: int | None = None    # the VampPrior's learned inputs (None: 500 when the prior is vamp)
     binarize: str = "dynamic"
-    sigma: str = "learned"              # a positive float written as text, or "learned"
+    sigma: str = "learned"              # gaussian: "learned" (one scalar), "learned-per-feature", or a positive float as text
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -65,6 +66,11 @@ class TrainConfig:
     cache: str = "none"                 # memmap: decode once into a memory-mapped uint8 .npy cache
     max_memory: float | None = None     # GiB the decoded data may take in memory (None: half the RAM)
     workers: int | None = None          # DataLoader processes reading streamed batches (None: 1 to 4)
+    # Real-valued data and tables (vaekit.data.tables, vaekit.data.scaling).
+    standardize: str = "auto"           # auto: standardise arrays with values outside [0, 1] (tables always); on; off
+    columns: list[str] | None = None    # a table's feature columns (None: every numeric column but the label)
+    label_column: str | None = None     # a table's label column (labels may be strings)
+    missing: str = "error"              # a table's missing values: error, or drop the row
     # The model's own options: an instance of the dataclass its registry entry names (vaekit.models).
     # A dict of values given by name becomes one (an option the model lacks is refused); None: its defaults.
     options: ModelOptions | dict[str, Any] | None = None
@@ -81,7 +87,7 @@ class TrainConfig:
         """Fill the model-dependent defaults and check every value."""
         cfg = dataclasses.replace(self)
         if cfg.likelihood is None:
-            cfg.likelihood = "mse" if MODELS[cfg.model].deterministic else "bernoulli"
+            cfg.likelihood = "mse" if MODELS[cfg.model].deterministic else ("gaussian" if names_table(cfg.dataset) else "bernoulli")
         _choice("model", cfg.model, tuple(MODELS))
         if cfg.val_fraction is None and cfg.val_size is None:
             cfg.val_fraction = DEFAULT_VAL_FRACTION
@@ -105,6 +111,10 @@ class TrainConfig:
         _choice("device", self.device, DEVICES)
         _choice("stream", self.stream, ("auto", "on", "off"))
         _choice("cache", self.cache, ("none", "memmap"))
+        _choice("standardize", self.standardize, ("auto", "on", "off"))
+        _choice("missing", self.missing, ("error", "drop"))
+        if self.columns is not None and not self.columns:
+            raise ConfigError("--columns is empty: name at least one feature column, or leave it out for every numeric one")
         _choice("precision", self.precision, PRECISIONS)
         _choice("compile", self.compile, COMPILE_MODES)
         if self.max_memory is not None and not (self.max_memory > 0 and math.isfinite(self.max_memory)):
@@ -146,13 +156,13 @@ class TrainConfig:
             raise ConfigError(f"--val-fraction must be between 0 and 1, not {self.val_fraction}")
         if self.val_size is not None and self.val_size < 1:
             raise ConfigError(f"--val-size must be at least 1 sample, not {self.val_size}")
-        if self.sigma != "learned":
+        if self.sigma not in SIGMA_CHOICES:
             try:
-                ok = float(self.sigma) > 0
+                ok = math.isfinite(float(self.sigma)) and float(self.sigma) > 0
             except ValueError:
                 ok = False
             if not ok:
-                raise ConfigError(f"--sigma must be a positive number or 'learned', not {self.sigma!r}")
+                raise ConfigError(f"--sigma must be a positive number, 'learned' or 'learned-per-feature', not {self.sigma!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Flat: the model's options sit among the other keys (``{"model": "iwae", ..., "iw_k": 5}``)."""
@@ -230,11 +240,18 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
             raise ConfigError(f"{name} in {source} must be a list of integers, not {value!r}") from None
     if name == "sigma":
         return str(value)
+    if name == "columns":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) for v in value):
+            raise ConfigError(f"columns in {source} must be a list of column names, not {value!r}")
+        return [str(v) for v in value]
     default = FIELDS[name].default
     kind = type(default) if default is not None else {"image_size": int, "patience": int, "grad_clip": float,
                                                        "data_dir": str, "likelihood": str, "max_memory": float,
                                                        "workers": int, "prior": str, "pseudo_inputs": int,
-                                                       "val_fraction": float, "val_size": int}[name]
+                                                       "val_fraction": float, "val_size": int,
+                                                       "label_column": str}[name]
     return _convert(name, value, source, kind)
 
 
@@ -302,6 +319,14 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
             values = {k: v for k, v in values.items() if k not in VALIDATION_KEYS}
         values.update(given)
     return _from_keys(values).resolved()
+
+
+def names_table(dataset: str) -> bool:
+    """Whether a dataset name or path is a table (real-valued rows), whose default likelihood is gaussian."""
+    from vaekit.data.tables import TABLE_SUFFIXES, TABLES
+
+    text = str(dataset).lower()
+    return text in TABLES or text.endswith(TABLE_SUFFIXES)
 
 
 def _choice(option: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -36,9 +36,14 @@ def versions() -> dict[str, str]:
 
 def describe_data(dataset) -> dict[str, Any]:
     """What run.json records of the data a run trains on."""
-    return {"name": dataset.name, "source": dataset.source, "sample_shape": list(dataset.sample_shape),
-            "class_names": dataset.class_names, "quantized_8bit": dataset.quantized_8bit,
-            "n_train": len(dataset.train), "n_val": len(dataset.val), "n_test": len(dataset.test)}
+    described = {"name": dataset.name, "source": dataset.source, "sample_shape": list(dataset.sample_shape),
+                 "class_names": dataset.class_names, "quantized_8bit": dataset.quantized_8bit,
+                 "n_train": len(dataset.train), "n_val": len(dataset.val), "n_test": len(dataset.test)}
+    if getattr(dataset, "scaling", None) is not None:
+        described["scaling"] = dataset.scaling.to_dict()
+    if getattr(dataset, "feature_names", None) is not None:
+        described["feature_names"] = list(dataset.feature_names)
+    return described
 
 
 def write_run_info(path: Path, config: TrainConfig, data: dict[str, Any], model, launch: dict[str, Any] | None,
@@ -108,6 +113,19 @@ class Run:
     def class_names(self) -> list[str] | None:
         return self.info["data"].get("class_names")
 
+    @property
+    def feature_names(self) -> list[str] | None:
+        """A table's feature names (None for images)."""
+        return self.info["data"].get("feature_names")
+
+    @property
+    def scaling(self):
+        """The standardisation of real-valued data (:class:`vaekit.data.scaling.Scaling`), else None."""
+        from vaekit.data.scaling import Scaling
+
+        stored = self.info["data"].get("scaling")
+        return None if stored is None else Scaling.from_dict(stored, self.sample_shape)
+
     def history(self) -> list[dict[str, Any]]:
         file = self.path / "metrics.jsonl"
         if not file.exists():
@@ -129,6 +147,7 @@ class Run:
 
         model = build_model(self.config, self.sample_shape, class_names=self.class_names)
         load_checkpoint(self.checkpoint_path(which), device=device).load_model(model)
+        model.scaling, model.feature_names = self.scaling, self.feature_names
         return model.to(device).eval()
 
 
@@ -155,7 +174,8 @@ def config_dataset(config: TrainConfig, *, data_dir: str | None = None, progress
 
     return load_dataset(config.dataset, data_dir=data_dir or config.data_dir, val_fraction=config.val_fraction,
                         val_size=config.val_size, image_size=config.image_size, progress=progress, stream=config.stream, cache=config.cache,
-                        max_memory=config.max_memory)
+                        max_memory=config.max_memory, standardize=config.standardize, columns=config.columns,
+                        label_column=config.label_column, missing=config.missing)
 
 
 def load_model_and_data(run: str | Path, *, data_dir: str | None = None, device: str = "cpu"):

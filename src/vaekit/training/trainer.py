@@ -137,6 +137,7 @@ class Trainer:
         self.device = self.group.device
         torch.manual_seed(config.seed)
         self.model = build_model(config, dataset.sample_shape, class_names=dataset.class_names).to(self.device)
+        _fit_model_to_data(self.model, dataset)
         self.optimizer = make_optimizer(self.model, config)
         # A model may train a second network with its own optimizer (FactorVAE's discriminator).
         self.aux_optimizer = self.model.auxiliary_optimizer()
@@ -368,6 +369,19 @@ class EpochMeter:
             record["train_kl"] = kl
         record.update({f"train_{name}": float(group.sum(value) / n) for name, value in self.extras.items()})
         return record
+
+
+def _fit_model_to_data(model, dataset) -> None:
+    """Give the model the data's scaling and feature names, refuse a likelihood the data cannot have,
+    and start a learned Gaussian sigma at the data's PCA residual (before any checkpoint is restored)."""
+    scaling = getattr(dataset, "scaling", None)
+    model.scaling, model.feature_names = scaling, getattr(dataset, "feature_names", None)
+    likelihood = model.likelihood
+    if scaling is not None and likelihood.name not in ("gaussian", "mse"):
+        raise ConfigError(f"{dataset.name} holds real values (standardised for training), which the {likelihood.name} "
+                          "likelihood cannot model: use --likelihood gaussian (or mse for an autoencoder)")
+    if hasattr(likelihood, "initialise") and isinstance(dataset.train.x, np.ndarray):
+        likelihood.initialise(dataset.train.x, model.latent_dim)
 
 
 def _labels(split, device: torch.device) -> torch.Tensor:
