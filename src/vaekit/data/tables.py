@@ -21,6 +21,7 @@ import numpy as np
 
 from vaekit.errors import DataError
 from vaekit.data.dataset import Dataset, DatasetInfo, Split
+from vaekit.data.labels import encode_labels
 from vaekit.data.scaling import Scaling
 from vaekit.data.splits import seeded_splits
 
@@ -90,8 +91,6 @@ def load_table_file(path: Path, options: TableOptions, *, name: str, seed: int, 
     frame = _read_frame(path)
     values, labels, names = table_features(frame, options, where=path.name,
                                            line_offset=2 if path.suffix.lower() in (".csv", ".tsv") else None)
-    from vaekit.data.arrays import encode_labels
-
     y, class_names = encode_labels(labels, len(values), f"{path.name} column {options.label_column!r}")
     return real_valued_dataset(values, y, class_names, name=name, source=str(path), seed=seed,
                                val_fraction=val_fraction, test_fraction=test_fraction, val_size=val_size,
@@ -103,6 +102,8 @@ def table_features(frame, options: TableOptions, *, where: str,
     """``(values (N, D) float64, labels or None, feature names)`` of a pandas DataFrame, checked."""
     import pandas as pd
 
+    if len(frame) == 0:
+        raise DataError(f"{where} has no rows: pass a table with data")
     frame = frame.copy()
     frame.columns = [str(column) for column in frame.columns]
     available = list(frame.columns)
@@ -133,8 +134,6 @@ def table_features(frame, options: TableOptions, *, where: str,
                             "check the file, or pass --columns")
     used = features + ([label] if label is not None else [])
     frame = frame[used]
-    if len(frame) == 0:
-        raise DataError(f"{where} has no rows: pass a table with data")
     absent = frame.isna().to_numpy()
     if absent.any():
         rows = np.flatnonzero(absent.any(1))
@@ -159,9 +158,10 @@ def table_features(frame, options: TableOptions, *, where: str,
     labels = None
     if label is not None:
         column = frame[label]
-        labels = column.to_numpy() if _numeric(column) and _whole(column) else column.astype(str).to_numpy()
-        if labels.dtype.kind in "f":
-            labels = labels.astype(np.int64)
+        if _numeric(column) and _whole(column):
+            labels = column.to_numpy(dtype=np.int64)
+        else:
+            labels = np.asarray([str(v) for v in column], dtype=str)
     return values, labels, features
 
 

@@ -30,6 +30,8 @@ table's columns); both None otherwise.
 Hooks the trainer calls on every model; the defaults here do nothing:
 
 * ``prepare_training(n_train, steps_per_epoch)``, before the first step (dataset size, epoch length);
+* ``start_posterior_variance(log_var)``, before the first step, with the log posterior variance of
+  the linear-Gaussian model of the data (Gaussian likelihoods only);
 * ``auxiliary_parameters()`` / ``auxiliary_optimizer()`` / ``auxiliary_loss(auxiliary, generator=)``:
   a second network with its own optimizer, stepped after the model's step (FactorVAE);
 * ``after_epoch(batches)``, after each epoch, with the training data in order (a prior fitted to
@@ -172,6 +174,11 @@ class AutoEncoder(nn.Module):
                 step: int | None = None, y: torch.Tensor | None = None) -> ModelOutput:
         recon = -self.log_likelihood(x, self.encoder(x)).mean()
         return ModelOutput(loss=recon, recon=recon)
+
+    def start_posterior_variance(self, log_var: float) -> bool:
+        """Start the posterior variances at exp(``log_var``) before training; False where the model has
+        none to start (the AE: a point mass), as here."""
+        return False
 
     def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
         """Called once before training with the training-set size and the steps per epoch."""

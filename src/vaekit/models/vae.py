@@ -82,6 +82,22 @@ class VAE(AutoEncoder):
         """Does the loss have a KL per latent dimension (which ``--free-bits`` needs)?"""
         return self.prior.closed_form
 
+    def start_posterior_variance(self, log_var: float) -> bool:
+        """Shift the encoder's log-variance outputs by ``log_var`` before training, so posteriors start
+        at a variance the data call for rather than at about 1 (the prior's, where the KL is 0 and
+        the posterior has nothing to gain from moving). Adam moves a bias by about the learning rate
+        per step, so a log-variance that must reach -4 from 0 otherwise takes thousands of steps;
+        a Gaussian likelihood's :meth:`~vaekit.nn.likelihoods.Gaussian.initialise` gives the value.
+        Returns False (and changes nothing) for encoders without one fused [mean, log-variance] head."""
+        if type(self).encode is not VAE.encode:
+            return False
+        heads = [m for m in self.encoder.modules() if isinstance(m, torch.nn.Linear)]
+        if not heads or heads[-1].out_features != 2 * self.latent_dim or heads[-1].bias is None:
+            return False
+        with torch.no_grad():
+            heads[-1].bias[self.latent_dim:] += log_var
+        return True
+
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         # One fused head outputs [mean, logvar]; splitting a view costs nothing.
         mean, logvar = self.encoder(x).chunk(2, dim=-1)

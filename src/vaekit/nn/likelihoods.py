@@ -132,7 +132,8 @@ class Gaussian(Likelihood):
     a sigma far above the error it will reach makes the reconstruction term weak, and the KL then
     drives the posterior to the prior before sigma has come down. :meth:`initialise` therefore starts
     it at the error a linear model of the same latent size leaves (the PCA residual), the optimum of
-    the linear-Gaussian case.
+    the linear-Gaussian case, and the trainer starts the encoder's posterior variances at that
+    model's (see :meth:`vaekit.models.vae.VAE.start_posterior_variance`).
     """
 
     name = "gaussian"
@@ -155,31 +156,38 @@ class Gaussian(Likelihood):
             self.register_buffer("log_sigma", torch.tensor(math.log(value)))
 
     @torch.no_grad()
-    def initialise(self, train_x, latent_dim: int, *, rows: int = 10_000) -> None:
-        """Start a learned sigma at the PCA residual of ``latent_dim`` components on ``train_x``.
+    def initialise(self, train_x, latent_dim: int, *, rows: int = 10_000) -> float | None:
+        """Start a learned sigma at the PCA residual of ``latent_dim`` components on ``train_x``, and
+        return the log posterior variance the matching linear model has (for the encoder's start).
 
-        One sigma: the probabilistic-PCA maximum-likelihood noise, the mean of the discarded
-        eigenvalues of the covariance. Per feature: each feature's variance left unexplained by the
-        leading components. Uses the first ``rows`` samples; data wider than 4096 values keep sigma = 1.
+        One sigma: the probabilistic-PCA maximum-likelihood noise s^2, the mean of the discarded
+        eigenvalues l_j of the covariance. Per feature: each feature's variance left unexplained by
+        the leading components. The returned value is the mean over the kept components of
+        log(s^2 / l_j), pPCA's posterior variances (Tipping & Bishop 1999: M = W^T W + s^2 I has
+        eigenvalues l_j, and Cov[z|x] = s^2 M^-1); None where it is not defined. Uses the first
+        ``rows`` samples; data wider than 4096 values keep sigma as it is.
         """
-        if not self.learned:
-            return
         x = torch.as_tensor(train_x[:rows], dtype=torch.float64).flatten(1)
         n, dims = x.shape
         if dims > 4096 or n < 2:
-            return
+            return None
         centred = x - x.mean(0)
         values, vectors = torch.linalg.eigh(centred.T @ centred / n)   # ascending
+        values = values.clamp(min=0)
         kept = min(latent_dim, dims)
-        rest_values, rest_vectors = values[:dims - kept].clamp(min=0), vectors[:, :dims - kept]
-        floor = 1e-3 * float(values.clamp(min=0).mean()) + 1e-12
-        if self.per_feature:
+        rest_values, rest_vectors = values[:dims - kept], vectors[:, :dims - kept]
+        floor = 1e-3 * float(values.mean()) + 1e-12
+        noise = max(float(rest_values.mean()) if dims > kept else 0.0, floor)
+        if self.learned and self.per_feature:
             residual = (rest_vectors.pow(2) * rest_values).sum(1).clamp(min=floor)
-            log_sigma = 0.5 * residual.log().reshape(self.log_sigma.shape)
-        else:
-            residual = float(rest_values.mean()) if dims > kept else 0.0
-            log_sigma = torch.tensor(0.5 * math.log(max(residual, floor)))
-        self.log_sigma.copy_(log_sigma.clamp(min=self.LOG_SIGMA_MIN).to(self.log_sigma))
+            self.log_sigma.copy_((0.5 * residual.log().reshape(self.log_sigma.shape)).clamp(min=self.LOG_SIGMA_MIN))
+        elif self.learned:
+            self.log_sigma.fill_(max(0.5 * math.log(noise), self.LOG_SIGMA_MIN))
+        noise = float(torch.exp(2 * self.log_sigma).mean()) if not self.learned else noise
+        top = values[dims - kept:]
+        if dims <= kept or float(top.min()) <= noise:
+            return None
+        return float(torch.log(noise / top).mean())
 
     def log_prob(self, params, x):
         log_sigma = self.log_sigma.clamp(min=self.LOG_SIGMA_MIN) if self.learned else self.log_sigma

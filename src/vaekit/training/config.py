@@ -30,6 +30,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
 SIGMA_CHOICES = ("learned", "learned-per-feature")
+DEFAULT_BATCH_SIZE = 128
+TABLE_BATCH_SIZE = 32           # tables: 4x the steps per epoch (BENCHMARKS.md, "Tables")
 
 
 @dataclass
@@ -50,7 +52,7 @@ class TrainConfig:
     binarize: str = "dynamic"
     sigma: str = "learned"              # gaussian: "learned" (one scalar), "learned-per-feature", or a positive float as text
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int | None = None       # None: 128, or 32 for tables (a table's epoch is a few hundred rows)
     lr: float = 1e-3
     lr_schedule: str = "constant"
     kl_warmup: float = 0.0              # epochs over which the KL weight rises linearly from 0 to beta
@@ -88,6 +90,8 @@ class TrainConfig:
         cfg = dataclasses.replace(self)
         if cfg.likelihood is None:
             cfg.likelihood = "mse" if MODELS[cfg.model].deterministic else ("gaussian" if names_table(cfg.dataset) else "bernoulli")
+        if cfg.batch_size is None:
+            cfg.batch_size = TABLE_BATCH_SIZE if names_table(cfg.dataset) else DEFAULT_BATCH_SIZE
         _choice("model", cfg.model, tuple(MODELS))
         if cfg.val_fraction is None and cfg.val_size is None:
             cfg.val_fraction = DEFAULT_VAL_FRACTION
@@ -251,7 +255,7 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
                                                        "data_dir": str, "likelihood": str, "max_memory": float,
                                                        "workers": int, "prior": str, "pseudo_inputs": int,
                                                        "val_fraction": float, "val_size": int,
-                                                       "label_column": str}[name]
+                                                       "label_column": str, "batch_size": int}[name]
     return _convert(name, value, source, kind)
 
 

@@ -373,7 +373,8 @@ class EpochMeter:
 
 def _fit_model_to_data(model, dataset) -> None:
     """Give the model the data's scaling and feature names, refuse a likelihood the data cannot have,
-    and start a learned Gaussian sigma at the data's PCA residual (before any checkpoint is restored)."""
+    and start a Gaussian likelihood's sigma and the posterior variances where the matching linear-Gaussian
+    model has them (before any checkpoint is restored, so a resumed run is unchanged)."""
     scaling = getattr(dataset, "scaling", None)
     model.scaling, model.feature_names = scaling, getattr(dataset, "feature_names", None)
     likelihood = model.likelihood
@@ -381,7 +382,9 @@ def _fit_model_to_data(model, dataset) -> None:
         raise ConfigError(f"{dataset.name} holds real values (standardised for training), which the {likelihood.name} "
                           "likelihood cannot model: use --likelihood gaussian (or mse for an autoencoder)")
     if hasattr(likelihood, "initialise") and isinstance(dataset.train.x, np.ndarray):
-        likelihood.initialise(dataset.train.x, model.latent_dim)
+        log_var = likelihood.initialise(dataset.train.x, model.latent_dim)
+        if log_var is not None:
+            model.start_posterior_variance(log_var)
 
 
 def _labels(split, device: torch.device) -> torch.Tensor:
