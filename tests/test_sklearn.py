@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -142,6 +143,12 @@ def test_a_constant_column_is_kept_and_decoded_to_its_value(cls):
     assert decoded.shape == (80, 4)
     assert np.abs(decoded[:, 2] - 7.5).max() < 0.1
     assert np.isfinite(estimator.score(x))
+
+
+@pytest.mark.parametrize("method", ["transform", "inverse_transform", "score", "sample"])
+def test_an_unfitted_estimator_says_so(method):
+    with pytest.raises(NotFittedError):
+        getattr(VariationalAutoencoder(), method)(*([] if method == "sample" else [np.zeros((2, 2))]))
 
 
 def test_an_int_random_state_makes_fit_deterministic_and_other_seeds_differ():
