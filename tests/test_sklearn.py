@@ -162,7 +162,8 @@ def test_an_int_random_state_makes_fit_deterministic_and_other_seeds_differ():
 @pytest.mark.parametrize("params, name", [
     ({"latent_dim": 0}, "latent_dim"), ({"hidden": ()}, "hidden"), ({"hidden": (8, -1)}, "hidden"),
     ({"arch": "conv"}, "arch"), ({"epochs": 1.5}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"lr": -1}, "lr"),
-    ({"beta": -0.1}, "beta"), ({"sigma": "huge"}, "sigma"), ({"sigma": 0}, "sigma"), ({"standardize": True}, "standardize"),
+    ({"beta": -0.1}, "beta"), ({"beta": np.array([1.0])}, "beta"), ({"sigma": "huge"}, "sigma"), ({"sigma": 0}, "sigma"),
+    ({"sigma": np.array([1.0, 4.0])}, "sigma"), ({"standardize": True}, "standardize"),
     ({"validation_fraction": 1.0}, "validation_fraction"), ({"iw_samples": 0}, "iw_samples"), ({"device": "tpu"}, "device"),
 ])
 def test_a_bad_hyperparameter_is_a_value_error_that_names_it(params, name):

@@ -125,7 +125,7 @@ class _VaekitEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         _integer("batch_size", self.batch_size)
         _hidden(self.hidden)
         _choice("arch", self.arch, ARCHS)
-        if isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real) or not (self.lr > 0 and math.isfinite(self.lr)):
+        if not _real(self.lr, above=0):
             raise ParameterError(f"lr={self.lr!r}: the learning rate must be a positive number")
         _choice("standardize", self.standardize, STANDARDIZE_CHOICES)
         fraction = self.validation_fraction
@@ -247,11 +247,10 @@ class VariationalAutoencoder(_VaekitEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or not (self.beta >= 0 and math.isfinite(self.beta)):
+        if not (_real(self.beta, above=-math.inf) and self.beta >= 0):
             raise ParameterError(f"beta={self.beta!r}: the KL weight must be a number >= 0")
-        if not (isinstance(self.sigma, str) and self.sigma in SIGMA_CHOICES):
-            if isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) or not (self.sigma > 0 and math.isfinite(self.sigma)):
-                raise ParameterError(f"sigma={self.sigma!r}: give 'learned', 'learned-per-feature' or a positive number")
+        if not (isinstance(self.sigma, str) and self.sigma in SIGMA_CHOICES) and not _real(self.sigma, above=0):
+            raise ParameterError(f"sigma={self.sigma!r}: give 'learned', 'learned-per-feature' or a positive number")
         _integer("iw_samples", self.iw_samples)
 
     def score(self, X, y=None):
@@ -268,7 +267,8 @@ class VariationalAutoencoder(_VaekitEstimator):
         with torch.inference_mode():
             # The same draws, in the same order, as evaluate_model: noise batch by batch of BATCH_ROWS rows.
             _, log_px_z = iw_estimates(model, units, int(self.iw_samples), generator=generator, batch_size=BATCH_ROWS)
-            kl = sum(float(model.prior.kl_per_dim(model.encode(batch)).double().sum()) for batch in units.split(BATCH_ROWS))
+            kl = sum(float(model.prior.kl_per_dim(model.encode(batch)).double().sum())
+                     for batch in units.split(BATCH_ROWS))
         log_jacobian = self.scaling_.log_jacobian if self.scaling_ is not None else 0.0
         return float(log_px_z.double().sum()) / len(units) - kl / len(units) - log_jacobian
 
@@ -362,6 +362,12 @@ def _fit_scaling(train_x: np.ndarray, standardize: str) -> Scaling | None:
     mean = np.where(constant, train_x[0], train_x.mean(0))
     scale = np.where(constant, 1.0, train_x.std(0))
     return Scaling(mean=mean, scale=scale, sample_shape=(train_x.shape[1],))
+
+
+def _real(value, *, above: float) -> bool:
+    """Whether ``value`` is a finite real number (not a bool) greater than ``above``."""
+    return (not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+            and value > above)
 
 
 def _integer(name: str, value, least: int = 1) -> None:
