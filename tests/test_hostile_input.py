@@ -25,7 +25,6 @@ from conftest import quick_config
 from vaekit.cli.app import main
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, DataError
-from vaekit.limits import size_text
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +81,7 @@ def test_iw_samples_too_large_for_memory_are_refused(capsys, run_dir):
 def test_a_networks_size_is_its_weights_bytes_against_this_machines_memory(monkeypatch):
     """On a (pretend) 1 MiB machine: digits' 64 values, a VAE with latent 2 (encoder output 4)."""
     import vaekit.limits
+    from vaekit.limits import size_text
 
     def weights(hidden):        # Linear layers: (fan_in + 1) * fan_out, encoder 64 -> h -> 4, decoder 2 -> h -> 64
         return (64 + 1) * hidden + (hidden + 1) * 4 + (2 + 1) * hidden + (hidden + 1) * 64
@@ -121,6 +121,7 @@ def test_an_npz_member_whose_header_claims_too_much_is_refused(tmp_path):
 
 def test_an_array_larger_than_memory_is_refused_naming_both(tmp_path, monkeypatch):
     import vaekit.limits
+    from vaekit.limits import size_text
 
     np.save(tmp_path / "x.npy", np.zeros((1000, 8, 8), np.uint8))
     needed = 64_000 + 2 * 64_000 * 4                                 # the bytes, and two float32 copies

@@ -29,7 +29,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import vaekit.latent  # noqa: E402
 from vaekit.serve import RunRegistry, Server, create_app  # noqa: E402
-from vaekit.serve.images import declared_size  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -172,6 +171,8 @@ def test_crafted_headers_announcing_huge_images_are_refused(client, data, kind, 
 @pytest.mark.parametrize("fmt, options", [("PNG", {}), ("JPEG", {}), ("JPEG", {"progressive": True}),
                                           ("JPEG", {"exif": b"Exif\0\0" + b"\0" * 300})])
 def test_declared_size_reads_what_pillow_wrote(fmt, options):
+    from vaekit.serve.images import declared_size
+
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((23, 37, 3), np.uint8)).save(buffer, format=fmt, **options)
     assert declared_size(buffer.getvalue()) == (fmt, 37, 23)
