@@ -86,14 +86,17 @@ def test_a_networks_size_is_its_weights_bytes_against_this_machines_memory(monke
     def weights(hidden):        # Linear layers: (fan_in + 1) * fan_out, encoder 64 -> h -> 4, decoder 2 -> h -> 64
         return (64 + 1) * hidden + (hidden + 1) * 4 + (2 + 1) * hidden + (hidden + 1) * 64
 
+    from vaekit.models import build_model
+
     monkeypatch.setattr(vaekit.limits, "physical_memory", lambda: 2 ** 20)
     assert 4 * weights(16) < 2 ** 20 < 4 * weights(4096)
-    vaekit.train("digits", hidden=[16], latent_dim=2, epochs=1, out=None)
+    fits = build_model(quick_config(model="vae", latent_dim=2, hidden=[16]), (1, 8, 8))
+    assert sum(p.numel() for p in fits.parameters()) == weights(16)
     expected = (f"the encoder and decoder's {weights(4096):,} float32 parameters (training needs about four times as "
                 f"much again, for gradients and Adam's moments) needs {size_text(4 * weights(4096))}, more than this "
                 "machine's 1 MiB of memory")
     with pytest.raises(ConfigError, match=re.escape(expected)):
-        vaekit.train("digits", hidden=[4096], latent_dim=2, epochs=1, out=None)
+        build_model(quick_config(model="vae", latent_dim=2, hidden=[4096]), (1, 8, 8))
 
 
 # -- 11: hostile data files ---------------------------------------------------------------------------

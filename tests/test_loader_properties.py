@@ -182,8 +182,8 @@ IMAGE = st.tuples(
 def image_bytes(mode: str, fmt: str, width: int, height: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     base = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "RGB")
-    image = base.convert(mode) if mode != "I;16" else Image.fromarray(
-        rng.integers(0, 65536, (height, width), dtype=np.uint16), "I;16")
+    image = base.convert(mode) if mode != "I;16" else Image.fromarray(      # uint16: 16-bit grey, "I;16"
+        rng.integers(0, 65536, (height, width), dtype=np.uint16))
     if fmt == "JPEG" and image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
     buffer = io.BytesIO()

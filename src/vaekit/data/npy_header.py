@@ -10,6 +10,7 @@ the machine has. Anything else about the file is left to ``np.load`` and its mes
 from __future__ import annotations
 
 import math
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -44,8 +45,10 @@ def check_array_file(path: Path) -> None:
                         _check_member(member, info.file_size, f"{path.name}['{key}']", path)
     except DataError:
         raise
-    except (OSError, EOFError, ValueError, SyntaxError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
-        # A damaged archive, or a header NumPy cannot parse (its own reader raises these too).
+    except (OSError, EOFError, ValueError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as exc:
+        # A damaged archive, or a header NumPy's reader cannot parse: it raises SyntaxError or, from
+        # the tokenizer it falls back to for old headers, TokenError (found by test_loader_properties).
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise DataError(f"{path} is damaged or not a valid NumPy file ({reason}): save it again") from None
 
