@@ -1,8 +1,8 @@
 """Hostile sizes, flags and Python calls (issue 14): each is refused up front with one line that says
 what is wrong (and, for sizes, the memory it would need), never a traceback or an exhausted machine.
 
-The command line runs in this process (``vaekit.cli.app.main``) on one tiny digits VAE trained once
-for the module, so the whole file costs seconds.
+The command line runs in this process (``vaekit.cli.app.main``) on a tiny digits VAE trained once
+(tests/tiny_runs.py), so the whole file costs seconds.
 """
 from __future__ import annotations
 
@@ -22,18 +22,15 @@ from PIL import Image
 
 import vaekit
 from conftest import quick_config
+from tiny_runs import tiny_runs
 from vaekit.cli.app import main
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, digits_dataset):
-    from vaekit.training.trainer import train
-
-    path = tmp_path_factory.mktemp("hostile-input") / "digits-vae"
-    train(quick_config(model="vae", latent_dim=2, hidden=[16], epochs=1), digits_dataset, path)
-    return path
+def run_dir():
+    return tiny_runs() / "digits-vae"
 
 
 def refused(capsys, *args: str) -> str:

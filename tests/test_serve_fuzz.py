@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import quick_config
+from tiny_runs import tiny_runs
 
-pytestmark = pytest.mark.slow       # about 15 s on an idle 2-core machine (two tiny runs trained, ~250 requests)
+pytestmark = pytest.mark.slow       # about 10 s on an idle 2-core machine (~250 requests, two runs opened)
 
 schemathesis = pytest.importorskip("schemathesis")
 pytest.importorskip("fastapi")
@@ -20,13 +20,9 @@ from vaekit.serve import RunRegistry, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory, digits_dataset):
-    from vaekit.training.trainer import train
-
-    root = tmp_path_factory.mktemp("fuzzed")
-    train(quick_config(model="vae", latent_dim=2, hidden=[16], epochs=1), digits_dataset, root / "digits-vae")
-    train(quick_config(model="ae", latent_dim=3, hidden=[16], epochs=1), digits_dataset, root / "digits-ae")
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(RunRegistry(root), allowed_hosts=None))
+def api_schema():
+    app = create_app(RunRegistry(tiny_runs()), allowed_hosts=None)      # a VAE and an AE (tests/tiny_runs.py)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 # Every operation of /openapi.json (test_the_fuzzed_operations_are_all_of_them keeps this list whole).
