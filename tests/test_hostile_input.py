@@ -289,3 +289,25 @@ def test_json_written_beside_the_cache_lists_the_skipped_rows(tmp_path):
     load_dataset(str(folder), cache="memmap")
     [listing] = [path for path in (cache_root() / "images").glob("loose-*.json")]
     assert json.loads(listing.read_text())["unreadable"] == [2]
+
+
+def test_a_truncated_png_met_while_streaming_is_one_line_naming_it(tmp_path):
+    """Streamed without a cache, a file is first decoded by a DataLoader worker during training; its
+    error used to reach the user wrapped in the worker's traceback."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "streamed"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / label / f"{i}.png")
+    from vaekit.data.splits import split_indices
+
+    files = sorted(folder.rglob("*.png"))
+    train_positions = split_indices(len(files), seed=0, val_fraction=0.1, test_fraction=0.1)[0]
+    damaged = files[int(train_positions[0])]            # in the training split, which alone is streamed
+    damaged.write_bytes(damaged.read_bytes()[:-30])
+    with pytest.raises(DataError) as caught:
+        vaekit.train(str(folder), stream="on", workers=1, hidden=[8], latent_dim=2, epochs=1, batch_size=8,
+                     device="cpu", out=None)
+    message = str(caught.value)
+    assert damaged.name in message and "\n" not in message and "Traceback" not in message
