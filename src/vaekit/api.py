@@ -1,11 +1,13 @@
 """Training from Python in one call: ``vaekit.train(x, model="vae", latent_dim=8, out="runs/mine")``."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vaekit.errors import ConfigError, DataError
 from vaekit.training.config import TrainConfig, build_config, normalise_keys
 
 
@@ -15,8 +17,9 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
     """Train a model and return a :class:`vaekit.training.trainer.TrainResult` (``.model``, ``.history``, ...).
 
     ``data`` is a dataset name (``"fashion-mnist"``, ``"mnist"``, ``"digits"``), a path (.npy, .npz,
-    image folder), a :class:`vaekit.data.Dataset`, or a NumPy array of samples shaped (N, H, W),
-    (N, C, H, W) or (N, D), uint8 or floats in [0, 1], with optional integer labels ``y``.
+    image folder), a :class:`vaekit.data.Dataset`, or samples shaped (N, H, W), (N, C, H, W) or (N, D)
+    as a NumPy array, a torch tensor or nested lists (uint8 or floats in [0, 1]), with optional
+    integer labels ``y``.
     ``options`` are :class:`TrainConfig` fields (``model``, ``arch``, ``latent_dim``, ``epochs``, ...);
     ``config`` is a TOML/YAML file or a TrainConfig they override. With ``out=None`` nothing is
     written to disk.
@@ -37,10 +40,27 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
     if isinstance(data, Dataset):
         dataset = data
         cfg.dataset = data.name
-    elif isinstance(data, np.ndarray):
-        dataset = dataset_from_arrays(data, y, seed=0, val_fraction=cfg.val_fraction or 0.1, val_size=cfg.val_size)
-        cfg.dataset = "<array>"
-    else:
-        cfg.dataset = str(data)
+    elif isinstance(data, (str, os.PathLike)):
+        cfg.dataset = os.fspath(data)
         dataset = config_dataset(cfg)
+    else:
+        x, labels = _as_array(data, "data"), None if y is None else _as_array(y, "y")
+        dataset = dataset_from_arrays(x, labels, seed=0, val_fraction=cfg.val_fraction or 0.1, val_size=cfg.val_size)
+        cfg.dataset = "<array>"
     return train_run(cfg, dataset, out, overwrite=overwrite, callbacks=callbacks)
+
+
+def _as_array(values: Any, name: str) -> np.ndarray:
+    """A NumPy array from an array, a torch tensor (any device) or nested lists of numbers."""
+    if isinstance(values, np.ndarray):
+        return values
+    if hasattr(values, "detach") and hasattr(values, "cpu"):         # a torch tensor, without importing torch
+        return values.detach().cpu().numpy()
+    if not isinstance(values, (list, tuple)) and not hasattr(values, "__array__"):
+        raise ConfigError(f"train() takes as {name} a dataset name, a path, a vaekit Dataset, or samples as a NumPy "
+                          f"array, a torch tensor or nested lists, not {type(values).__name__}")
+    try:
+        return np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name} cannot be made into one array ({str(exc).splitlines()[0][:200]}): pass samples "
+                        "of one shape, (N, H, W), (N, C, H, W) or (N, D)") from None

@@ -86,8 +86,14 @@ def _adder(commands):
 
 # -- shared ----------------------------------------------------------------------------------------
 def _open(args):
+    """The run's model and data, once the options every command shares are checked (before the slow part)."""
     from vaekit import latent
+    from vaekit.figures.plots import figure_format
+    from vaekit.limits import check_seed
 
+    check_seed(args.seed)
+    if args.out:
+        figure_format(args.out)
     return latent.load_model_and_data(args.run, data_dir=args.data_dir, device=args.device)
 
 

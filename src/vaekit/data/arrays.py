@@ -23,6 +23,7 @@ from vaekit.errors import DataError
 from vaekit.data.dataset import Dataset
 from vaekit.data.labels import encode_labels  # noqa: F401  (public here too)
 from vaekit.data.scaling import needs_scaling
+from vaekit.data.npy_header import check_array_file
 from vaekit.data.splits import seeded_splits
 
 NPY_SIGNATURE = b"\x93NUMPY"
@@ -83,6 +84,7 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
     if start != signature:
         kind = "a NumPy .npy file" if signature == NPY_SIGNATURE else "a NumPy .npz (zip) archive"
         raise DataError(f"{path} is not {kind}: save it with np.save / np.savez, or pass another file")
+    check_array_file(path)      # before np.load, which allocates whatever the header announces
     try:
         if signature == NPY_SIGNATURE:
             return np.load(path, allow_pickle=False), None, path.name

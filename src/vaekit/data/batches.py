@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, DataError
 from vaekit.data.memmap import default_workers
 from vaekit.data.stream import LazyImages
 
@@ -56,8 +56,13 @@ class _Reader:
     def __init__(self, images: LazyImages):
         self.images = images
 
-    def __getitem__(self, positions: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(self.images.uint8(positions))
+    def __getitem__(self, positions: np.ndarray) -> torch.Tensor | str:
+        try:
+            return torch.from_numpy(self.images.uint8(positions))
+        except DataError as exc:
+            # Returned, not raised: DataLoader would re-raise a worker's exception with the worker's
+            # traceback pasted into its message; StreamedBatches raises it here, as one line.
+            return str(exc)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -100,4 +105,6 @@ class StreamedBatches:
         if len(index) != expected:
             raise RuntimeError(f"asked for a batch of {len(index)} images where the epoch's plan has {expected}")
         pixels = next(self._batches)
+        if isinstance(pixels, str):         # a file that failed to decode (see _Reader)
+            raise DataError(pixels)
         return pixels.to(self.device, non_blocking=True).to(torch.float32).div_(255)

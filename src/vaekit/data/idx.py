@@ -12,6 +12,7 @@ Validation is strict, because a half-downloaded or mislabelled file must never l
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import struct
@@ -21,45 +22,25 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.errors import DataError
+from vaekit.limits import check_memory
 
 GZIP_SIGNATURE = b"\x1f\x8b"  # RFC 1952, section 2.3.1: ID1 ID2
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 UNSIGNED_BYTE = 0x08
+EXTRA_BYTES_READ = 1 << 20    # read past the announced data, to name how many bytes too many a file has
+READ_CHUNK = 16 << 20          # bytes per read()
+LOADED_COPIES = 9             # bytes in memory per data byte: the bytes, float32 values, their split copies
 REPAIR_HINT = ("delete it so it is downloaded again, re-download or reinstall it, "
                "or pass --data-dir DIR with good copies")
 
 
-def read_maybe_gzipped(path: Path) -> bytes:
-    """Return the contents of ``path``, decompressed when it is gzip data (detected by signature)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path} ({exc.strerror or exc}): check its permissions, "
-                        "or pass --data-dir DIR") from exc
-    if raw[:2] == GZIP_SIGNATURE:
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path} is not a valid gzip file ({exc}): {REPAIR_HINT}") from exc
-    if path.suffix == ".gz":
-        raise DataError(f"{path} is not a valid gzip file (it lacks the gzip signature): {REPAIR_HINT}")
-    return raw
-
-
 def parse_idx(data: bytes, path: Path, *, magic: int) -> np.ndarray:
     """Parse IDX bytes that must carry ``magic`` (:data:`IMAGES_MAGIC` or :data:`LABELS_MAGIC`)."""
-    kind = "image" if magic == IMAGES_MAGIC else "label"
     if len(data) < 4:
         raise DataError(f"{path} is truncated: it holds {len(data)} bytes, fewer than an IDX header: {REPAIR_HINT}")
-    found = int.from_bytes(data[:4], "big")
+    _check_magic(data, path, magic)
     ndim = data[3]
-    if data[:2] != b"\x00\x00" or (data[2] == UNSIGNED_BYTE and ndim != magic & 0xFF):
-        raise DataError(f"{path} has IDX magic number 0x{found:08x} but IDX {kind} files start with "
-                        f"0x{magic:08x}, so it is damaged or not a {kind} file: {REPAIR_HINT}")
-    if data[2] != UNSIGNED_BYTE:
-        raise DataError(f"{path} has IDX data type code 0x{data[2]:02x} but {kind}s must be unsigned "
-                        f"bytes (0x{UNSIGNED_BYTE:02x}): {REPAIR_HINT}")
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise DataError(f"{path} is truncated inside its IDX header: {REPAIR_HINT}")
@@ -74,8 +55,77 @@ def parse_idx(data: bytes, path: Path, *, magic: int) -> np.ndarray:
 
 
 def read_idx(path: Path, *, magic: int) -> np.ndarray:
-    """Read one IDX file (plain or ``.gz``) and return its uint8 array."""
-    return parse_idx(read_maybe_gzipped(path), path, magic=magic)
+    """Read one IDX file (plain or gzip-compressed, detected by signature) and return its uint8 array.
+
+    The header comes first, and the data are read (decompressed) only up to the size it announces,
+    plus :data:`EXTRA_BYTES_READ` to tell a file with a few bytes too many: a small gzip file that
+    inflates to gigabytes is refused after reading what its header promised, and a header that
+    promises more than this machine's memory is refused before any data are read.
+    """
+    with _stream(path) as stream:
+        data = _read(stream, 4, path)
+        if len(data) == 4:
+            _check_magic(data, path, magic)
+            header_size = 4 + 4 * data[3]
+            data += _read(stream, header_size - 4, path)
+            if len(data) == header_size:
+                dims = struct.unpack(f">{data[3]}I", data[4:])
+                shape, expected = "x".join(map(str, dims)), math.prod(dims)
+                check_memory(LOADED_COPIES * expected, f"{path}, whose header announces {shape} = {expected} bytes "
+                             "of data, with their float32 copies,", REPAIR_HINT, error=DataError)
+                data += _read(stream, expected + EXTRA_BYTES_READ + 1, path)
+                if len(data) > header_size + expected + EXTRA_BYTES_READ:
+                    raise DataError(f"{path} holds more than {EXTRA_BYTES_READ} bytes beyond the {expected} bytes of "
+                                    f"data its header announces ({shape}): {REPAIR_HINT}")
+    return parse_idx(data, path, magic=magic)
+
+
+def _check_magic(data: bytes, path: Path, magic: int) -> None:
+    """The first four bytes must be ``magic``: two zero bytes, the unsigned-byte type code, the rank."""
+    kind = "image" if magic == IMAGES_MAGIC else "label"
+    found = int.from_bytes(data[:4], "big")
+    if data[:2] != b"\x00\x00" or (data[2] == UNSIGNED_BYTE and data[3] != magic & 0xFF):
+        raise DataError(f"{path} has IDX magic number 0x{found:08x} but IDX {kind} files start with "
+                        f"0x{magic:08x}, so it is damaged or not a {kind} file: {REPAIR_HINT}")
+    if data[2] != UNSIGNED_BYTE:
+        raise DataError(f"{path} has IDX data type code 0x{data[2]:02x} but {kind}s must be unsigned "
+                        f"bytes (0x{UNSIGNED_BYTE:02x}): {REPAIR_HINT}")
+
+
+@contextlib.contextmanager
+def _stream(path: Path):
+    """The file's bytes as a stream, decompressed when it is gzip data (detected by its signature)."""
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc.strerror or exc}): check its permissions, "
+                        "or pass --data-dir DIR") from exc
+    with handle:
+        if handle.read(len(GZIP_SIGNATURE)) == GZIP_SIGNATURE:
+            handle.seek(0)
+            with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+                yield stream
+            return
+        if path.suffix == ".gz":
+            raise DataError(f"{path} is not a valid gzip file (it lacks the gzip signature): {REPAIR_HINT}")
+        handle.seek(0)
+        yield handle
+
+
+def _read(stream, size: int, path: Path) -> bytes:
+    """Up to ``size`` bytes (fewer at the end of the file), read in chunks, so that memory follows what
+    the file holds rather than what its header claims; damaged gzip data is a :class:`DataError`."""
+    parts = []
+    try:
+        while size > 0:
+            part = stream.read(min(size, READ_CHUNK))
+            if not part:
+                break
+            parts.append(part)
+            size -= len(part)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is not a valid gzip file ({exc}): {REPAIR_HINT}") from exc
+    return b"".join(parts)
 
 
 def read_images_and_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -57,8 +57,17 @@ def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
     kept = [files[index] for index, _, _ in headers]
     y = None if labels is None else np.asarray([labels[index] for index, _, _ in headers], dtype=np.int64)
     source = ImageFiles(tuple(str(path) for path in kept), channels, height, width)
+    rows = np.arange(len(kept))         # the source rows of the images kept, in file order
     if cache == "memmap":
-        source = cached_images(root, source)
+        source, unreadable = cached_images(root, source)
+        if len(unreadable):             # header fine, pixels not: skipped, as the in-memory loader does
+            skipped = skipped + [kept[row] for row in unreadable]
+            rows = np.setdiff1d(rows, unreadable)
+            kept = [kept[row] for row in rows]
+            y = None if y is None else y[rows]
+            if not kept:
+                raise DataError(f"no readable image in {root}: all {len(files)} PNG/JPEG files failed to decode "
+                                f"(first: {files[0].relative_to(root)}): check the files or pass another folder")
     skipped_names = tuple(sorted(path.relative_to(root).as_posix() for path in skipped))
     if skipped_names:
         logger.warning("Skipped %d unreadable image file(s) in %s: %s", len(skipped_names), root,
@@ -68,7 +77,7 @@ def open_image_folder(root: Path, *, name: str, seed: int, val_fraction: float, 
     splits = []
     held_out_bytes = sum(len(p) for p in parts[1:]) * channels * height * width * 4
     for role, positions in zip(("train", "val", "test"), parts):
-        x = LazyImages(source, positions, budget, role)
+        x = LazyImages(source, rows[positions], budget, role)
         if in_memory or (role != "train" and held_out_bytes <= budget):
             x = x[:]
         splits.append(Split(x=x, y=None if y is None else y[positions]))

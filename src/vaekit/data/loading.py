@@ -65,10 +65,15 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
                           download=download, progress=progress, val_size=val_size)
     given = os.fspath(name_or_path)
     path = Path(given).expanduser()
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:        # a name too long to be a path, or one holding a NUL byte
+        raise DataError(f"{_shortened(given)} cannot be a path ({getattr(exc, 'strerror', None) or exc}): pass a "
+                        f"dataset name ({', '.join(NAMED_DATASETS)}) or the path of a folder or a .npy/.npz file") from None
+    if not exists:
         if os.sep in given or "/" in given or path.suffix:
-            raise DataError(f"{given} does not exist: check the path")
-        raise DataError(f"unknown dataset {given!r}: use one of {', '.join(NAMED_DATASETS)}, or the path of a "
+            raise DataError(f"{_shortened(given)} does not exist: check the path")
+        raise DataError(f"unknown dataset {_shortened(given)!r}: use one of {', '.join(NAMED_DATASETS)}, or the path of a "
                         "folder of images or of a .npy or .npz file")
     if path.is_dir():
         from vaekit.data.image_folders import open_image_folder
@@ -91,6 +96,11 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
 def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo]:
     """Describe each named data set: whether it is on this machine and where it would load from."""
     return [dataset.info(data_dir) for dataset in NAMED_DATASETS.values()]
+
+
+def _shortened(text: str, limit: int = 100) -> str:
+    """``text``, cut to ``limit`` characters (an error message must stay one readable line)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _warn_unused_image_size(image_size: int | None, name: str) -> None:

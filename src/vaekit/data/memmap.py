@@ -10,6 +10,10 @@ and modification time, plus the channels and target size. Adding, removing, repl
 image, or asking for another ``--image-size``, gives a new fingerprint and a fresh cache; the stale
 one for the same folder is deleted. Writes go to a temporary file renamed into place, under a lock,
 so a crash leaves no half-written cache and processes started together (torchrun) decode it once.
+
+An image whose header reads but whose pixels do not (a truncated PNG) is skipped, as the in-memory
+loader skips it: its row stays zero, and a small JSON file beside the cache (same name, ``.json``)
+lists such rows, so later runs skip the same images without decoding anything.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import numpy as np
 
 from vaekit.cache import CACHE_ENV, cache_root
 from vaekit.errors import DataError
-from vaekit.files import replacing
+from vaekit.files import atomic_write_text, replacing
 from vaekit.data.stream import ImageFiles, MemmapImages
 
 logger = logging.getLogger(__name__)
@@ -56,8 +60,9 @@ def cache_path(root: Path, source: ImageFiles) -> Path:
     return cache_dir() / f"{_folder_key(root)}-{fingerprint(root, source)[:24]}.npy"
 
 
-def cached_images(root: Path, source: ImageFiles, *, workers: int | None = None) -> MemmapImages:
-    """The memory-mapped cache for ``source`` (the decoded images of ``root``), built if missing or stale."""
+def cached_images(root: Path, source: ImageFiles, *, workers: int | None = None) -> tuple[MemmapImages, np.ndarray]:
+    """The memory-mapped cache for ``source`` (the decoded images of ``root``), built if missing or stale,
+    and the sorted indices of the images in it that could not be decoded (their rows are zeros)."""
     root = Path(root)
     path = cache_path(root, source)
     with _locked(path):
@@ -66,15 +71,31 @@ def cached_images(root: Path, source: ImageFiles, *, workers: int | None = None)
                 cached = MemmapImages(path)
                 if cached.shape == source.shape:
                     logger.info("reading %s from the memmap cache %s", root, path)
-                    return cached
-            except (ValueError, OSError):
+                    return cached, _read_unreadable(path, len(source))
+            except (ValueError, OSError, TypeError, KeyError):
                 pass
             logger.warning("the image cache %s is damaged or of another shape: building it again", path)
         _build(path, source, workers)
-        for stale in path.parent.glob(f"{_folder_key(root)}-*.npy"):
-            if stale != path:
+        for stale in [*path.parent.glob(f"{_folder_key(root)}-*.npy"), *path.parent.glob(f"{_folder_key(root)}-*.json")]:
+            if stale.stem != path.stem:
                 stale.unlink(missing_ok=True)
-    return MemmapImages(path)
+    return MemmapImages(path), _read_unreadable(path, len(source))
+
+
+def _unreadable_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _read_unreadable(path: Path, count: int) -> np.ndarray:
+    """The rows the cache at ``path`` lists as undecodable (none when it lists nothing: older caches)."""
+    listing = _unreadable_path(path)
+    if not listing.is_file():
+        return np.zeros(0, dtype=np.int64)
+    record = json.loads(listing.read_text())
+    rows = np.asarray(record["unreadable"], dtype=np.int64)
+    if record.get("format") != FORMAT or rows.ndim != 1 or (rows.size and not 0 <= rows.min() <= rows.max() < count):
+        raise ValueError(f"{listing} is not this cache's list of unreadable images")
+    return np.unique(rows)
 
 
 def _build(path: Path, source: ImageFiles, workers: int | None) -> None:
@@ -91,22 +112,29 @@ def _build(path: Path, source: ImageFiles, workers: int | None) -> None:
     logger.info("decoding %d images once into the memmap cache %s (%d workers)", len(source), path, workers)
     chunks = [np.arange(start, min(start + DECODE_CHUNK, len(source))) for start in range(0, len(source), DECODE_CHUNK)]
     loader = DataLoader(_Chunks(source), batch_size=None, sampler=chunks, num_workers=workers)
+    unreadable: list[int] = []
     with replacing(path) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=source.shape)
-        for chunk, pixels in zip(chunks, loader):
+        for chunk, (pixels, failed) in zip(chunks, loader):
             array[chunk[0]:chunk[-1] + 1] = pixels.numpy() if isinstance(pixels, torch.Tensor) else pixels
+            unreadable += [int(index) for index in chunk[np.asarray(failed, dtype=bool)]]
         array.flush()
         del array
+        # Before the cache itself is renamed into place: a cache on disk always has its list.
+        atomic_write_text(_unreadable_path(path), json.dumps({"format": FORMAT, "unreadable": unreadable}) + "\n")
+    if unreadable:
+        logger.info("%d of %d images could not be decoded into %s; they are skipped", len(unreadable), len(source), path)
 
 
 class _Chunks:
-    """A map-style dataset whose items are whole chunks of decoded images (for DataLoader workers)."""
+    """A map-style dataset whose items are whole chunks of decoded images (for DataLoader workers), with
+    a mask of the images that failed to decode: a worker never raises for a damaged file."""
 
     def __init__(self, source: ImageFiles):
         self.source = source
 
     def __getitem__(self, indices):
-        return self.source.read(indices)
+        return self.source.read_readable(indices)
 
     def __len__(self) -> int:
         return len(self.source)

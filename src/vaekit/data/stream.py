@@ -69,6 +69,18 @@ class ImageFiles:
                                 "its header was readable, so it was not skipped when the folder was listed") from None
         return out
 
+    def read_readable(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`read`, but a file that fails to decode gives a zero image and a True in the
+        returned mask instead of an error (the memmap cache skips such files, as the in-memory loader does)."""
+        out = np.zeros((len(indices), self.channels, self.height, self.width), dtype=np.uint8)
+        failed = np.zeros(len(indices), dtype=bool)
+        for row, index in enumerate(indices):
+            try:
+                out[row] = read_pixels(Path(self.files[int(index)]), self.channels, (self.width, self.height))
+            except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
+                failed[row] = True
+        return out, failed
+
 
 class MemmapImages:
     """A uint8 ``(N, C, H, W)`` .npy file opened read-only as a memory map (re-opened in each worker)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 
 from vaekit.files import atomic_write_text
 from vaekit.errors import ConfigError
+from vaekit.limits import check_memory
 from vaekit.evaluation.iw import importance_weighted_bound, iw_estimates  # noqa: F401  (importance_weighted_bound: public here too)
 from vaekit.nn.likelihoods import observed
 
@@ -141,8 +143,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     holds the five scores of :func:`vaekit.disentanglement.measure_disentanglement` on the encoder
     mean, with ``disentanglement_points`` training points each; otherwise it is null.
     """
-    if iw_samples < 1:
-        raise ConfigError(f"--iw-samples must be at least 1, not {iw_samples}")
+    iw_samples = check_iw_samples(iw_samples, model, batch_size)
     if disentanglement and dataset.ground_truth is None:
         raise ConfigError(f"--disentanglement needs a data set generated from known factors (dsprites, "
                           f"dsprites-small); {dataset.name} has none")
@@ -263,6 +264,25 @@ def _linear_gaussian_baselines(likelihood, train_x, eval_x, latent_dim: int, see
     else:
         notes.append(f"fa_nll is not computed for more than {FA_MAX_DIMS} values per sample (EM would take minutes)")
     return out
+
+def check_iw_samples(iw_samples, model, batch_size: int) -> int:
+    """``iw_samples`` as an int, or :class:`ConfigError`: a whole number from 1 whose working memory fits.
+
+    Each batch of images holds K draws of noise and codes (float32) and K log-weights (float64) at
+    once (see :mod:`vaekit.evaluation.iw`), so K = 10^8 needs terabytes: it is refused here, naming
+    that size, rather than failing inside torch."""
+    if isinstance(iw_samples, float) and iw_samples.is_integer():
+        iw_samples = int(iw_samples)
+    if isinstance(iw_samples, bool) or not isinstance(iw_samples, numbers.Integral):
+        raise ConfigError(f"--iw-samples must be a whole number of importance samples, not {iw_samples!r}")
+    if iw_samples < 1:
+        raise ConfigError(f"--iw-samples must be at least 1, not {iw_samples}")
+    if model.variational:
+        per_sample = batch_size * (4 * (model.iw_noise_dim + model.latent_dim) + 2 * 8)
+        check_memory(int(iw_samples) * per_sample,
+                     f"--iw-samples {iw_samples} (noise, codes and log-weights for each batch of {batch_size} images)",
+                     "use fewer importance samples (1000 to 5000 are usual)")
+    return int(iw_samples)
 
 
 def _condition_labels(model, dataset, split: str, device) -> torch.Tensor | None:

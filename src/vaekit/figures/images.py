@@ -5,6 +5,7 @@ wherever it appears. Arrays come from :mod:`vaekit.latent`, drawing from :mod:`v
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,11 @@ import numpy as np
 from vaekit import latent
 from vaekit.figures import plots
 from vaekit.errors import ConfigError
+from vaekit.limits import size_text
+
+# A figure is at most 1500 x 2400 pixels (plots.py), so 100 x 100 images already shrink each to a few
+# pixels; far larger counts only fill memory (``sample -n 100000000`` would decode 100 million).
+MAX_FIGURE_IMAGES = 10_000
 
 
 @dataclass
@@ -29,6 +35,16 @@ class Made:
 def _positive(value: int, flag: str) -> None:
     if value < 1:
         raise ConfigError(f"{flag} must be at least 1, not {value}")
+
+
+def _fits_in_figure(count: int, model, asked: str) -> None:
+    """Refuse a figure of more than :data:`MAX_FIGURE_IMAGES` images, naming the memory they would take
+    (the decoded float32 images, and the canvas they are tiled into)."""
+    if count > MAX_FIGURE_IMAGES:
+        shape = "x".join(map(str, model.sample_shape))
+        nbytes = 2 * 4 * count * math.prod(model.sample_shape)
+        raise ConfigError(f"{asked} asks for {count:,} images of {shape} in one figure, which needs {size_text(nbytes)} "
+                          f"for the decoded images and their canvas: a figure holds at most {MAX_FIGURE_IMAGES:,} images")
 
 
 def class_names(model, dataset) -> list[str] | None:
@@ -57,6 +73,7 @@ def reconstruction(model, dataset, *, n: int = 10, split: str = "test") -> Made:
     _positive(n, "-n")
     part = dataset.split(split)
     n = min(n, len(part))
+    _fits_in_figure(2 * n, model, f"-n {n}")
     recon = latent.reconstruct(model, part.x[:n])
     titles = [label(i, part.y, class_names(model, dataset), two_lines=True) for i in range(n)]
     figure = plots.reconstruction_figure(part.x[:n], recon, col_titles=titles,
@@ -70,6 +87,7 @@ def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature:
             components: int = 10, cols: int = 8) -> Made:
     _positive(n, "-n")
     _positive(cols, "--cols")
+    _fits_in_figure(n, model, f"-n {n}")
     train_means = latent.encode_means(model, dataset.train.x) if sampler == "gmm" else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -86,6 +104,7 @@ def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature:
 
 def interpolation(model, dataset, *, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear") -> Made:
     test, names = dataset.test, class_names(model, dataset)
+    _fits_in_figure(steps + 2, model, f"--steps {steps}")
     start, end = latent.check_indices([start, end], len(test))
     means = latent.encode_means(model, test.x[[start, end]])
     codes = latent.interpolate(means[0], means[1], steps, method)
@@ -100,6 +119,7 @@ def interpolation(model, dataset, *, start: int = 0, end: int = 1, steps: int = 
 
 def interpolation_grid(model, dataset, *, corners, steps: int = 8) -> Made:
     test = dataset.test
+    _fits_in_figure(steps * steps + 4, model, f"--steps {steps} (per side of the grid)")
     indices = latent.check_indices(corners, len(test))
     codes = latent.bilinear_grid(latent.encode_means(model, test.x[indices]), steps, steps)
     labels = [label(i, test.y, class_names(model, dataset)) for i in indices]
@@ -110,6 +130,7 @@ def interpolation_grid(model, dataset, *, corners, steps: int = 8) -> Made:
 
 def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32) -> Made:
     _positive(max_dims, "--max-dims")
+    _fits_in_figure(steps * min(max_dims, model.latent_dim) + 1, model, f"--steps {steps}")
     test = dataset.test
     [index] = latent.check_indices([index], len(test))
     result = latent.traverse(model, test.x[index:index + 1], test.x, span=span, steps=steps, max_dims=max_dims)
@@ -125,6 +146,8 @@ def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int =
 def latent_map(model, dataset, *, method: str = "pca", max_points: int = 5000, grid_size: int = 15, seed: int = 0) -> Made:
     _positive(max_points, "--max-points")
     _positive(grid_size, "--grid-size")
+    if model.latent_dim == 2:       # only a 2-D latent space gets the decoded grid
+        _fits_in_figure(grid_size * grid_size, model, f"--grid-size {grid_size}")
     test = dataset.test
     chosen = np.sort(np.random.default_rng(seed).permutation(len(test))[:max_points])
     result = latent.latent_map(model, test.x[chosen], None if test.y is None else test.y[chosen],
@@ -143,6 +166,7 @@ def latent_map(model, dataset, *, method: str = "pca", max_points: int = 5000, g
 def arithmetic(model, dataset, *, plus: str, minus: str | None = None, alphas=latent.DEFAULT_ALPHAS, rows: int = 5,
                attributes: str | Path | None = None, max_per_group: int = 2000, seed: int = 0) -> Made:
     _positive(rows, "--rows")
+    _fits_in_figure(min(rows, len(dataset.test)) * (len(alphas) + 1), model, f"--rows {rows} with {len(alphas)} values of --alpha")
     if attributes:
         from vaekit.data import dataset_names
 

@@ -17,6 +17,8 @@ from typing import Sequence
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from vaekit.errors import ConfigError
+
 DPI = 100
 CELL_PIXELS = 84          # target on-screen size of one image cell
 MAX_WIDTH_INCHES = 15.0   # 1500 px at DPI 100
@@ -34,11 +36,29 @@ def new_figure(width: float, height: float):
     return figure
 
 
+def figure_format(path: str | Path) -> str:
+    """The image format a figure written to ``path`` gets, from its suffix (none: PNG), or
+    :class:`ConfigError` for a suffix matplotlib cannot write (``fig.txt``)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in supported:
+        raise ConfigError(f"cannot write a figure to {path}: .{suffix} is not an image format; use .png (or "
+                          f"{', '.join('.' + name for name in sorted(supported) if name != 'png')})")
+    return suffix or "png"
+
+
 def save_figure(figure, path: str | Path, *, dpi: int = DPI) -> Path:
-    """Write ``figure`` as PNG to ``path`` (creating its folder) with tight margins; return the path."""
+    """Write ``figure`` to ``path`` (creating its folder) with tight margins, as PNG unless the suffix
+    names another format (:func:`figure_format`); return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.1, facecolor="white")
+    kind = figure_format(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, format=kind, dpi=dpi, bbox_inches="tight", pad_inches=0.1, facecolor="white")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the figure to {path} ({exc.strerror or exc}): choose another --out") from None
     return path
 
 

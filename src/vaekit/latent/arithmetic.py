@@ -9,11 +9,15 @@ attribute vectors of Larsen et al. 2016). alpha = 0 is the plain reconstruction.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from vaekit.errors import ConfigError
 
 DEFAULT_ALPHAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+INDEX = re.compile(r"-?[0-9]+")     # a class index as text: "3", "-1" (out of range, said so)
+MAX_INDEX_DIGITS = 18               # longer numbers are out of range anyway (and int() refuses > 4300 digits)
 
 
 def resolve_class(label: str | int, class_names: list[str] | None, y: np.ndarray | None) -> int:
@@ -26,15 +30,17 @@ def resolve_class(label: str | int, class_names: list[str] | None, y: np.ndarray
     n_classes = len(class_names) if class_names else int(y.max()) + 1
     names = list(class_names) if class_names else [str(i) for i in range(n_classes)]
     text = str(label).strip()
+    shown = text if len(text) <= 60 else text[:60] + "..."
     lowered = [name.lower() for name in names]
     if text.lower() in lowered:
         index = lowered.index(text.lower())
-    elif text.lstrip("-").isdigit():
-        index = int(text)
+    elif INDEX.fullmatch(text):
+        # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+        index = int(text) if len(text) <= MAX_INDEX_DIGITS else n_classes
         if not 0 <= index < n_classes:
-            raise ConfigError(f"class index {index} is out of range: use 0 to {n_classes - 1} or a name ({_listing(names)})")
+            raise ConfigError(f"class index {shown} is out of range: use 0 to {n_classes - 1} or a name ({_listing(names)})")
     else:
-        raise ConfigError(f"unknown class {text!r}: use one of {_listing(names)} (or an index 0 to {n_classes - 1})")
+        raise ConfigError(f"unknown class {shown!r}: use one of {_listing(names)} (or an index 0 to {n_classes - 1})")
     if not np.any(y == index):
         raise ConfigError(f"class {names[index]!r} (index {index}) has no examples in the training split: choose another")
     return index

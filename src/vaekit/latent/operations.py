@@ -37,8 +37,8 @@ def traverse(model, x_ref: np.ndarray, x_stats: np.ndarray, *, span: float = 3.0
     standard deviation (1); an AE has no prior, so each dimension moves by the standard deviation
     of its encoded means.
     """
-    if steps < 2 or not span > 0:
-        raise ConfigError(f"a traversal needs --steps >= 2 and --range > 0 (got {steps} and {span})")
+    if steps < 2 or not (span > 0 and np.isfinite(span)):
+        raise ConfigError(f"a traversal needs --steps >= 2 and a finite --range > 0 (got {steps} and {span})")
     stats_codes = encode_means(model, x_stats)
     kl = mean_kl_per_dim(model, x_stats)
     spread = stats_codes.var(0)

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from vaekit.errors import ConfigError
+from vaekit.limits import check_seed
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ GMM_COMPONENTS = 10
 
 def prior_samples(latent_dim: int, n: int, *, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
     """``n`` codes z ~ N(0, T^2 I), shape (n, latent_dim). T < 1 trades variety for typical samples."""
-    _check(n, temperature)
+    _check(n, temperature, seed)
     return temperature * np.random.default_rng(seed).standard_normal((n, latent_dim))
 
 
@@ -35,7 +36,7 @@ def model_prior_samples(model, n: int, *, temperature: float = 1.0, seed: int = 
     ``model.sample_prior`` draws them; ``temperature`` scales its noise. Shape (n, latent_dim)."""
     import torch
 
-    _check(n, temperature)
+    _check(n, temperature, seed)
     device = next(model.parameters()).device
     with torch.inference_mode():
         codes = model.sample_prior(n, generator=torch.Generator(device=device).manual_seed(seed), temperature=temperature)
@@ -59,7 +60,7 @@ def fit_aggregate_posterior(means: np.ndarray, *, components: int = GMM_COMPONEN
 
 def mixture_samples(mixture, n: int, *, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
     """``n`` codes from a fitted ``GaussianMixture``: a component by its weight, then N(mean_k, T^2 cov_k)."""
-    _check(n, temperature)
+    _check(n, temperature, seed)
     rng = np.random.default_rng(seed)
     component = rng.choice(len(mixture.weights_), size=n, p=mixture.weights_ / mixture.weights_.sum())
     cholesky = np.linalg.cholesky(mixture.covariances_)            # (K, L, L)
@@ -91,8 +92,9 @@ def sample_codes(model, n: int, *, sampler: str = "prior", temperature: float = 
     return mixture_samples(mixture, n, temperature=temperature, seed=seed)
 
 
-def _check(n: int, temperature: float) -> None:
+def _check(n: int, temperature: float, seed: int) -> None:
     if n < 1:
         raise ConfigError(f"-n must be at least 1, not {n}")
+    check_seed(seed)
     if not (temperature > 0 and np.isfinite(temperature)):
         raise ConfigError(f"--temperature must be a positive number, not {temperature}")

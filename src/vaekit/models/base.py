@@ -9,6 +9,9 @@ A model owns an encoder and a decoder (``vaekit.nn.networks``), a likelihood p(x
 * ``log_likelihood(x, z)``: log p(x|z) per input, in nats;
 * ``forward(x, ...)``: a :class:`ModelOutput` whose fields are the logged metric names.
 
+``x`` is a float batch shaped ``(B, *sample_shape)``; ``encode`` and ``decode`` also take NumPy arrays
+(the networks' input hooks convert them, and refuse other shapes with the one expected).
+
 What a model is, as class attributes (read directly by the trainer, the evaluation and the toolkit):
 
 * ``variational``: the encoder gives a posterior density, so KL, ELBO and an IW bound exist;
@@ -42,9 +45,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
+from vaekit.errors import DataError
 from vaekit.nn.distributions import PointMass
 from vaekit.nn.likelihoods import build_likelihood
 from vaekit.nn.networks import build_networks
@@ -115,6 +120,10 @@ class AutoEncoder(nn.Module):
         self.encoder, self.decoder = build_networks(
             config.arch, self.sample_shape, config.latent_dim, encoder_out,
             self.likelihood.params_per_value, config.hidden, config.channels)
+        # encode(x) and decode(z) take NumPy arrays too, moved to the model's device and dtype; a batch of
+        # the wrong shape, or of integer pixels, is refused saying what the model expects (see _network_input).
+        self.encoder.register_forward_pre_hook(self._encoder_input)
+        self.decoder.register_forward_pre_hook(self._decoder_input)
         self.prior: Prior = self.build_prior(config.prior or self.default_prior)
 
     # -- the prior ---------------------------------------------------------------------------------
@@ -131,6 +140,21 @@ class AutoEncoder(nn.Module):
     def sample_prior(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
         """``n`` codes from the prior, shape (n, latent_dim), on the model's device."""
         return self.prior.sample(n, generator=generator, temperature=temperature)
+
+    # -- what the networks are given ----------------------------------------------------------------
+    def _encoder_input(self, network: nn.Module, args: tuple) -> tuple:
+        x = _network_input(args[0], network, "encode(x)")
+        if tuple(x.shape[1:]) != self.sample_shape:
+            expected = ", ".join(["B", *map(str, self.sample_shape)])
+            hint = " (one sample: add a batch axis, x[None])" if tuple(x.shape) == self.sample_shape else ""
+            raise DataError(f"encode(x) takes a batch of samples shaped ({expected}), not {tuple(x.shape)}{hint}")
+        if not x.is_floating_point():
+            kind = str(x.dtype).removeprefix("torch.")
+            raise DataError(f"encode(x) takes values in [0, 1] as floats, not {kind} (divide 8-bit pixels by 255)")
+        return (x, *args[1:])
+
+    def _decoder_input(self, network: nn.Module, args: tuple) -> tuple:
+        return (_network_input(args[0], network, "decode(z)"), *args[1:])
 
     # -- encoding and decoding ---------------------------------------------------------------------
     def encode(self, x: torch.Tensor):
@@ -197,3 +221,20 @@ class AutoEncoder(nn.Module):
 
     def after_epoch(self, batches: Iterable[torch.Tensor]) -> None:
         """Called after each epoch with the training data in order (a lazy iterable: untouched, it costs nothing)."""
+
+
+def _network_input(values, network: nn.Module, call: str) -> torch.Tensor:
+    """``values`` as a tensor: a tensor as it is (the training path pays nothing), a NumPy array or
+    nested lists moved to ``network``'s device, floats in its dtype; anything else is a
+    :class:`DataError` naming ``call``."""
+    if isinstance(values, torch.Tensor):
+        return values
+    weights = next(network.parameters())
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.dtype.kind not in "biuf":
+        raise DataError(f"{call} takes a torch tensor or a NumPy array of numbers, not {type(values).__name__}")
+    tensor = torch.as_tensor(array, device=weights.device)
+    return tensor.to(weights.dtype) if tensor.is_floating_point() else tensor

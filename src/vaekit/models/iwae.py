@@ -9,8 +9,10 @@ the bound itself as ``iw_bound``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from vaekit.limits import check_memory
 from vaekit.models.base import ModelOutput
 from vaekit.models.options import ModelOptions, at_least, option
 from vaekit.models.vae import VAE
@@ -27,6 +29,14 @@ class IWAE(VAE):
     def evaluation_notes(self) -> tuple[str, ...]:
         return (f"trained on the importance-weighted bound with K = {self.options.iw_k} samples; nelbo is the "
                 "ELBO (K = 1) of the same model, nll the estimate with evaluation's K",)
+
+    def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
+        """Refuse a K whose training step cannot fit in memory, before the first step: each step
+        decodes K samples per image, and holds their targets and likelihood parameters at once."""
+        k, batch, values = int(self.options.iw_k), min(self.config.batch_size, n_train), math.prod(self.sample_shape)
+        check_memory(4 * k * batch * values * (1 + self.likelihood.params_per_value),
+                     f"--iw-k {k} ({k * batch:,} decoded samples of {values:,} values in each step of {batch} images)",
+                     "use a smaller --iw-k or --batch-size")
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         posterior = self.encode(x)

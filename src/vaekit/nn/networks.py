@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from vaekit.errors import ConfigError
+from vaekit.limits import check_memory
 from vaekit.nn.upsampling import SubPixelConvTranspose2d
 
 ARCHS = ("linear", "mlp", "gated", "conv")
@@ -77,7 +78,24 @@ def conv_sizes(size: int) -> list[int]:
 
 def build_networks(arch: str, sample_shape: tuple[int, ...], latent_dim: int, encoder_out: int,
                    params_per_value: int, hidden: list[int], channels: list[int]) -> tuple[nn.Module, nn.Module]:
-    """Return (encoder, decoder) for the given architecture."""
+    """Return (encoder, decoder) for the given architecture.
+
+    They are first laid out on the meta device (shapes only: nothing allocated, no random number
+    drawn), so that widths whose weights cannot fit in memory (``--hidden 1000000000``) are refused,
+    naming the size, before torch tries to allocate them.
+    """
+    args = (arch, sample_shape, latent_dim, encoder_out, params_per_value, hidden, channels)
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        planned = _networks(*args)
+    weights = sum(p.numel() for network in planned for p in network.parameters())
+    check_memory(4 * weights, f"the encoder and decoder's {weights:,} float32 parameters (training needs about four "
+                 "times as much again, for gradients and Adam's moments)",
+                 "choose a smaller --hidden, --channels or --latent-dim")
+    return _networks(*args)
+
+
+def _networks(arch: str, sample_shape: tuple[int, ...], latent_dim: int, encoder_out: int,
+              params_per_value: int, hidden: list[int], channels: list[int]) -> tuple[nn.Module, nn.Module]:
     if latent_dim < 1:
         raise ConfigError(f"latent dimension must be at least 1, not {latent_dim}")
     n_values = math.prod(sample_shape)

@@ -6,6 +6,7 @@
 * ``schemas`` -- the API's request and response bodies, with their limits;
 * ``app`` -- the FastAPI application, its error handling and its guards (host, body size);
 * ``server`` -- binding the socket and running uvicorn;
+* ``connections`` -- uvicorn's h11 protocol with a request-head timeout and a connection limit;
 * ``static/`` -- the page: hand-written HTML, CSS and JavaScript (native ES modules, booted by
   ``main.js``, whose header lists them), no build step, works offline.
 

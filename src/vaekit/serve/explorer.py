@@ -12,6 +12,7 @@ for nothing else: PNG encoding and JSON work happen outside it.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -261,14 +262,31 @@ EVAL_KEYS = ("nll", "nelbo", "recon", "kl", "bits_per_dim", "mse", "pca_mse", "a
 
 
 def _run_record(path: Path) -> tuple[dict, dict | None]:
-    """How long the run trained and its best validation loss, and its ``eval.json`` numbers if evaluated."""
+    """How long the run trained and its best validation loss, and its ``eval.json`` numbers if evaluated.
+
+    These only describe the run: a damaged metrics.jsonl (a line cut short by a crash) or eval.json
+    (not an object) leaves them out, with a warning, rather than stopping the run from being explored.
+    """
     run = open_run(path)
-    history = run.history()
-    losses = [row["val_loss"] for row in history if isinstance(row.get("val_loss"), (int, float))]
+    try:
+        history = [row for row in run.history() if isinstance(row, dict)]
+    except (VaekitError, ValueError, OSError) as exc:
+        log.warning("%s: metrics.jsonl cannot be read (%s); the explorer shows no training record", path, exc)
+        history = []
+    losses = [row["val_loss"] for row in history
+              if isinstance(row.get("val_loss"), (int, float)) and math.isfinite(row["val_loss"])]
     training = {"epochs": len(history), "best_val_loss": min(losses) if losses else None}
-    found = run.evaluation()
-    if not found:
+    try:
+        found = run.evaluation()
+    except (VaekitError, ValueError, OSError) as exc:
+        log.warning("%s: eval.json cannot be read (%s); the explorer shows no evaluation", path, exc)
+        found = None
+    if not isinstance(found, dict):
+        if found:
+            log.warning("%s: eval.json holds a %s, not an object; the explorer shows no evaluation", path,
+                        type(found).__name__)
         return training, None
-    evaluation = {key: found[key] for key in EVAL_KEYS if isinstance(found.get(key), (int, float))}
+    evaluation = {key: found[key] for key in EVAL_KEYS
+                  if isinstance(found.get(key), (int, float)) and math.isfinite(found[key])}
     evaluation["split"] = str(found.get("split", "test"))
     return training, evaluation

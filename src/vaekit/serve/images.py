@@ -1,15 +1,18 @@
 """Images in and out of the explorer: decoded arrays to PNG data URLs, uploads to model inputs.
 
 Uploads are untrusted bytes. They are checked in this order, each failure a :class:`BadInput` with
-the HTTP status to answer: size (at most :data:`MAX_UPLOAD_BYTES`), format (PNG or JPEG, by their
-content, not their name), pixel count (at most :data:`MAX_UPLOAD_PIXELS`, before any pixel is
-decoded, so a small file cannot expand into gigabytes), then the pixel data itself.
+the HTTP status to answer: size (at most :data:`MAX_UPLOAD_BYTES`), pixel count (at most
+:data:`MAX_UPLOAD_PIXELS`, read from the PNG or JPEG header by :func:`declared_size` before Pillow
+sees the file, so a small file cannot expand into gigabytes), format (PNG or JPEG, by their content,
+not their name), then the pixel data itself. The pixel limit is this module's own: Pillow's global
+``Image.MAX_IMAGE_PIXELS`` is left as it is (its bomb error is still caught, as a second line).
 """
 from __future__ import annotations
 
 import base64
 import io
 import math
+import struct
 
 import numpy as np
 
@@ -19,6 +22,11 @@ from vaekit.errors import VaekitError
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 40_000_000          # 40 megapixels: far above any photo worth encoding
 UPLOAD_FORMATS = {"PNG": "PNG", "JPEG": "JPEG"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG markers that start a frame header (SOF0-SOF15) and carry the image size; C4, C8 and CC are
+# other segments in the same range (ITU T.81, table B.1).
+JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})     # TEM, RST0-7, SOI: no length field
 
 
 class BadInput(VaekitError):
@@ -57,6 +65,36 @@ def png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
 
 
+def declared_size(data: bytes) -> tuple[str, int, int] | None:
+    """``(format, width, height)`` as a PNG's IHDR chunk or a JPEG's frame header declares them, read
+    from the bytes without decoding anything; None when the data are neither (or too damaged to say)."""
+    if data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])          # PNG spec, 11.2.2: IHDR comes first
+        return "PNG", width, height
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    position = 2
+    while position + 4 <= len(data):       # the segments before the first scan (ITU T.81, B.2)
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:                  # a fill byte
+            position += 1
+            continue
+        if marker in JPEG_STANDALONE_MARKERS:
+            position += 2
+            continue
+        if marker in JPEG_FRAME_MARKERS:
+            if position + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[position + 5:position + 9])
+            return "JPEG", width, height
+        if marker in (0xD9, 0xDA):          # the end, or a scan before any frame header
+            return None
+        position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+    return None
+
+
 def read_upload(data: bytes, sample_shape: tuple[int, ...], *, invert: bool = False) -> np.ndarray:
     """An uploaded PNG/JPEG as one float32 sample in [0, 1] shaped ``sample_shape`` (resized bilinearly).
 
@@ -72,16 +110,20 @@ def read_upload(data: bytes, sample_shape: tuple[int, ...], *, invert: bool = Fa
         raise BadInput("the uploaded file is empty: choose a PNG or JPEG image")
     if len(data) > MAX_UPLOAD_BYTES:
         raise BadInput(f"the upload is {len(data) / 2**20:.1f} MB: the limit is {MAX_UPLOAD_BYTES // 2**20} MB", 413)
+    declared = declared_size(data)
+    if declared is not None:
+        _check_pixels(*declared[1:])
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind, (width, height) = image.format, image.size
-    except (UnidentifiedImageError, OSError, ValueError):
+    except Image.DecompressionBombError:        # beyond Pillow's own limit, where our header reading failed
+        raise BadInput(f"the image has too many pixels: at most {MAX_UPLOAD_PIXELS // 10**6} megapixels "
+                       "are accepted", 413) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise BadInput("the upload is not an image: choose a PNG or JPEG file", 415) from None
     if kind not in UPLOAD_FORMATS:
         raise BadInput(f"the upload is a {kind} image: only PNG and JPEG are accepted", 415)
-    if width * height > MAX_UPLOAD_PIXELS:
-        raise BadInput(f"the image is {width}x{height} pixels: at most {MAX_UPLOAD_PIXELS // 10**6} megapixels "
-                       "are accepted", 413)
+    _check_pixels(width, height)
     channels, rows, cols = sample_shape
     try:
         pixels = read_pixels(io.BytesIO(data), channels, (cols, rows))
@@ -89,3 +131,9 @@ def read_upload(data: bytes, sample_shape: tuple[int, ...], *, invert: bool = Fa
         raise BadInput(f"the {kind} image's pixel data are damaged or truncated: choose another file", 415) from None
     sample = pixels.astype(np.float32) / np.float32(255)
     return 1.0 - sample if invert else sample
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise BadInput(f"the image is {width}x{height} pixels: at most {MAX_UPLOAD_PIXELS // 10**6} megapixels "
+                       "are accepted", 413)

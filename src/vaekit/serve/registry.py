@@ -4,6 +4,11 @@ A run's id is its folder's path relative to the folder given to ``vaekit serve``
 "sweep/beta-4"), or the folder's own name when a single run is served. Requests name runs by id
 only: an id is looked up in this registry's table and never joined onto a path, so no request can
 reach a file outside the served runs.
+
+A run that cannot be read or opened (a damaged run.json, a missing dataset, weights of another
+shape) is marked with its reason the first time, listed with it by ``GET /api/runs``, and refused
+from then on without trying again (opening can mean downloading a dataset): one broken run never
+stops the others from being served. Restart the server to try it again.
 """
 from __future__ import annotations
 
@@ -62,17 +67,24 @@ class RunRegistry:
         for run_path in paths:
             run_id = run_path.name if run_path == root else run_path.relative_to(root).as_posix()
             self.entries[run_id] = self._describe(run_id, run_path)
-        self.default = next((entry.id for entry in self.entries.values() if entry.error is None), next(iter(self.entries)))
         self._opened: dict = {}
         self._locks = {run_id: threading.Lock() for run_id in self.entries}
+
+    @property
+    def default(self) -> str:
+        """The first run not known to be broken (the first run when all are)."""
+        return next((entry.id for entry in self.entries.values() if entry.error is None), next(iter(self.entries)))
 
     @staticmethod
     def _describe(run_id: str, path: Path) -> RunEntry:
         try:
             run = open_run(path)
             config = run.config
-        except VaekitError as exc:
-            return RunEntry(run_id, path, {"model": None, "dataset": None, "latent_dim": None, "arch": None}, str(exc))
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with one run, the others are served
+            if not isinstance(exc, VaekitError):
+                log.warning("cannot read run %s", path, exc_info=True)
+            return RunEntry(run_id, path, {"model": None, "dataset": None, "latent_dim": None, "arch": None},
+                            _reason(exc))
         summary = {"model": config.model, "dataset": config.dataset, "latent_dim": config.latent_dim, "arch": config.arch}
         return RunEntry(run_id, path, summary)
 
@@ -104,7 +116,18 @@ class RunRegistry:
                 try:
                     self._opened[run_id] = Explorer(run_id, entry.path, data_dir=self.data_dir, device=self.device,
                                                     **options)
-                except VaekitError as exc:
-                    log.warning("cannot open run %s: %s", entry.path, exc)
-                    raise BadInput(f"run {run_id!r} cannot be explored: {exc}", 409) from None
+                except Exception as exc:  # noqa: BLE001 - remembered, so it is neither retried nor fatal
+                    log.warning("cannot open run %s: %s", entry.path, _reason(exc),
+                                exc_info=not isinstance(exc, VaekitError))
+                    entry.error = _reason(exc)
+                    raise BadInput(f"run {run_id!r} cannot be explored: {entry.error}", 409) from None
             return self._opened[run_id]
+
+
+def _reason(exc: Exception) -> str:
+    """Why a run cannot be served, in one line: a VaekitError's own message, else the exception's type
+    and first line (the traceback goes to the server log)."""
+    if isinstance(exc, VaekitError):
+        return str(exc)
+    first = (str(exc).splitlines() or [""])[0][:300]
+    return f"it failed to open ({type(exc).__name__}: {first}); the server log has the details"

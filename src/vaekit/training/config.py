@@ -148,8 +148,8 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"--lr must be a positive number, not {self.lr}")
-        if self.kl_warmup < 0:
-            raise ConfigError(f"--kl-warmup must be >= 0 epochs, not {self.kl_warmup}")
+        if not (self.kl_warmup >= 0 and math.isfinite(self.kl_warmup)):   # NaN fails both comparisons
+            raise ConfigError(f"--kl-warmup must be a finite number of epochs >= 0, not {self.kl_warmup}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"--grad-clip must be positive, not {self.grad_clip}")
         if self.patience is not None and self.patience < 1:

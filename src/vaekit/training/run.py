@@ -199,5 +199,8 @@ def load(run: str | Path, which: str = "best", device: str = "cpu"):
     """Load a trained model from its run folder: ``model = vaekit.load("runs/fmnist")``.
 
     The model is in eval mode; ``model.encode(x)`` returns the posterior, ``model.decode(z)`` images.
+    ``device`` is cpu, cuda (or cuda:N), mps or auto; one this machine lacks is a ConfigError.
     """
-    return open_run(run).load_model(which, device)
+    from vaekit.training.device import resolve_device
+
+    return open_run(run).load_model(which, resolve_device(device))
