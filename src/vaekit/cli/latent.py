@@ -2,6 +2,8 @@
 
 Each parses its options, calls :mod:`vaekit.latent` for arrays and :mod:`vaekit.figures.plots` for a figure,
 writes a PNG (default ``RUN/figures/<command>.png``) and prints its path and any measured numbers.
+``sample`` and ``reconstruct`` also write the decoded values themselves, in the data's original units,
+when ``--out`` ends in .csv (a table's rows under its column names) or .npy.
 torch, NumPy and matplotlib are imported inside the handlers only.
 """
 from __future__ import annotations
@@ -14,12 +16,12 @@ from pathlib import Path
 def register(commands) -> None:
     add = _adder(commands)
 
-    p = add("reconstruct", "test images above their reconstructions")
+    p = add("reconstruct", "test images above their reconstructions (tables: rows beside them)", values=True)
     p.add_argument("-n", type=int, default=10, help="images to show (default 10)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.set_defaults(handler=_reconstruct)
 
-    p = add("sample", "decode new codes from the prior or a mixture fitted to the encoded data")
+    p = add("sample", "decode new codes from the prior or a mixture fitted to the encoded data", values=True)
     p.add_argument("-n", type=int, default=64, help="samples (default 64)")
     p.add_argument("--sampler", default="prior", choices=["prior", "gmm"],
                    help="prior: z ~ N(0, T^2 I); gmm: a Gaussian mixture fitted to the encoded training set "
@@ -73,10 +75,12 @@ def register(commands) -> None:
 
 
 def _adder(commands):
-    def add(name: str, text: str) -> argparse.ArgumentParser:
+    def add(name: str, text: str, *, values: bool = False) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         parser.add_argument("run", metavar="RUN", help="run folder (from vaekit train --out)")
-        parser.add_argument("--out", metavar="FILE", help=f"PNG to write (default RUN/figures/{name}.png)")
+        also = (": or .csv (a table run's decoded rows, original units, the column names as header) or .npy (the "
+                "decoded values, original units)") if values else ""
+        parser.add_argument("--out", metavar="FILE", help=f"PNG to write (default RUN/figures/{name}.png){also}")
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument("--data-dir", help="folder holding the dataset files")
         parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
@@ -91,12 +95,22 @@ def _open(args):
     return latent.load_model_and_data(args.run, data_dir=args.data_dir, device=args.device)
 
 
-def _show(made, args, name: str) -> int:
-    """Write the figure, then print its path, its warnings and its numbers."""
+def _show(made, args, name: str, feature_names=None) -> int:
+    """Write the figure (or, for --out x.csv / x.npy, the decoded values), then print its path, its
+    warnings and its numbers."""
+    from vaekit.data.rows import save_rows, writes_rows
+    from vaekit.errors import ConfigError
     from vaekit.figures.plots import save_figure
 
     for warning in made.warnings:
         print(f"vaekit: warning: {warning}", file=sys.stderr)
+    if args.out and writes_rows(args.out):
+        if made.values is None:
+            raise ConfigError(f"vaekit {name} draws a figure: write .png (only sample and reconstruct write .csv or .npy)")
+        path = save_rows(args.out, made.values, feature_names)
+        print(f"wrote {path}  ({len(made.values)} rows, original units)")
+        print(made.summary)
+        return 0
     path = save_figure(made.figure, args.out or Path(args.run) / "figures" / f"{name}.png")
     print(f"wrote {path}")
     print(made.summary)
@@ -108,7 +122,8 @@ def _reconstruct(args) -> int:
     from vaekit.figures import images as figures
 
     model, dataset = _open(args)
-    return _show(figures.reconstruction(model, dataset, n=args.n, split=args.split), args, "reconstruct")
+    return _show(figures.reconstruction(model, dataset, n=args.n, split=args.split), args, "reconstruct",
+                 dataset.feature_names)
 
 
 def _sample(args) -> int:
@@ -124,7 +139,7 @@ def _sample(args) -> int:
     if label is not None:
         names = model.class_names or []
         print(f"conditioned on class {label}" + (f" ({names[label]})" if label < len(names) else ""))
-    return _show(made, args, "sample")
+    return _show(made, args, "sample", dataset.feature_names)
 
 
 def _label_of(model, label: int | None, class_name: str | None) -> int | None:
