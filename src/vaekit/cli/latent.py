@@ -81,6 +81,7 @@ def _adder(commands):
         also = (": or .csv (a table run's decoded rows, original units, the column names as header) or .npy (the "
                 "decoded values, original units)") if values else ""
         parser.add_argument("--out", metavar="FILE", help=f"PNG to write (default RUN/figures/{name}.png){also}")
+        parser.set_defaults(writes_values=values)
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument("--data-dir", help="folder holding the dataset files")
         parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
@@ -89,24 +90,38 @@ def _adder(commands):
 
 
 # -- shared ----------------------------------------------------------------------------------------
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
 def _open(args):
     from vaekit import latent
 
+    _check_out(args)
     return latent.load_model_and_data(args.run, data_dir=args.data_dir, device=args.device)
+
+
+def _check_out(args) -> None:
+    """Refuse an --out this command cannot write before any work is done."""
+    from vaekit.errors import ConfigError
+
+    if args.out is None:
+        return
+    suffix = Path(args.out).suffix.lower()
+    values = (".csv", ".npy") if args.writes_values else ()
+    if suffix not in FIGURE_SUFFIXES + values:
+        also = ", or .csv / .npy for the decoded values" if values else ""
+        raise ConfigError(f"--out {args.out}: write a figure as .png (or .pdf, .svg){also}")
 
 
 def _show(made, args, name: str, feature_names=None) -> int:
     """Write the figure (or, for --out x.csv / x.npy, the decoded values), then print its path, its
     warnings and its numbers."""
     from vaekit.data.rows import save_rows, writes_rows
-    from vaekit.errors import ConfigError
     from vaekit.figures.plots import save_figure
 
     for warning in made.warnings:
         print(f"vaekit: warning: {warning}", file=sys.stderr)
     if args.out and writes_rows(args.out):
-        if made.values is None:
-            raise ConfigError(f"vaekit {name} draws a figure: write .png (only sample and reconstruct write .csv or .npy)")
         path = save_rows(args.out, made.values, feature_names)
         print(f"wrote {path}  ({len(made.values)} rows, original units)")
         print(made.summary)

@@ -163,3 +163,36 @@ def arithmetic(model, dataset, *, result, plus: str, minus: str, plus_k: int, mi
         agreement = f"; correlation of the α = 1 change with the data's class difference: {np.corrcoef(at_one, observed)[0, 1]:.2f}"
     return _made(figure, f"attribute vector: |v| = {np.linalg.norm(result.vector):.3f} from {result.n_plus} '{plus}' "
                         f"and {result.n_minus} '{minus}' rows{agreement}")
+
+
+def feature_section(model, dataset, *, seed: int = 0, samples: int = 2000) -> str:
+    """The report's table of features (HTML): per feature, in its own units, the training mean and
+    sd (the standardisation), the test rows' mean, how well they are reconstructed (RMSE, and R², the
+    share of the test variance the reconstructions explain), and the mean and sd of decoded prior
+    samples beside the test rows' sd."""
+    from vaekit.figures import html as h
+
+    test = dataset.test.x
+    recon = latent.reconstruct(model, test)
+    original, rebuilt = _original(model, test), _original(model, recon)
+    codes = latent.sample_codes(model, samples, seed=seed) if model.generative else None
+    drawn = None if codes is None else _original(model, latent.decode_images(model, codes))
+    scaling = model.scaling
+    mean, scale = (np.broadcast_to(np.asarray(v, np.float64), original.shape[1:]) for v in (scaling.mean, scaling.scale))
+    rmse = np.sqrt(((rebuilt - original) ** 2).mean(0))
+    variance = original.var(0)
+    r2 = np.where(variance > 0, 1 - rmse ** 2 / np.where(variance > 0, variance, 1), np.nan)
+    rows = []
+    for d, name in enumerate(dataset.feature_names):
+        row = [name, mean[d], scale[d], original[:, d].mean(), original[:, d].std(), rmse[d], r2[d]]
+        if drawn is not None:
+            row += [drawn[:, d].mean(), drawn[:, d].std()]
+        rows.append(row)
+    header = ["feature", "training mean", "training sd", "test mean", "test sd", "reconstruction RMSE", "R²"]
+    if drawn is not None:
+        header += ["prior samples: mean", "sd"]
+    note = (f"Each feature in its own units. Reconstruction of the {len(test)} test rows by decode(E[z|x]); "
+            "R² = 1 − MSE / test variance (1: rebuilt exactly; 0: no better than the test mean)."
+            + (f" {samples} prior samples decode(z), z from the prior: decoder means, without the likelihood's noise, so "
+               "their sd is below the data's when the noise is large." if drawn is not None else ""))
+    return h.section("Features", h.table(rows, header=header, digits=4), note)
