@@ -105,7 +105,7 @@ def distribution_figure(samples: np.ndarray, data: np.ndarray, *, feature_names:
     figure = new_figure(9.0, min(20.0, 1.8 + 0.34 * n))
     ax = figure.add_subplot(1, 1, 1)
     positions = np.arange(n)[::-1].astype(float)      # the first feature at the top
-    style = dict(vert=False, widths=0.32, whis=(5, 95), showfliers=False, patch_artist=True,
+    style = dict(orientation="horizontal", widths=0.32, whis=(5, 95), showfliers=False, patch_artist=True,
                  medianprops=dict(color="black", linewidth=1))
     real = ax.boxplot(list(data.T), positions=positions + 0.19, **style)
     drawn = ax.boxplot(list(samples.T), positions=positions - 0.19, **style)
