@@ -192,10 +192,7 @@ class Explorer:
                                f"(latent_dim of run {self.run_id!r})")
         return np.asarray(codes, np.float64).reshape(len(codes), self.latent_dim)
 
-    def decode(self, codes: np.ndarray) -> list[str]:
-        return self.decoded(codes)["images"]
-
-    def decoded(self, codes: np.ndarray) -> dict:
+    def decode(self, codes: np.ndarray) -> dict:
         """``images``: PNG data URLs of the decoded samples (bar glyphs for a table); ``values``: a
         table's decoded rows in its original units (None for images)."""
         with self.lock:
@@ -241,7 +238,7 @@ class Explorer:
 
     def interpolate(self, start, end, steps: int, method: str) -> dict:
         codes = latent.interpolate(np.asarray(start), np.asarray(end), steps, method)
-        return {"z": codes.tolist(), **self.decoded(codes), "points": self.plane.project(codes).tolist()}
+        return {"z": codes.tolist(), **self.decode(codes), "points": self.plane.project(codes).tolist()}
 
     def sample(self, n: int, *, sampler: str, temperature: float, seed: int) -> dict:
         warning = None
@@ -253,7 +250,7 @@ class Explorer:
                 from vaekit.latent.sampling import ae_prior_warning
 
                 warning = ae_prior_warning().replace("--sampler gmm (in Python sampler='gmm')", "the gmm sampler")
-        return {"z": codes.tolist(), **self.decoded(codes), "points": self.plane.project(codes).tolist(),
+        return {"z": codes.tolist(), **self.decode(codes), "points": self.plane.project(codes).tolist(),
                 "warning": warning}
 
     def _prior_samples(self, n: int, temperature: float, seed: int) -> np.ndarray:
