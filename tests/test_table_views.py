@@ -107,6 +107,24 @@ def test_reconstruct_csv_is_the_reconstruction_in_original_units(runs, cancer, c
     np.testing.assert_allclose(rows, expected, rtol=1e-6)
 
 
+def test_decode_lists_and_writes_rows_in_original_units(runs, cancer, capsys, tmp_path):
+    model, data = cancer
+    codes = np.array([[0.0, 0.0], [-1.0, 2.0]])
+    code, out, err = cli(capsys, "decode", runs / "cancer", "--z", "0,0", "--z=-1,2", "--out", tmp_path / "d.csv")
+    assert code == 0, err
+    header, rows = read_csv(tmp_path / "d.csv")
+    expected = latent.decode_values(model, codes)
+    assert header == list(data.feature_names)
+    np.testing.assert_allclose(rows, expected, rtol=1e-6)
+    area = data.feature_names.index("mean area")
+    listed = [line for line in out.splitlines() if line.startswith("mean area ")]
+    assert [float(v) for v in listed[0].split()[2:]] == pytest.approx(expected[:, area], rel=1e-3)
+    code, _, err = cli(capsys, "decode", runs / "cancer", "--z", "0,0,1")
+    assert code == 2 and "code 1 has 3 numbers: this model's codes are 2 finite numbers" in one_error_line(err)
+    code, out, err = cli(capsys, "decode", runs / "digits", "--z", "0,0", "--out", tmp_path / "d.png")
+    assert code == 0 and "1 codes decoded" in out and (tmp_path / "d.png").exists()
+
+
 def test_rows_csv_quotes_names_and_refuses_images(tmp_path):
     from vaekit.data.rows import save_rows
     from vaekit.errors import ConfigError

@@ -1,8 +1,8 @@
-"""Latent-space commands: reconstruct, sample, interpolate, traverse, latent-map, arithmetic, denoise.
+"""Latent-space commands: reconstruct, sample, decode, interpolate, traverse, latent-map, arithmetic, denoise.
 
 Each parses its options, calls :mod:`vaekit.latent` for arrays and :mod:`vaekit.figures.plots` for a figure,
 writes a PNG (default ``RUN/figures/<command>.png``) and prints its path and any measured numbers.
-``sample`` and ``reconstruct`` also write the decoded values themselves, in the data's original units,
+``sample``, ``decode`` and ``reconstruct`` also write the decoded values themselves, in the data's original units,
 when ``--out`` ends in .csv (a table's rows under its column names) or .npy.
 torch, NumPy and matplotlib are imported inside the handlers only.
 """
@@ -32,6 +32,12 @@ def register(commands) -> None:
     p.add_argument("--label", type=int, metavar="I", help="conditional models (cvae): sample class I")
     p.add_argument("--class", dest="class_name", metavar="NAME", help="conditional models (cvae): sample the class called NAME")
     p.set_defaults(handler=_sample)
+
+    p = add("decode", "decode the codes given: a table's rows in its own units (listed), or images", values=True)
+    p.add_argument("--z", action="append", required=True, metavar="Z1,Z2,...",
+                   help="a code: latent_dim comma-separated numbers (repeat --z for more codes; one that starts "
+                        "with a minus is written --z=-1,0.5)")
+    p.set_defaults(handler=_decode)
 
     p = add("interpolate", "decode the path between two test images' codes (or a grid between four)")
     p.add_argument("--from", dest="start", type=int, default=0, metavar="I", help="test image index (default 0)")
@@ -175,6 +181,18 @@ def _label_of(model, label: int | None, class_name: str | None) -> int | None:
     if not 0 <= label < model.num_classes:
         raise ConfigError(f"--label {label} is out of range: this model knows classes 0 to {model.num_classes - 1}")
     return label
+
+
+def _decode(args) -> int:
+    from vaekit.errors import ConfigError
+    from vaekit.figures import images as figures
+
+    try:
+        codes = [[float(v) for v in text.split(",") if v.strip()] for text in args.z]
+    except ValueError:
+        raise ConfigError(f"--z takes comma-separated numbers such as 0.5,-1 (got {' '.join(args.z)!r})") from None
+    model, dataset = _open(args)
+    return _show(figures.decoded(model, dataset, codes), args, "decode", dataset.feature_names)
 
 
 def _interpolate(args) -> int:

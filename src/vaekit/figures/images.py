@@ -102,6 +102,17 @@ def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature:
                 np.asarray(model.to_data_units(images), np.float64))
 
 
+def decoded(model, dataset, codes) -> Made:
+    """Given codes decoded: a table's rows (features by code, original units, also listed in the
+    summary) or images in a row; ``values`` holds them in the data's original units."""
+    codes = latent.check_codes(codes, model.latent_dim)
+    if is_table(dataset):
+        return tables.decoded(model, dataset, codes=codes)
+    images = latent.decode_images(model, codes)
+    figure = plots.samples_figure(images, title=f"decode(z) of {len(codes)} given codes", cols=min(len(codes), 10))
+    return Made(figure, f"{len(codes)} codes decoded", values=np.asarray(model.to_data_units(images), np.float64))
+
+
 def interpolation(model, dataset, *, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear") -> Made:
     test, names = dataset.test, class_names(model, dataset)
     start, end = latent.check_indices([start, end], len(test))

@@ -76,6 +76,20 @@ def samples(model, dataset, *, codes: np.ndarray, source: str, temperature: floa
     return _made(figure, summary, caught, values=_original(model, decoded))
 
 
+def decoded(model, dataset, *, codes: np.ndarray):
+    """Features (rows) by code (columns); the summary lists the values, one column per code."""
+    rows = latent.decode_images(model, codes)
+    original = _original(model, rows)
+    columns = [f"code {i + 1}" for i in range(len(codes))]
+    figure = table_plots.feature_heat_figure(rows.T, feature_names=_names(dataset), col_labels=columns,
+                                             original=original.T, title=f"decode(z) of {len(codes)} given codes")
+    width = max(len(name) for name in dataset.feature_names)
+    lines = [f"{'':<{width}}  " + "  ".join(f"{c:>10}" for c in columns)]
+    lines += [f"{name:<{width}}  " + "  ".join(f"{v:>10.4g}" for v in original[:, d])
+              for d, name in enumerate(dataset.feature_names)]
+    return _made(figure, "\n".join(lines), values=original)
+
+
 def interpolation(model, dataset, *, start: int, end: int, steps: int, method: str,
                   start_label: str, end_label: str):
     """Columns: the real start row, the decoded path t = 0 ... 1, the real end row."""

@@ -81,6 +81,19 @@ def mean_kl_per_dim(model, x: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np
     return (total / max(len(x), 1)).numpy()
 
 
+def check_codes(codes, latent_dim: int) -> np.ndarray:
+    """Codes given by hand (lists of numbers) as a float64 ``(N, latent_dim)`` array, or
+    :class:`ConfigError` naming the first bad one."""
+    rows = [np.asarray(code, dtype=np.float64).reshape(-1) for code in codes]
+    if not rows:
+        raise ConfigError("no codes given: give at least one, e.g. --z 0,0")
+    for i, row in enumerate(rows):
+        if row.size != latent_dim or not np.all(np.isfinite(row)):
+            raise ConfigError(f"code {i + 1} has {row.size} numbers{'' if np.all(np.isfinite(row)) else ' (not all finite)'}: "
+                              f"this model's codes are {latent_dim} finite numbers")
+    return np.stack(rows)
+
+
 def check_indices(indices, n: int, *, what: str = "image index", split: str = "test") -> list[int]:
     """The indices as ints, or :class:`ConfigError` naming the valid range of the ``split``."""
     indices = [int(i) for i in indices]
