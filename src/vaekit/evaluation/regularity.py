@@ -259,6 +259,9 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         if accuracy is not None and accuracy < 0.7:
             notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: "
                          "completeness and fd are rough")
+    if getattr(model, "scaling", None) is not None:
+        notes.append("real-valued data: decoded values are compared standardised and unclipped, so continuity is the "
+                     "RMS change per standardised value (not per pixel) and the classifier judges standardised rows")
     if not model.generative:
         notes.append("prior samples are z ~ N(0, I) for the AE too: "
                      "nothing in its training makes that region meaningful")
