@@ -92,7 +92,7 @@ def decode_images(model, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor
     (``model.scaling`` set) stay standardised and unclipped: continuity is then the RMS change per
     standardised value, and the classifier judges samples in the units it was trained in."""
     device = _device(model)
-    clip = getattr(model, "scaling", None) is None
+    clip = model.scaling is None
     parts = [_clipped(model.decode(z[i:i + batch_size].to(device)), clip).flatten(1).float().cpu()
              for i in range(0, len(z), batch_size)]
     return torch.cat(parts)
@@ -259,7 +259,7 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         if accuracy is not None and accuracy < 0.7:
             notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: "
                          "completeness and fd are rough")
-    if getattr(model, "scaling", None) is not None:
+    if model.scaling is not None:
         notes.append("real-valued data: decoded values are compared standardised and unclipped, so continuity is the "
                      "RMS change per standardised value (not per pixel) and the classifier judges standardised rows")
     if not model.generative:

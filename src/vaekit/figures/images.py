@@ -8,27 +8,16 @@ and the image-only ones (the bilinear grid, denoising) refuse them with one line
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from vaekit import latent
 from vaekit.figures import plots, tables
+from vaekit.figures.made import Made
 from vaekit.errors import ConfigError
 
 
-@dataclass
-class Made:
-    """A figure, the one-line summary of what it measured, and any warnings raised on the way;
-    ``values``, for the figures that decode samples (samples, reconstructions), the decoded samples
-    in the data's original units, for writing as numbers (``--out x.csv``)."""
-
-    figure: Any
-    summary: str
-    warnings: list[str] = field(default_factory=list)
-    values: np.ndarray | None = None
 
 
 def _positive(value: int, flag: str) -> None:

@@ -2,7 +2,7 @@
 as features.
 
 Each function takes a model and its dataset (a table: ``dataset.is_table``) and returns a
-:class:`~vaekit.figures.images.Made`, as its image counterpart does; :mod:`vaekit.figures.images`
+:class:`~vaekit.figures.made.Made`, as its image counterpart does; :mod:`vaekit.figures.images`
 calls these for table runs, so the commands and the HTML report need not ask. The arithmetic is
 the same (codes from :mod:`vaekit.latent`, in the model's standardised units); what changes is the
 picture (:mod:`vaekit.figures.table_plots`) and that every number shown to a reader is in the data's
@@ -17,6 +17,7 @@ import numpy as np
 from vaekit import latent
 from vaekit.errors import ConfigError
 from vaekit.figures import table_plots
+from vaekit.figures.made import Made
 
 MAX_FEATURE_MAPS = 6     # features mapped over the decoded grid of a 2-D latent
 
@@ -27,9 +28,7 @@ def refuse(what: str, dataset, instead: str) -> ConfigError:
                        f"({len(dataset.feature_names)} features): {instead}")
 
 
-def _made(figure, summary: str, warnings: Sequence[str] = (), values: np.ndarray | None = None):
-    from vaekit.figures.images import Made   # images imports this module
-
+def _made(figure, summary: str, warnings: Sequence[str] = (), values: np.ndarray | None = None) -> Made:
     return Made(figure, summary, list(warnings), values)
 
 

@@ -39,7 +39,7 @@ def decode_images(model, z: np.ndarray, *, clip: bool | None = None, batch_size:
     and real-valued data (``model.scaling`` set), whose standardised values are unbounded, are not.
     """
     if clip is None:
-        clip = getattr(model, "scaling", None) is None
+        clip = model.scaling is None
     z = np.asarray(z, dtype=np.float32)
     lead = z.shape[:-1]
     flat = z.reshape(-1, z.shape[-1])
