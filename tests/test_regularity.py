@@ -62,6 +62,7 @@ class LinearDecoderModel(nn.Module):
     linear, so the image change per step is exactly ||W step|| / (code_scale sqrt(D))."""
 
     variational = generative = False
+    scaling = None          # data in [0, 1], as the model contract's default (vaekit.models.base)
 
     def __init__(self, dim_in, latent, dim_out, code_scale=1.0, seed=0):
         super().__init__()
@@ -85,6 +86,7 @@ class ReplayModel(nn.Module):
     """A "decoder" that ignores z and returns the given real images in turn (one full pass = ``images``)."""
 
     variational = generative = True
+    scaling = None          # data in [0, 1], as the model contract's default (vaekit.models.base)
 
     def __init__(self, images, latent_dim=2):
         super().__init__()

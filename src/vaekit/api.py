@@ -36,6 +36,9 @@ def train(data: Any = "fashion-mnist", out: str | Path | None = None, *, y: np.n
         values.update(normalise_keys(options, source="train()"))
         cfg = TrainConfig.from_dict(values, source="train()").resolved()
     else:
+        if "dataset" not in options and isinstance(data, (str, Path, Dataset)):
+            # The data decide defaults such as the likelihood (gaussian for tables), so name them first.
+            options = {**options, "dataset": data.name if isinstance(data, Dataset) else str(data)}
         cfg = build_config(config, options)
     if isinstance(data, Dataset):
         dataset = data

@@ -1,7 +1,9 @@
-"""Latent-space commands: reconstruct, sample, interpolate, traverse, latent-map, arithmetic, denoise.
+"""Latent-space commands: reconstruct, sample, decode, interpolate, traverse, latent-map, arithmetic, denoise.
 
 Each parses its options, calls :mod:`vaekit.latent` for arrays and :mod:`vaekit.figures.plots` for a figure,
 writes a PNG (default ``RUN/figures/<command>.png``) and prints its path and any measured numbers.
+``sample``, ``decode`` and ``reconstruct`` also write the decoded values themselves, in the data's original units,
+when ``--out`` ends in .csv (a table's rows under its column names) or .npy.
 torch, NumPy and matplotlib are imported inside the handlers only.
 """
 from __future__ import annotations
@@ -14,12 +16,12 @@ from pathlib import Path
 def register(commands) -> None:
     add = _adder(commands)
 
-    p = add("reconstruct", "test images above their reconstructions")
+    p = add("reconstruct", "test images above their reconstructions (tables: rows beside them)", values=True)
     p.add_argument("-n", type=int, default=10, help="images to show (default 10)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.set_defaults(handler=_reconstruct)
 
-    p = add("sample", "decode new codes from the prior or a mixture fitted to the encoded data")
+    p = add("sample", "decode new codes from the prior or a mixture fitted to the encoded data", values=True)
     p.add_argument("-n", type=int, default=64, help="samples (default 64)")
     p.add_argument("--sampler", default="prior", choices=["prior", "gmm"],
                    help="prior: z ~ N(0, T^2 I); gmm: a Gaussian mixture fitted to the encoded training set "
@@ -30,6 +32,12 @@ def register(commands) -> None:
     p.add_argument("--label", type=int, metavar="I", help="conditional models (cvae): sample class I")
     p.add_argument("--class", dest="class_name", metavar="NAME", help="conditional models (cvae): sample the class called NAME")
     p.set_defaults(handler=_sample)
+
+    p = add("decode", "decode the codes given: a table's rows in its own units (listed), or images", values=True)
+    p.add_argument("--z", action="append", required=True, metavar="Z1,Z2,...",
+                   help="a code: latent_dim comma-separated numbers (repeat --z for more codes; one that starts "
+                        "with a minus is written --z=-1,0.5)")
+    p.set_defaults(handler=_decode)
 
     p = add("interpolate", "decode the path between two test images' codes (or a grid between four)")
     p.add_argument("--from", dest="start", type=int, default=0, metavar="I", help="test image index (default 0)")
@@ -73,10 +81,13 @@ def register(commands) -> None:
 
 
 def _adder(commands):
-    def add(name: str, text: str) -> argparse.ArgumentParser:
+    def add(name: str, text: str, *, values: bool = False) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         parser.add_argument("run", metavar="RUN", help="run folder (from vaekit train --out)")
-        parser.add_argument("--out", metavar="FILE", help=f"PNG to write (default RUN/figures/{name}.png)")
+        also = (": or .csv (a table run's decoded rows, original units, the column names as header) or .npy (the "
+                "decoded values, original units)") if values else ""
+        parser.add_argument("--out", metavar="FILE", help=f"PNG to write (default RUN/figures/{name}.png){also}")
+        parser.set_defaults(writes_values=values)
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument("--data-dir", help="folder holding the dataset files")
         parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
@@ -85,24 +96,45 @@ def _adder(commands):
 
 
 # -- shared ----------------------------------------------------------------------------------------
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
 def _open(args):
     """The run's model and data, once the options every command shares are checked (before the slow part)."""
     from vaekit import latent
-    from vaekit.figures.plots import figure_format
     from vaekit.limits import check_seed
 
     check_seed(args.seed)
-    if args.out:
-        figure_format(args.out)
+    _check_out(args)
     return latent.load_model_and_data(args.run, data_dir=args.data_dir, device=args.device)
 
 
-def _show(made, args, name: str) -> int:
-    """Write the figure, then print its path, its warnings and its numbers."""
+def _check_out(args) -> None:
+    """Refuse an --out this command cannot write before any work is done."""
+    from vaekit.errors import ConfigError
+
+    if args.out is None:
+        return
+    suffix = Path(args.out).suffix.lower()
+    values = (".csv", ".npy") if args.writes_values else ()
+    if suffix not in FIGURE_SUFFIXES + values:
+        also = ", or .csv / .npy for the decoded values" if values else ""
+        raise ConfigError(f"--out {args.out}: write a figure as .png (or .pdf, .svg){also}")
+
+
+def _show(made, args, name: str, feature_names=None) -> int:
+    """Write the figure (or, for --out x.csv / x.npy, the decoded values), then print its path, its
+    warnings and its numbers."""
+    from vaekit.data.rows import save_rows, writes_rows
     from vaekit.figures.plots import save_figure
 
     for warning in made.warnings:
         print(f"vaekit: warning: {warning}", file=sys.stderr)
+    if args.out and writes_rows(args.out):
+        path = save_rows(args.out, made.values, feature_names)
+        print(f"wrote {path}  ({len(made.values)} rows, original units)")
+        print(made.summary)
+        return 0
     path = save_figure(made.figure, args.out or Path(args.run) / "figures" / f"{name}.png")
     print(f"wrote {path}")
     print(made.summary)
@@ -114,7 +146,8 @@ def _reconstruct(args) -> int:
     from vaekit.figures import images as figures
 
     model, dataset = _open(args)
-    return _show(figures.reconstruction(model, dataset, n=args.n, split=args.split), args, "reconstruct")
+    return _show(figures.reconstruction(model, dataset, n=args.n, split=args.split), args, "reconstruct",
+                 dataset.feature_names)
 
 
 def _sample(args) -> int:
@@ -130,7 +163,7 @@ def _sample(args) -> int:
     if label is not None:
         names = model.class_names or []
         print(f"conditioned on class {label}" + (f" ({names[label]})" if label < len(names) else ""))
-    return _show(made, args, "sample")
+    return _show(made, args, "sample", dataset.feature_names)
 
 
 def _label_of(model, label: int | None, class_name: str | None) -> int | None:
@@ -151,6 +184,18 @@ def _label_of(model, label: int | None, class_name: str | None) -> int | None:
     if not 0 <= label < model.num_classes:
         raise ConfigError(f"--label {label} is out of range: this model knows classes 0 to {model.num_classes - 1}")
     return label
+
+
+def _decode(args) -> int:
+    from vaekit.errors import ConfigError
+    from vaekit.figures import images as figures
+
+    try:
+        codes = [[float(v) for v in text.split(",") if v.strip()] for text in args.z]
+    except ValueError:
+        raise ConfigError(f"--z takes comma-separated numbers such as 0.5,-1 (got {' '.join(args.z)!r})") from None
+    model, dataset = _open(args)
+    return _show(figures.decoded(model, dataset, codes), args, "decode", dataset.feature_names)
 
 
 def _interpolate(args) -> int:

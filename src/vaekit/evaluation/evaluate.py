@@ -265,6 +265,7 @@ def _linear_gaussian_baselines(likelihood, train_x, eval_x, latent_dim: int, see
         notes.append(f"fa_nll is not computed for more than {FA_MAX_DIMS} values per sample (EM would take minutes)")
     return out
 
+
 def check_iw_samples(iw_samples, model, batch_size: int) -> int:
     """``iw_samples`` as an int, or :class:`ConfigError`: a whole number from 1 whose working memory fits.
 

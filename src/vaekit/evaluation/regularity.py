@@ -88,11 +88,18 @@ def _device(model) -> torch.device:
 
 @torch.inference_mode()
 def decode_images(model, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Decoded images clipped to [0, 1] and flattened, (N, D) float32 on the CPU."""
+    """Decoded images clipped to [0, 1] and flattened, (N, D) float32 on the CPU. Real-valued data
+    (``model.scaling`` set) stay standardised and unclipped: continuity is then the RMS change per
+    standardised value, and the classifier judges samples in the units it was trained in."""
     device = _device(model)
-    parts = [model.decode(z[i:i + batch_size].to(device)).clamp(0, 1).flatten(1).float().cpu()
+    clip = model.scaling is None
+    parts = [_clipped(model.decode(z[i:i + batch_size].to(device)), clip).flatten(1).float().cpu()
              for i in range(0, len(z), batch_size)]
     return torch.cat(parts)
+
+
+def _clipped(images: torch.Tensor, clip: bool) -> torch.Tensor:
+    return images.clamp(0, 1) if clip else images
 
 
 def rms_change(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
@@ -252,6 +259,9 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         if accuracy is not None and accuracy < 0.7:
             notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: "
                          "completeness and fd are rough")
+    if model.scaling is not None:
+        notes.append("real-valued data: decoded values are compared standardised and unclipped, so continuity is the "
+                     "RMS change per standardised value (not per pixel) and the classifier judges standardised rows")
     if not model.generative:
         notes.append("prior samples are z ~ N(0, I) for the AE too: "
                      "nothing in its training makes that region meaningful")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-_FIGURES = ("Made", "reconstruction", "samples", "interpolation", "interpolation_grid", "traversal",
+_FIGURES = ("Made", "reconstruction", "samples", "decoded", "interpolation", "interpolation_grid", "traversal",
             "latent_map", "arithmetic", "denoising")
 
 

@@ -2,19 +2,20 @@
 
 These are what both the ``vaekit`` commands and the HTML report draw, so a figure looks the same
 wherever it appears. Arrays come from :mod:`vaekit.latent`, drawing from :mod:`vaekit.figures.plots`.
+Table runs (``dataset.is_table``) get the same figures drawn as features (:mod:`vaekit.figures.tables`),
+and the image-only ones (the bilinear grid, denoising) refuse them with one line.
 """
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from vaekit import latent
-from vaekit.figures import plots
+from vaekit.figures import plots, tables
+from vaekit.figures.made import Made
 from vaekit.errors import ConfigError
 from vaekit.limits import size_text
 
@@ -23,13 +24,6 @@ from vaekit.limits import size_text
 MAX_FIGURE_IMAGES = 10_000
 
 
-@dataclass
-class Made:
-    """A figure, the one-line summary of what it measured, and any warnings raised on the way."""
-
-    figure: Any
-    summary: str
-    warnings: list[str] = field(default_factory=list)
 
 
 def _positive(value: int, flag: str) -> None:
@@ -60,6 +54,10 @@ def label(index: int, y, names, *, two_lines: bool = False) -> str:
     return f"#{index}\n{name}" if two_lines else f"#{index} ({name})"
 
 
+def is_table(dataset) -> bool:
+    return bool(getattr(dataset, "is_table", False))
+
+
 def contrasting_pair(dataset) -> tuple[int, int]:
     """Indices of the first two test images of different classes (0 and 1 without labels)."""
     y = dataset.test.y
@@ -74,13 +72,17 @@ def reconstruction(model, dataset, *, n: int = 10, split: str = "test") -> Made:
     part = dataset.split(split)
     n = min(n, len(part))
     _fits_in_figure(2 * n, model, f"-n {n}")
+    if is_table(dataset):
+        labels = [label(i, part.y, class_names(model, dataset)) for i in range(n)]
+        return tables.reconstruction(model, dataset, n=n, split=split, labels=labels)
     recon = latent.reconstruct(model, part.x[:n])
     titles = [label(i, part.y, class_names(model, dataset), two_lines=True) for i in range(n)]
     figure = plots.reconstruction_figure(part.x[:n], recon, col_titles=titles,
                                          title=f"{split.capitalize()} images (top) and reconstructions decode(E[z|x]) (below)")
     mse = float(np.mean((recon - part.x[:n]) ** 2))
     psnr = float(np.mean(latent.psnr(recon, part.x[:n])))
-    return Made(figure, f"MSE per pixel over these {n} images: {mse:.5f}  (PSNR {psnr:.2f} dB)")
+    return Made(figure, f"MSE per pixel over these {n} images: {mse:.5f}  (PSNR {psnr:.2f} dB)",
+                values=np.asarray(model.to_data_units(recon), np.float64))
 
 
 def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature: float = 1.0, seed: int = 0,
@@ -94,18 +96,37 @@ def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature:
         codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
                                     train_means=train_means, components=components)
     prior = "z ~ N(0, T²I)" if model.prior.standard else "z from the model's own prior"
+    what = "rows" if is_table(dataset) else "images"
     source = (prior if sampler == "prior"
-              else f"a {components}-component Gaussian mixture fitted to {len(train_means)} encoded training images")
+              else f"a {components}-component Gaussian mixture fitted to {len(train_means)} encoded training {what}")
+    messages = [str(w.message) for w in caught]
+    if is_table(dataset):
+        return tables.samples(model, dataset, codes=codes, source=source, temperature=temperature, caught=messages)
     title = f"{n} samples: decode(z), {source}, T = {temperature:g}"
-    figure = plots.samples_figure(latent.decode_images(model, codes), title=title, cols=cols)
-    return Made(figure, f"{n} samples from the {'prior' if sampler == 'prior' else 'fitted mixture'}",
-                [str(w.message) for w in caught])
+    images = latent.decode_images(model, codes)
+    figure = plots.samples_figure(images, title=title, cols=cols)
+    return Made(figure, f"{n} samples from the {'prior' if sampler == 'prior' else 'fitted mixture'}", messages,
+                np.asarray(model.to_data_units(images), np.float64))
+
+
+def decoded(model, dataset, codes) -> Made:
+    """Given codes decoded: a table's rows (features by code, original units, also listed in the
+    summary) or images in a row; ``values`` holds them in the data's original units."""
+    codes = latent.check_codes(codes, model.latent_dim)
+    if is_table(dataset):
+        return tables.decoded(model, dataset, codes=codes)
+    images = latent.decode_images(model, codes)
+    figure = plots.samples_figure(images, title=f"decode(z) of {len(codes)} given codes", cols=min(len(codes), 10))
+    return Made(figure, f"{len(codes)} codes decoded", values=np.asarray(model.to_data_units(images), np.float64))
 
 
 def interpolation(model, dataset, *, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear") -> Made:
     test, names = dataset.test, class_names(model, dataset)
     _fits_in_figure(steps + 2, model, f"--steps {steps}")
     start, end = latent.check_indices([start, end], len(test))
+    if is_table(dataset):
+        return tables.interpolation(model, dataset, start=start, end=end, steps=steps, method=method,
+                                    start_label=label(start, test.y, names), end_label=label(end, test.y, names))
     means = latent.encode_means(model, test.x[[start, end]])
     codes = latent.interpolate(means[0], means[1], steps, method)
     figure = plots.interpolation_figure(test.x[start], latent.decode_images(model, codes), test.x[end],
@@ -118,6 +139,9 @@ def interpolation(model, dataset, *, start: int = 0, end: int = 1, steps: int = 
 
 
 def interpolation_grid(model, dataset, *, corners, steps: int = 8) -> Made:
+    if is_table(dataset):
+        raise tables.refuse("interpolate --grid (a grid of decoded images)", dataset,
+                            "interpolate between two rows with --from I --to J")
     test = dataset.test
     _fits_in_figure(steps * steps + 4, model, f"--steps {steps} (per side of the grid)")
     indices = latent.check_indices(corners, len(test))
@@ -137,6 +161,9 @@ def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int =
     shown = "" if len(result.dims) == model.latent_dim else f" ({len(result.dims)} of {model.latent_dim} shown)"
     order = ("rows sorted by mean KL on the test set, largest first" if result.score_name == "KL" else
              "rows sorted by the variance of the encoded means (an AE has no KL), largest first")
+    if is_table(dataset):
+        return tables.traversal(model, dataset, result=result, index_label=label(index, test.y, class_names(model, dataset)),
+                                shown=shown)
     title = f"Latent traversal around test image {label(index, test.y, class_names(model, dataset))}: {order}{shown}"
     figure = plots.traversal_figure(result, reference=test.x[index], title=title)
     unit = "KL per dimension (nats)" if result.score_name == "KL" else "variance of the encoded means per dimension"
@@ -153,13 +180,16 @@ def latent_map(model, dataset, *, method: str = "pca", max_points: int = 5000, g
     result = latent.latent_map(model, test.x[chosen], None if test.y is None else test.y[chosen],
                                method=method, grid_size=grid_size, seed=seed)
     kind = "VAE" if model.variational else "autoencoder"
-    figure = plots.latent_map_figure(result, class_names=class_names(model, dataset),
-                                     title=f"Latent space of the {kind} ({model.latent_dim}-D) on {dataset.name}",
-                                     code_name="posterior means" if model.variational else "codes")
-    summary = f"{len(chosen)} test images"
+    title = f"Latent space of the {kind} ({model.latent_dim}-D) on {dataset.name}"
+    code_name = "posterior means" if model.variational else "codes"
+    summary = f"{len(chosen)} test {'rows' if is_table(dataset) else 'images'}"
     if result.projection.explained_variance:
         shares = result.projection.explained_variance
         summary = f"PCA of {model.latent_dim}-D codes: PC1 {shares[0]:.1%}, PC2 {shares[1]:.1%} of the variance"
+    if is_table(dataset):
+        return tables.latent_map(model, dataset, result=result, class_names=class_names(model, dataset), title=title,
+                                 code_name=code_name, summary=summary)
+    figure = plots.latent_map_figure(result, class_names=class_names(model, dataset), title=title, code_name=code_name)
     return Made(figure, summary)
 
 
@@ -191,6 +221,8 @@ def arithmetic(model, dataset, *, plus: str, minus: str | None = None, alphas=la
         result = latent.class_arithmetic(model, dataset.train.x, dataset.train.y, test.x[targets], plus_k, minus_k, alphas)
         plus, minus = (names[plus_k], names[minus_k]) if names else (str(plus_k), str(minus_k))
         row_labels = [label(int(i), test.y, names) for i in targets]
+        if is_table(dataset):
+            return tables.arithmetic(model, dataset, result=result, plus=plus, minus=minus, plus_k=plus_k, minus_k=minus_k)
     source = "images listed in " + Path(attributes).name if attributes else "training images"
     title = (f"Latent arithmetic: decode(code + α·v),  v = mean code of '{plus}' − mean code of '{minus}'\n"
              f"({result.n_plus} and {result.n_minus} {source}; rows: images without '{plus}', not used for v)")
@@ -201,6 +233,9 @@ def arithmetic(model, dataset, *, plus: str, minus: str | None = None, alphas=la
 
 def denoising(model, dataset, *, noise: float = 0.3, kind: str = "gaussian", n: int = 8, measure: int = 500,
               seed: int = 0) -> Made:
+    if is_table(dataset):
+        raise tables.refuse("denoise (pixel noise scored by PSNR)", dataset,
+                            "see how well rows are rebuilt with vaekit reconstruct")
     _positive(n, "-n")
     _positive(measure, "--measure")
     count = min(max(measure, n), len(dataset.test))

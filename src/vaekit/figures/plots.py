@@ -253,7 +253,7 @@ def latent_map_figure(latent_map, *, class_names: Sequence[str] | None, title: s
 PROJECTION_NAMES = {"identity": "", "pca": ", PCA projection", "tsne": ", t-SNE embedding"}
 
 
-def _scatter(ax, latent_map, class_names, code_name):
+def _scatter(ax, latent_map, class_names, code_name, what: str = "images"):
     points, labels = latent_map.projection.points, latent_map.labels
     one_d = latent_map.projection.axis_labels[1] == ""
     rng = np.random.default_rng(0)
@@ -285,8 +285,8 @@ def _scatter(ax, latent_map, class_names, code_name):
                   fontsize=FONT_SIZE + 1)
     ax.grid(alpha=0.25)
     how = PROJECTION_NAMES.get(latent_map.projection.method, "")
-    ax.set_title(f"{len(points)} test images: {code_name}{how}" if not one_d else
-                 f"{len(points)} test images: {code_name} (z1) per class", fontsize=FONT_SIZE + 1)
+    ax.set_title(f"{len(points)} test {what}: {code_name}{how}" if not one_d else
+                 f"{len(points)} test {what}: {code_name} (z1) per class", fontsize=FONT_SIZE + 1)
 
 
 def _manifold(ax, latent_map):

@@ -112,6 +112,10 @@ def build_report(run_dir: str | Path, *, iw_samples: int = 1000, data_dir: str |
     ]
     for title, made in shown:
         sections.append(h.section(title, h.image(made.figure, title), made.summary))
+    if figures.is_table(dataset):   # a table run: its features' values, beside the figures above
+        from vaekit.figures.tables import feature_section
+
+        sections.append(feature_section(model, dataset, seed=seed))
     if result.get("kl_per_dim"):
         sections.append(h.section("KL per latent dimension", h.image(curves.kl_per_dimension(result["kl_per_dim"]), "KL per dimension"),
                                   f"{result['active_units']} of {len(result['kl_per_dim'])} dimensions are active."))

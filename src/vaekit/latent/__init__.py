@@ -6,7 +6,8 @@ figures. Codes are posterior means E[z|x] (the code itself for a plain autoencod
 
 Modules, each a single concern:
 
-* ``codes`` -- encode, decode (clipped to [0, 1]), reconstruct, KL per dimension, index checks;
+* ``codes`` -- encode, decode (images clipped to [0, 1]; tables in original units by ``decode_values``),
+  reconstruct, KL per dimension, index checks;
 * ``paths`` -- linear and spherical interpolation, bilinear grids, traversals (pure NumPy);
 * ``sampling`` -- the prior and a Gaussian mixture fitted to the encoded training data;
 * ``projection`` -- PCA / t-SNE maps and the decoded grid of a 2-D latent space;
@@ -25,7 +26,7 @@ Example::
 from vaekit.latent.arithmetic import (DEFAULT_ALPHAS, attribute_vector, class_vector, images_not_of, parse_alphas, resolve_class,
                          shift_codes)
 from vaekit.latent.attributes import AttributeTable, match_folder, read_attribute_table, read_folder_images
-from vaekit.latent.codes import check_indices, decode_images, encode_means, load_model_and_data, mean_kl_per_dim, reconstruct
+from vaekit.latent.codes import check_codes, check_indices, decode_images, decode_values, encode_means, load_model_and_data, mean_kl_per_dim, reconstruct
 from vaekit.latent.noise import CORRUPTIONS, corrupt, psnr
 from vaekit.latent.operations import (Arithmetic, Denoising, LatentMap, Traversal, class_arithmetic, denoise, latent_map,
                          table_arithmetic, traverse)
@@ -37,8 +38,8 @@ from vaekit.latent.sampling import (GMM_COMPONENTS, SAMPLERS, fit_aggregate_post
 __all__ = [
     "Arithmetic", "AttributeTable", "CORRUPTIONS", "DEFAULT_ALPHAS", "Denoising", "GMM_COMPONENTS",
     "INTERPOLATION_METHODS", "LatentMap", "PROJECTIONS", "Projection", "SAMPLERS", "Traversal",
-    "attribute_vector", "bilinear_grid", "check_indices", "class_arithmetic", "class_vector", "corrupt",
-    "decode_images", "denoise", "dimension_order", "encode_means", "fit_aggregate_posterior", "images_not_of",
+    "attribute_vector", "bilinear_grid", "check_codes", "check_indices", "class_arithmetic", "class_vector", "corrupt",
+    "decode_images", "decode_values", "denoise", "dimension_order", "encode_means", "fit_aggregate_posterior", "images_not_of",
     "interpolate",
     "latent_map", "lerp", "load_model_and_data", "manifold_codes", "match_folder", "mean_kl_per_dim",
     "mixture_samples", "model_prior_samples", "parse_alphas", "prior_samples", "project_2d", "psnr", "quantile_grid", "range_grid",

@@ -3,6 +3,8 @@
 Everything here takes and returns NumPy arrays: images are float32 shaped ``(N, *sample_shape)``,
 codes ``(N, latent_dim)``. Images given to the encoder are the data set's grey values in [0, 1]
 (a binarising Bernoulli model was trained on binarised copies; grey values are their expectation).
+Real-valued data (tables; ``model.scaling`` set) stay in the model's standardised units here, as the
+data set's ``x`` are; :func:`decode_values` and ``model.to_data_units`` give the original units.
 """
 from __future__ import annotations
 
@@ -29,12 +31,15 @@ def encode_means(model, x: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np.nd
 
 
 @torch.inference_mode()
-def decode_images(model, z: np.ndarray, *, clip: bool = True, batch_size: int = BATCH_SIZE) -> np.ndarray:
+def decode_images(model, z: np.ndarray, *, clip: bool | None = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Decode codes of any leading shape ``(..., latent_dim)`` into images ``(..., *sample_shape)``.
 
     ``clip`` limits the result to [0, 1]: the gaussian and mse decoders are not bounded, and images
-    outside [0, 1] cannot be shown or compared with the data.
+    outside [0, 1] cannot be shown or compared with the data. By default (None) images are clipped
+    and real-valued data (``model.scaling`` set), whose standardised values are unbounded, are not.
     """
+    if clip is None:
+        clip = model.scaling is None
     z = np.asarray(z, dtype=np.float32)
     lead = z.shape[:-1]
     flat = z.reshape(-1, z.shape[-1])
@@ -47,8 +52,15 @@ def decode_images(model, z: np.ndarray, *, clip: bool = True, batch_size: int = 
     return images.reshape(*lead, *model.sample_shape)
 
 
+def decode_values(model, z: np.ndarray) -> np.ndarray:
+    """Decoded samples in the data's original units, float64: a table's rows as its columns were
+    (``model.to_data_units`` of the standardised decoder mean); images as :func:`decode_images`."""
+    return np.asarray(model.to_data_units(decode_images(model, z)), dtype=np.float64)
+
+
 def reconstruct(model, x: np.ndarray) -> np.ndarray:
-    """The posterior-mean reconstruction decode(E[z|x]), clipped to [0, 1]."""
+    """The posterior-mean reconstruction decode(E[z|x]), clipped to [0, 1] for images (standardised
+    values, unclipped, for real-valued data)."""
     return decode_images(model, encode_means(model, x))
 
 
@@ -67,6 +79,19 @@ def mean_kl_per_dim(model, x: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np
         posterior = model.encode(torch.as_tensor(x[start:start + batch_size], device=device))
         total += posterior.kl_per_dim().double().sum(0).cpu()
     return (total / max(len(x), 1)).numpy()
+
+
+def check_codes(codes, latent_dim: int) -> np.ndarray:
+    """Codes given by hand (lists of numbers) as a float64 ``(N, latent_dim)`` array, or
+    :class:`ConfigError` naming the first bad one."""
+    rows = [np.asarray(code, dtype=np.float64).reshape(-1) for code in codes]
+    if not rows:
+        raise ConfigError("no codes given: give at least one, e.g. --z 0,0")
+    for i, row in enumerate(rows):
+        if row.size != latent_dim or not np.all(np.isfinite(row)):
+            raise ConfigError(f"code {i + 1} has {row.size} numbers{'' if np.all(np.isfinite(row)) else ' (not all finite)'}: "
+                              f"this model's codes are {latent_dim} finite numbers")
+    return np.stack(rows)
 
 
 def check_indices(indices, n: int, *, what: str = "image index", split: str = "test") -> list[int]:

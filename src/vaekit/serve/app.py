@@ -133,7 +133,7 @@ def create_app(registry: RunRegistry, *, allowed_hosts=LOOPBACK_NAMES) -> FastAP
 
 def _decode(registry: RunRegistry, request: schemas.DecodeRequest) -> dict:
     explorer = registry.get(request.run)
-    return {"images": explorer.decode(explorer.check_codes(request.z))}
+    return explorer.decode(explorer.check_codes(request.z))
 
 
 def _asset(name: str) -> bytes:

@@ -3,6 +3,10 @@
 Everything the explorer computes goes through :mod:`vaekit.latent` and the model's own methods
 (``encode``, ``decode``, ``sample_prior``), so a new model type works here as soon as it works there.
 
+A table run answers with the same pictures (a bar glyph of each row, :func:`feature_glyph`, where an
+image run has images) and, beside them, the rows' values in the data's original units
+(``model.to_data_units``) under ``info()["feature_names"]``.
+
 Thread safety: uvicorn serves requests from a pool of threads. A model is only read during
 inference, but nothing promises that every model (or every future one, with a learned prior or a
 cache) is safe to call from several threads at once, and on a laptop CPU parallel forward passes
@@ -23,7 +27,7 @@ import numpy as np
 from vaekit import latent
 from vaekit.errors import ConfigError, VaekitError
 from vaekit.training.run import open_run
-from vaekit.serve.images import BadInput, png_data_url, read_upload
+from vaekit.serve.images import BadInput, feature_glyph, png_data_url, read_upload
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,7 @@ class Explorer:
         self.latent_dim = int(model.latent_dim)
         self.variational = model.variational
         self.class_names = list(model.class_names or dataset.class_names or []) or None
+        self.feature_names = list(dataset.feature_names) if getattr(dataset, "is_table", False) else None
         self._probe()
 
         self.test_x, self.test_y = dataset.test.x, dataset.test.y
@@ -146,6 +151,7 @@ class Explorer:
             "test_images": int(len(self.test_x)),
             "can_upload": len(self.sample_shape) == 3,
             "has_prior": True,
+            **self._feature_info(),
             "training": self.training,
             "evaluation": self.evaluation,
             "start": self.map_codes.mean(0).tolist(),
@@ -167,6 +173,17 @@ class Explorer:
             "labels": None if self.test_y is None else self.test_y[self.map_indices].tolist(),
         }
 
+    def _feature_info(self) -> dict:
+        """A table's column names and its standardisation (original units), which the page uses to
+        place each value against the training data; all None for image runs."""
+        if self.feature_names is None:
+            return {"feature_names": None, "feature_mean": None, "feature_scale": None}
+        scaling = self.model.scaling
+        shape = (len(self.feature_names),)
+        return {"feature_names": self.feature_names,
+                "feature_mean": np.broadcast_to(np.asarray(scaling.mean, np.float64), shape).tolist(),
+                "feature_scale": np.broadcast_to(np.asarray(scaling.scale, np.float64), shape).tolist()}
+
     # -- requests ---------------------------------------------------------------------------------
     def check_codes(self, codes) -> np.ndarray:
         """Codes from a request as an (N, latent_dim) float array, or :class:`BadInput`."""
@@ -176,10 +193,23 @@ class Explorer:
                                f"(latent_dim of run {self.run_id!r})")
         return np.asarray(codes, np.float64).reshape(len(codes), self.latent_dim)
 
-    def decode(self, codes: np.ndarray) -> list[str]:
+    def decode(self, codes: np.ndarray) -> dict:
+        """``images``: PNG data URLs of the decoded samples (bar glyphs for a table); ``values``: a
+        table's decoded rows in its original units (None for images)."""
         with self.lock:
-            images = latent.decode_images(self.model, codes)
-        return [png_data_url(image) for image in images]
+            samples = latent.decode_images(self.model, codes)
+        return {"images": self._pictures(samples), "values": self._values(samples)}
+
+    def _pictures(self, samples: np.ndarray) -> list[str]:
+        if self.feature_names is None:
+            return [png_data_url(sample) for sample in samples]
+        return [png_data_url(feature_glyph(sample)) for sample in samples]
+
+    def _values(self, samples: np.ndarray) -> list[list[float]] | None:
+        """Rows in the data's original units, for a table; None for images (the picture is the value)."""
+        if self.feature_names is None:
+            return None
+        return np.asarray(self.model.to_data_units(samples), np.float64).tolist()
 
     def test_image(self, index: int) -> dict:
         if not 0 <= index < len(self.test_x):
@@ -189,7 +219,7 @@ class Explorer:
         found = self._encode(x)
         label = None if self.test_y is None else int(self.test_y[index])
         return {"index": index, "label": label, "class_name": self._class_name(label),
-                "image": png_data_url(x[0]), **found}
+                "image": self._pictures(x)[0], "image_values": (self._values(x) or [None])[0], **found}
 
     def encode_upload(self, data: bytes, *, invert: bool = False) -> dict:
         sample = read_upload(data, self.sample_shape, invert=invert)
@@ -204,11 +234,12 @@ class Explorer:
             logvar = None if posterior.logvar is None else posterior.logvar.double().cpu().numpy()
             recon = latent.decode_images(self.model, mean)
         return {"mean": mean[0].tolist(), "logvar": None if logvar is None else logvar[0].tolist(),
-                "point": self.plane.project(mean)[0].tolist(), "reconstruction": png_data_url(recon[0])}
+                "point": self.plane.project(mean)[0].tolist(), "reconstruction": self._pictures(recon)[0],
+                "reconstruction_values": (self._values(recon) or [None])[0]}
 
     def interpolate(self, start, end, steps: int, method: str) -> dict:
         codes = latent.interpolate(np.asarray(start), np.asarray(end), steps, method)
-        return {"z": codes.tolist(), "images": self.decode(codes), "points": self.plane.project(codes).tolist()}
+        return {"z": codes.tolist(), **self.decode(codes), "points": self.plane.project(codes).tolist()}
 
     def sample(self, n: int, *, sampler: str, temperature: float, seed: int) -> dict:
         warning = None
@@ -220,7 +251,7 @@ class Explorer:
                 from vaekit.latent.sampling import ae_prior_warning
 
                 warning = ae_prior_warning().replace("--sampler gmm (in Python sampler='gmm')", "the gmm sampler")
-        return {"z": codes.tolist(), "images": self.decode(codes), "points": self.plane.project(codes).tolist(),
+        return {"z": codes.tolist(), **self.decode(codes), "points": self.plane.project(codes).tolist(),
                 "warning": warning}
 
     def _prior_samples(self, n: int, temperature: float, seed: int) -> np.ndarray:

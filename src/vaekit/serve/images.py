@@ -1,4 +1,5 @@
-"""Images in and out of the explorer: decoded arrays to PNG data URLs, uploads to model inputs.
+"""Images in and out of the explorer: decoded arrays to PNG data URLs, uploads to model inputs, and
+for table runs a small bar-chart picture of a row (:func:`feature_glyph`), shown where images go.
 
 Uploads are untrusted bytes. They are checked in this order, each failure a :class:`BadInput` with
 the HTTP status to answer: size (at most :data:`MAX_UPLOAD_BYTES`), pixel count (at most
@@ -50,6 +51,33 @@ def image_view(image: np.ndarray) -> np.ndarray:
         side = math.isqrt(image.size)
         image = image.reshape(side, side) if side * side == image.size else image[None, :]
     return np.rint(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+GLYPH_LIMIT = 3.0                  # bars reach the edge at +-3 training sd
+GLYPH_UP, GLYPH_DOWN, GLYPH_AXIS = (0.84, 0.19, 0.15), (0.19, 0.40, 0.75), 0.62
+
+
+def feature_glyph(row: np.ndarray, *, bar: int = 3, gap: int = 1) -> np.ndarray:
+    """A table row, standardised, as a small square picture (3, H, W) in [0, 1]: one bar per feature,
+    left to right in column order, red and up above the training mean, blue and down below it,
+    as long as its standardised value (clipped at +-GLYPH_LIMIT sd), on a grey zero line.
+
+    It stands in for the image wherever the explorer shows samples small (the map's tooltip, the
+    interpolation strip, samples); the page lists the values themselves beside it.
+    """
+    row = np.clip(np.asarray(row, np.float64).reshape(-1), -GLYPH_LIMIT, GLYPH_LIMIT)
+    width = row.size * (bar + gap) + gap
+    height = max(25, width | 1)                    # odd: one middle row for the zero line
+    middle = height // 2
+    canvas = np.ones((3, height, width), np.float32)
+    canvas[:, middle, :] = GLYPH_AXIS
+    for i, value in enumerate(row):
+        length = int(round(abs(value) / GLYPH_LIMIT * middle))
+        left = gap + i * (bar + gap)
+        rows = slice(middle - length, middle) if value > 0 else slice(middle + 1, middle + 1 + length)
+        colour = GLYPH_UP if value > 0 else GLYPH_DOWN
+        canvas[:, rows, left:left + bar] = np.asarray(colour, np.float32)[:, None, None]
+    return canvas
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -33,8 +33,13 @@ class DecodeRequest(Strict):
                                    description=f"1 to {MAX_CODES} codes, each latent_dim finite numbers")]
 
 
+VALUES = "table runs: the decoded rows in the data's original units, in the order of info's feature_names; null for images"
+Rows = list[list[float]] | None
+
+
 class Images(BaseModel):
-    images: list[str] = Field(description="PNG data URLs, one per code, in order")
+    images: list[str] = Field(description="PNG data URLs, one per code, in order (table runs: a bar glyph of each row)")
+    values: Rows = Field(None, description=VALUES)
 
 
 class InterpolateRequest(Strict):
@@ -48,6 +53,7 @@ class InterpolateRequest(Strict):
 class Path(BaseModel):
     z: list[list[float]]
     images: list[str]
+    values: Rows = Field(None, description=VALUES)
     points: list[list[float]] = Field(description="the codes' positions on the map")
 
 
@@ -84,6 +90,8 @@ class Encoded(BaseModel):
     logvar: list[float] | None = Field(description="posterior log-variance; null for a plain autoencoder")
     point: list[float] = Field(description="the mean's position on the map")
     reconstruction: str = Field(description="PNG data URL of decode(mean)")
+    reconstruction_values: list[float] | None = Field(
+        None, description="table runs: decode(mean) in the data's original units; null for images")
 
 
 class Upload(Encoded):
@@ -95,6 +103,7 @@ class TestImage(Encoded):
     label: int | None
     class_name: str | None
     image: str
+    image_values: list[float] | None = Field(None, description="table runs: the test row in its original units; null for images")
 
 
 class Dimension(BaseModel):
@@ -118,6 +127,9 @@ class Info(BaseModel):
     test_images: int
     can_upload: bool
     has_prior: bool
+    feature_names: list[str] | None = Field(None, description="table runs: the columns; null for images")
+    feature_mean: list[float] | None = Field(None, description="table runs: each column's training mean (original units)")
+    feature_scale: list[float] | None = Field(None, description="table runs: each column's training sd (original units)")
     training: dict[str, float | int | None] = Field(description="epochs trained and the best validation loss")
     evaluation: dict[str, float | int | str] | None = Field(description="numbers from eval.json (null before vaekit evaluate)")
     start: list[float] = Field(description="the mean of the mapped test codes: where the sliders start")

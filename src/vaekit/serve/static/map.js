@@ -78,7 +78,8 @@ function buildLegend() {
 function redraw(patch, source) {
   if (source === "run") {
     const how = state.map.method === "pca" ? `PCA of the ${state.info.latent_dim}-D codes` : "the codes themselves";
-    $("map-title").textContent = `${state.map.points.length.toLocaleString()} test images · ${how}`;
+    const what = state.info.feature_names ? "test rows" : "test images";
+    $("map-title").textContent = `${state.map.points.length.toLocaleString()} ${what} · ${how}`;
     computeView(); renderDots(); buildLegend();
   } else if ("hidden" in patch) {
     renderDots();

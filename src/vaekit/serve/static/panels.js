@@ -4,6 +4,7 @@
 import {state, subscribe, update, setCode} from "./state.js";
 import {testImage, imageName} from "./api.js";
 import {$, fail} from "./dom.js";
+import {showInputFeatures} from "./decoder.js";
 
 export async function selectTestImage(index) {
   try {
@@ -11,6 +12,7 @@ export async function selectTestImage(index) {
     $("selected-image").src = found.image;
     $("selected-recon").src = found.reconstruction;
     $("selected-label").textContent = `${imageName(found)}: the sliders start from its posterior mean.`;
+    showInputFeatures(found.image_values);
     update({selection: {z: found.mean, label: imageName(found), image: found.image}});
     setCode(found.mean, imageName(found));
   } catch (error) { fail(error); }
@@ -66,6 +68,7 @@ function describeRun(info) {
          `${info.parameters.toLocaleString()} parameters · ${info.likelihood} likelihood`;
 }
 
+// Per pixel for images; a table's MSE is per standardised value (eval.json's mse).
 const FACTS = [
   ["nll", "test NLL (nats)", 2], ["nelbo", "−ELBO (nats)", 2], ["recon", "reconstruction term (nats)", 2],
   ["kl", "KL (nats)", 2], ["bits_per_dim", "bits/dim", 4], ["mse", "MSE per pixel", 5],
@@ -83,7 +86,8 @@ function showFacts(info) {
   row("epochs trained", String(info.training.epochs));
   if (info.training.best_val_loss !== null) row("best validation loss", info.training.best_val_loss.toFixed(2));
   if (!info.evaluation) { row("evaluation", "none yet: vaekit evaluate RUN"); return; }
-  for (const [key, name, digits] of FACTS) {
+  for (const [key, label, digits] of FACTS) {
+    const name = info.feature_names ? label.replace("per pixel", "per standardised value") : label;
     if (key in info.evaluation) row(name, key === "active_units" ? `${info.evaluation[key]} of ${info.latent_dim}` : Number(info.evaluation[key]).toFixed(digits));
   }
 }

@@ -67,7 +67,8 @@ async function loadAttribute() {
     const answer = await post("/api/attribute", {plus: $("attr-plus").value, minus: $("attr-minus").value});
     update({attribute: answer});
     $("attr-note").textContent = `v = mean(${answer.plus}) − mean(${answer.minus}), |v| = ${answer.norm.toFixed(2)}, ` +
-      `from ${answer.n_plus.toLocaleString()} and ${answer.n_minus.toLocaleString()} training images.`;
+      `from ${answer.n_plus.toLocaleString()} and ${answer.n_minus.toLocaleString()} training ` +
+      `${state.info.feature_names ? "rows" : "images"}.`;
     return answer;
   } catch (error) { fail(error); return null; }
 }
