@@ -6,6 +6,7 @@ wherever it appears. Arrays come from :mod:`vaekit.latent`, drawing from :mod:`v
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vaekit import latent
-from vaekit.figures import plots
+from vaekit.figures import animation, plots
 from vaekit.errors import ConfigError
 
 
@@ -67,21 +68,30 @@ def reconstruction(model, dataset, *, n: int = 10, split: str = "test") -> Made:
 
 
 def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature: float = 1.0, seed: int = 0,
-            components: int = 10, cols: int = 8) -> Made:
+            components: int = 10, cols: int = 8, condition: int | None = None) -> Made:
+    """Decoded samples; ``condition`` (conditional models) is the class index they are decoded given."""
     _positive(n, "-n")
     _positive(cols, "--cols")
-    train_means = latent.encode_means(model, dataset.train.x) if sampler == "gmm" else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
-                                    train_means=train_means, components=components)
+    with model.conditioned(condition) if condition is not None else nullcontext():
+        train_means = latent.encode_means(model, dataset.train.x) if sampler == "gmm" else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
+                                        train_means=train_means, components=components)
+        images = latent.decode_images(model, codes)
     prior = "z ~ N(0, T²I)" if model.prior.standard else "z from the model's own prior"
     source = (prior if sampler == "prior"
               else f"a {components}-component Gaussian mixture fitted to {len(train_means)} encoded training images")
-    title = f"{n} samples: decode(z), {source}, T = {temperature:g}"
-    figure = plots.samples_figure(latent.decode_images(model, codes), title=title, cols=cols)
-    return Made(figure, f"{n} samples from the {'prior' if sampler == 'prior' else 'fitted mixture'}",
-                [str(w.message) for w in caught])
+    origin = "the prior" if sampler == "prior" else "the fitted mixture"
+    if condition is None:
+        title, summary = f"{n} samples: decode(z), {source}, T = {temperature:g}", f"{n} samples from {origin}"
+    else:
+        names = class_names(model, dataset) or []
+        which = f"class {condition}" + (f" ({names[condition]})" if condition < len(names) else "")
+        title = f"{n} samples of {which}: decode(z, y = {condition}), {source}, T = {temperature:g}"
+        summary = f"{n} samples of {which}: z from {origin}, decoded given the class"
+    figure = plots.samples_figure(images, title=title, cols=cols)
+    return Made(figure, summary, [str(w.message) for w in caught])
 
 
 def interpolation(model, dataset, *, start: int = 0, end: int = 1, steps: int = 10, method: str = "linear") -> Made:
@@ -108,18 +118,33 @@ def interpolation_grid(model, dataset, *, corners, steps: int = 8) -> Made:
     return Made(figure, f"{steps}x{steps} grid between test images {', '.join(str(i) for i in indices)}")
 
 
-def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32) -> Made:
+def _traverse(model, dataset, index: int, span: float, steps: int, max_dims: int):
     _positive(max_dims, "--max-dims")
     test = dataset.test
     [index] = latent.check_indices([index], len(test))
     result = latent.traverse(model, test.x[index:index + 1], test.x, span=span, steps=steps, max_dims=max_dims)
+    unit = "KL per dimension (nats)" if result.score_name == "KL" else "variance of the encoded means per dimension"
+    return index, result, f"{unit}: " + ", ".join(f"z{d} {s:.3g}" for d, s in zip(result.dims, result.scores))
+
+
+def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32) -> Made:
+    index, result, summary = _traverse(model, dataset, index, span, steps, max_dims)
+    test = dataset.test
     shown = "" if len(result.dims) == model.latent_dim else f" ({len(result.dims)} of {model.latent_dim} shown)"
     order = ("rows sorted by mean KL on the test set, largest first" if result.score_name == "KL" else
              "rows sorted by the variance of the encoded means (an AE has no KL), largest first")
     title = f"Latent traversal around test image {label(index, test.y, class_names(model, dataset))}: {order}{shown}"
     figure = plots.traversal_figure(result, reference=test.x[index], title=title)
-    unit = "KL per dimension (nats)" if result.score_name == "KL" else "variance of the encoded means per dimension"
-    return Made(figure, f"{unit}: " + ", ".join(f"z{d} {s:.3g}" for d, s in zip(result.dims, result.scores)))
+    return Made(figure, summary)
+
+
+def traversal_animation(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32,
+                        frame_ms: int = 120) -> Made:
+    """The traversal as an animated GIF (``Made.figure`` holds its bytes): every shown dimension sweeps
+    from -span to +span and back at once, one tile each, in the same order as :func:`traversal`."""
+    _positive(frame_ms, "--frame-ms")
+    index, result, summary = _traverse(model, dataset, index, span, steps, max_dims)
+    return Made(animation.traversal_gif(result, frame_ms=frame_ms), summary)
 
 
 def latent_map(model, dataset, *, method: str = "pca", max_points: int = 5000, grid_size: int = 15, seed: int = 0) -> Made:

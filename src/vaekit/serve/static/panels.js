@@ -27,7 +27,7 @@ function buildSliders() {
     if (inactive) row.classList.add("inactive");
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = `z${dim.index + 1} `;
+    name.textContent = `z${dim.index} `;   // 0-based, as in the CLI, the figures and the report
     if (dim.kl !== null) {
       const kl = document.createElement("small");
       kl.textContent = inactive ? "off" : dim.kl.toFixed(1);
@@ -39,13 +39,13 @@ function buildSliders() {
     input.min = dim.low; input.max = dim.high;
     input.step = (dim.high - dim.low) / 400;
     input.dataset.dim = dim.index;
-    input.setAttribute("aria-label", `z${dim.index + 1}`);
+    input.setAttribute("aria-label", `z${dim.index}`);
     const output = document.createElement("output");
     input.addEventListener("input", () => {
       const z = state.z.slice();
       z[dim.index] = Number(input.value);
       output.textContent = z[dim.index].toFixed(2);
-      setCode(z, `z${dim.index + 1} = ${z[dim.index].toFixed(2)} (slider)`, "slider");
+      setCode(z, `z${dim.index} = ${z[dim.index].toFixed(2)} (slider)`, "slider");
     });
     row.append(name, input, output);
     box.append(row);
