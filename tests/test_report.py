@@ -169,7 +169,7 @@ def test_class_conditional_samples_say_their_class(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(run), "--class", "3", "-n", "8", "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    assert "8 samples of class 3" in printed and "samples from the prior" not in printed
+    assert "8 samples conditioned on class 3 (3)" in printed and "samples from the prior" not in printed
 
 
 def test_the_decoded_grid_of_small_images_has_gaps_and_axes_numbered_from_zero(runs):

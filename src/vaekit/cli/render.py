@@ -47,7 +47,8 @@ class Ticker:
             try:
                 line = self.describe()
                 if line:
-                    print(line, file=self.stream, flush=True)
+                    self.stream.write(line + "\n")   # one write, so it never splits another thread's line
+                    self.stream.flush()
             except (ValueError, OSError):   # the stream was closed under us: stop quietly
                 return
 
@@ -79,11 +80,14 @@ class CountBar:
         self.ticker = Ticker(self.describe, every=every, stream=self.stream) if Ticker.wanted(self.stream) else None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.done is None:
+        restarted = self.done is not None and done < self.done   # the next run of a comparison, say
+        if self.done is None or restarted:
             self.started = time.monotonic()
         self.done, self.total = done, total
         if self.bar is None:
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=self.stream, leave=False, disable=None)
+        elif restarted:
+            self.bar.reset(total=total)
         self.bar.update(done - self.bar.n)
 
     def describe(self) -> str | None:

@@ -59,16 +59,22 @@ def _device(name: str) -> str:
 
 
 def _report(args) -> int:
+    from vaekit.cli import render
     from vaekit.figures.report import build_report
 
-    page = build_report(args.run, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device), seed=args.seed)
+    with render.CountBar("evaluating", unit="img") as bar:   # only when the run has no eval.json yet
+        page = build_report(args.run, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device),
+                            seed=args.seed, progress=bar)
     return _write_page(page, Path(args.out) if args.out else Path(args.run) / "report.html")
 
 
 def _compare(args) -> int:
+    from vaekit.cli import render
     from vaekit.figures.report import build_comparison
 
-    page = build_comparison(args.runs, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device), seed=args.seed)
+    with render.CountBar("evaluating", unit="img") as bar:   # the runs without eval.json, one after another
+        page = build_comparison(args.runs, iw_samples=args.iw_samples, data_dir=args.data_dir,
+                                device=_device(args.device), seed=args.seed, progress=bar)
     _print_comparison(args.runs)
     return _write_page(page, Path(args.out))
 

@@ -88,8 +88,8 @@ def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature:
     else:
         names = class_names(model, dataset) or []
         which = f"class {condition}" + (f" ({names[condition]})" if condition < len(names) else "")
-        title = f"{n} samples of {which}: decode(z, y = {condition}), {source}, T = {temperature:g}"
-        summary = f"{n} samples of {which}: z from {origin}, decoded given the class"
+        title = f"{n} samples conditioned on {which}: decode(z, y = {condition}), {source}, T = {temperature:g}"
+        summary = f"{n} samples conditioned on {which}: z from {origin}, decoded given the class"
     figure = plots.samples_figure(images, title=title, cols=cols)
     return Made(figure, summary, [str(w.message) for w in caught])
 

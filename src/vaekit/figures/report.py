@@ -31,14 +31,16 @@ DISENTANGLEMENT_MODELS = ("beta-vae", "beta-tcvae", "factor-vae", "dip-vae", "ca
 EVAL_ROWS = ["recon", "kl", "nelbo", "nll", "bits_per_dim", "mse", "pca_mse", "active_units"]
 
 
-def ensure_evaluation(run: Run, *, iw_samples: int, data_dir: str | None = None, device: str = "cpu") -> dict[str, Any]:
-    """The run's eval.json, computing (and writing) it first if it is missing."""
+def ensure_evaluation(run: Run, *, iw_samples: int, data_dir: str | None = None, device: str = "cpu",
+                      progress=None) -> dict[str, Any]:
+    """The run's eval.json, computing (and writing) it first if it is missing (``progress(done, total)``
+    hears how far the evaluation is)."""
     result = run.evaluation()
     if result is None:
         from vaekit.evaluation.evaluate import evaluate
 
         log.info("no eval.json in %s: evaluating with K = %d", run.path, iw_samples)
-        result = evaluate(run.path, iw_samples=iw_samples, data_dir=data_dir, device=device)
+        result = evaluate(run.path, iw_samples=iw_samples, data_dir=data_dir, device=device, progress=progress)
     return result
 
 
@@ -178,10 +180,10 @@ def configuration_section(run: Run) -> str:
 
 # -- one run -------------------------------------------------------------------------------------
 def build_report(run_dir: str | Path, *, iw_samples: int = 1000, data_dir: str | None = None,
-                 device: str = "cpu", seed: int = 0) -> str:
-    """The HTML report of one run."""
+                 device: str = "cpu", seed: int = 0, progress=None) -> str:
+    """The HTML report of one run (``progress``: see :func:`ensure_evaluation`)."""
     run = open_run(run_dir)
-    result = ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device)
+    result = ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device, progress=progress)
     from vaekit.latent import load_model_and_data
 
     model, dataset = load_model_and_data(run.path, data_dir=data_dir, device=device)
@@ -314,12 +316,13 @@ def comparison_for(run_dirs: Sequence[str | Path]) -> Comparison:
 
 
 def build_comparison(run_dirs: Sequence[str | Path], *, iw_samples: int = 1000, data_dir: str | None = None,
-                     device: str = "cpu", seed: int = 0) -> str:
+                     device: str = "cpu", seed: int = 0, progress=None) -> str:
     """One page with runs side by side (one column each) and the rate-distortion plane of each dataset."""
     from vaekit.latent import load_model_and_data
 
     runs = [open_run(path) for path in run_dirs]
-    results = [ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device) for run in runs]
+    results = [ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device, progress=progress)
+               for run in runs]
     table = compare_runs(runs, results)
     body = "".join(h.warning(text) for text in table.warnings)
     body += h.row_table(["", *table.columns], table.rows, marked=table.marked, digits=3)

@@ -242,9 +242,10 @@ def _evaluation_section(result: dict[str, Any] | None) -> str:
         if scores.get(key) is not None:
             rows.append((label, f"{_number(scores[key])} — in [0, 1], higher is better"))
     split = f"{result.get('split', 'test')} split, {_number(result.get('n'))} samples, likelihood {result.get('likelihood')}"
-    per = "per sample" if result.get("proper_likelihood", True) else "per sample (a loss, not nats of a probability)"
+    units = ("nats per sample" if result.get("proper_likelihood", True)
+             else "the reconstruction is a loss per sample, not nats of a probability")
     notes = "".join(f"\n- {note}" for note in result.get("notes", []))
-    return (f"## Evaluation\n\n{split}; nats {per}, MSE per value. All numbers are in `eval.json`.\n\n"
+    return (f"## Evaluation\n\n{split}; {units}; MSE per value. All numbers are in `eval.json`.\n\n"
             + _table(rows, ("quantity", "value — meaning")) + (f"\n\nNotes:{notes}" if notes else ""))
 
 
