@@ -79,7 +79,7 @@ def test_an_mse_autoencoder_card_says_loss_not_nats(tmp_path):
     front, body = read_card(run)
     assert front["metrics"] == ["mse"] and "autoencoder" in front["tags"]
     evaluation = body[body.index("## Evaluation"):body.index("## Intended use")]
-    assert "reconstruction −E[log p(x|z)] (loss)" in evaluation and "(nats)" not in evaluation
+    assert "| reconstruction −E[log p(x\\|z)] (loss) |" in evaluation and "(nats)" not in evaluation
     assert "no posterior density" in body
 
 

@@ -21,7 +21,7 @@ RUN = Path(__file__).parent / "data" / "runs-v0" / "vae"
 def client(tmp_path_factory):
     folder = tmp_path_factory.mktemp("docs") / "vae"
     shutil.copytree(RUN, folder)
-    return TestClient(create_app(RunRegistry(folder)))
+    return TestClient(create_app(RunRegistry(folder)), base_url="http://127.0.0.1:8000")
 
 
 def test_docs_page_lists_every_endpoint_without_fetching_anything(client):

@@ -104,7 +104,7 @@ def card_text(name: str, info: dict[str, Any], history: list[dict[str, Any]], re
     kind = "autoencoder" if entry is not None and entry.deterministic else "variational autoencoder"
     shape = "×".join(str(s) for s in data["sample_shape"])
     title = f"# {name}: {config['model']} on {data['name']}"
-    intro = (f"A {kind} ({config['model']}, {config['arch']} networks, {config['latent_dim']}-dimensional latent space) "
+    intro = (f"{'An' if kind[0] in 'aeiou' else 'A'} {kind} ({config['model']}, {config['arch']} networks, {config['latent_dim']}-dimensional latent space) "
              f"trained with vaekit on {data['name']} ({shape} samples). "
              "This card is written by vaekit with the run and updated by `vaekit evaluate`.")
     sections = [title, intro, _model(config, info, entry), _data(data), _training(config, history, info),
@@ -162,9 +162,12 @@ def _number(value: Any, digits: int = 4) -> str:
 
 def _model(config: dict[str, Any], info: dict[str, Any], entry) -> str:
     networks = {"conv": f"conv, channels {config.get('channels')}"}.get(config["arch"], f"{config['arch']}, hidden {config.get('hidden')}")
-    rows = [("model", f"`{config['model']}`" + (f": {entry.description} ({entry.paper})" if entry is not None else "")),
+    paper = f" ({entry.paper})" if entry is not None and entry.paper.strip("-") else ""
+    deterministic = entry is not None and entry.deterministic
+    rows = [("model", f"`{config['model']}`" + (f": {entry.description}{paper}" if entry is not None else "")),
             ("networks", networks),
-            ("latent", f"{config['latent_dim']} dimensions, prior {config.get('prior') or 'standard'}"),
+            ("latent", f"{config['latent_dim']} dimensions, "
+                       + ("deterministic codes" if deterministic else f"prior {config.get('prior') or 'standard'}")),
             ("likelihood p(x|z)", info.get("model", {}).get("likelihood", config.get("likelihood"))),
             ("parameters", _number(info.get("model", {}).get("parameters")))]
     own = [f"{key} = {_number(config[key])}" for key in _model_option_names(config["model"]) if key in config]
@@ -251,7 +254,7 @@ def _evaluation_section(result: dict[str, Any] | None) -> str:
 
 def _use(config: dict[str, Any], data: dict[str, Any], entry, result: dict[str, Any] | None) -> str:
     lines = ["## Intended use and limitations", "",
-             f"- Intended for research and teaching: studying what a {config['model']} learns on {data['name']}, "
+             f"- Intended for research and teaching: studying what this {config['model']} model learns on {data['name']}, "
              "its latent space (`vaekit serve`, `vaekit traverse`), and as a baseline for other models.",
              f"- It models only data like its training data ({data['name']}, samples of shape "
              f"{' × '.join(str(s) for s in data['sample_shape'])}); encodings, reconstructions and likelihoods of "
@@ -273,11 +276,12 @@ def _loading(name: str, data: dict[str, Any]) -> str:
             "```python\n"
             "import torch\n"
             "import vaekit\n\n"
-            f'model = vaekit.load("{name}")            # this folder: best weights, in eval mode\n'
-            f"x = torch.rand(8, {shape})               # a batch of samples with values in [0, 1]\n"
-            "posterior = model.encode(x)             # q(z|x): .mean, .sample()\n"
-            "images = model.decode(posterior.mode())  # back to the data space\n"
-            "```\n\n"
+            + "".join(f"{line:<42}# {comment}\n" for line, comment in (
+                (f'model = vaekit.load("{name}")', "this folder: best weights, in eval mode"),
+                (f"x = torch.rand(8, {shape})", "a batch of samples, values in [0, 1]"),
+                ("posterior = model.encode(x)", "q(z|x): .mean, .mode(), .sample()"),
+                ("images = model.decode(posterior.mode())", "back to the data space")))
+            + "```\n\n"
             f"From the command line: `vaekit evaluate {name}`, `vaekit report {name}`, `vaekit serve {name}`.")
 
 
