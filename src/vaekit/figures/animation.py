@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 from vaekit.figures.plots import CELL_PIXELS, as_picture
 
 GAP = 6            # pixels between tiles
-LABEL_HEIGHT = 14  # pixels above each tile for its name
-FOOTER_HEIGHT = 18
+LABEL_HEIGHT = 16  # pixels above each tile for its name
+FOOTER_HEIGHT = 20
 
 
 def sweep(steps: int) -> list[int]:
@@ -39,7 +39,10 @@ def traversal_gif(traversal, *, frame_ms: int = 120, columns: int | None = None)
     tile_w, tile_h = width * zoom, height * zoom
     canvas_w = columns * tile_w + (columns + 1) * GAP
     canvas_h = rows * (tile_h + LABEL_HEIGHT) + (rows + 1) * GAP + FOOTER_HEIGHT
-    font = ImageFont.load_default()
+    try:
+        font = ImageFont.load_default(size=12)   # Pillow >= 10.1: its built-in scalable font
+    except TypeError:
+        font = ImageFont.load_default()
     unit = "prior sd" if traversal.score_name == "KL" else "sd of the codes"
     frames = []
     for s in sweep(steps):
@@ -55,12 +58,12 @@ def traversal_gif(traversal, *, frame_ms: int = 120, columns: int | None = None)
             frame.paste(tile.resize((tile_w, tile_h), Image.NEAREST), (left, top + LABEL_HEIGHT))
         offset = float(traversal.offsets[s])
         footer_top = canvas_h - FOOTER_HEIGHT
-        draw.text((GAP, footer_top + 2), f"offset {offset:+.1f} {unit}", fill="black", font=font)
+        draw.text((GAP, footer_top + 3), f"offset {offset:+.1f} {unit}", fill="black", font=font)
         # a bar that shows where in the sweep this frame is
         bar_left, bar_right = canvas_w // 2, canvas_w - GAP
-        draw.line((bar_left, footer_top + 9, bar_right, footer_top + 9), fill="#b0b0b0" if colour else 176, width=1)
+        draw.line((bar_left, footer_top + 10, bar_right, footer_top + 10), fill="#b0b0b0" if colour else 176, width=1)
         x = bar_left + (bar_right - bar_left) * s / max(steps - 1, 1)
-        draw.rectangle((x - 2, footer_top + 4, x + 2, footer_top + 14), fill="black")
+        draw.rectangle((x - 2, footer_top + 5, x + 2, footer_top + 15), fill="black")
         frames.append(frame if not colour else frame.quantize(colors=256))
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)

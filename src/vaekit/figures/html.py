@@ -31,10 +31,10 @@ code { background: #f0f2f4; padding: 1px 4px; border-radius: 3px; }
 .tile .value small { font-size: 13px; font-weight: 400; color: #57606a; }
 .tile .meaning { font-size: 13px; color: #3d444d; margin: 0; }
 .scroll { overflow-x: auto; max-width: 100%; }
-.scroll table { min-width: 100%; }
+table.runs td, table.runs th[scope=col] { text-align: right; padding: 4px 0 4px 18px; }
 td.best { font-weight: 700; background: #e3f2e6; }
 td.best::after { content: " ★"; color: #1a7f37; }
-th[scope=row] { font-weight: 600; white-space: nowrap; background: #fff; position: sticky; left: 0; }
+th[scope=row], table.runs th:first-child { font-weight: 600; white-space: nowrap; background: #fff; position: sticky; left: 0; }
 details { margin: 6px 0; }
 summary { cursor: pointer; color: #1f3b57; font-weight: 600; }
 p.warning { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 8px 12px; margin: 6px 0 10px; }
@@ -45,6 +45,8 @@ p.warning { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; 
   .tile .value { font-size: 20px; }
   .grid { grid-template-columns: 1fr; }
   th, td { padding: 3px 8px 3px 0; }
+  th[scope=row] { white-space: normal; min-width: 6em; max-width: 9em; font-size: 13px; }
+  table.runs td, table.runs th[scope=col] { padding-left: 10px; font-size: 13px; }
 }
 """
 
@@ -94,12 +96,18 @@ def table(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None, di
     return "\n".join(out)
 
 
-def row_table(header: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]], *, marked=frozenset(),
-              digits: int = 3) -> str:
-    """A table whose rows are named (``<th scope="row">``, kept in view when it scrolls sideways) and
-    whose cells ``(row, column)`` in ``marked`` are flagged as the best of their row; it scrolls
-    sideways inside its section rather than widen the page."""
-    out = ['<div class="scroll"><table>',
+def compact(value: Any) -> str:
+    """A number in about four significant digits: 228.52, 0.6311, 0.04588; other values as :func:`fmt`."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
+    return fmt(value)
+
+
+def row_table(header: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]], *, marked=frozenset()) -> str:
+    """Runs side by side: a table whose rows are named (``<th scope="row">``, kept in view when it
+    scrolls sideways) and whose cells ``(row, column)`` in ``marked`` are flagged as the best of their
+    row; it scrolls sideways inside its section rather than widen the page."""
+    out = ['<div class="scroll"><table class="runs">',
            "<tr>" + "".join(f'<th scope="col">{html.escape(h)}</th>' for h in header) + "</tr>"]
     for r, (name, values) in enumerate(rows):
         cells = []
@@ -107,7 +115,7 @@ def row_table(header: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]], 
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
             classes = " ".join(filter(None, ["num" if numeric else "", "best" if (r, c) in marked else ""]))
             attributes = (f' class="{classes}"' if classes else "") + (' title="best of this row"' if (r, c) in marked else "")
-            cells.append(f"<td{attributes}>{html.escape(fmt(value, digits))}</td>")
+            cells.append(f"<td{attributes}>{html.escape(compact(value))}</td>")
         out.append(f'<tr><th scope="row">{html.escape(name)}</th>' + "".join(cells) + "</tr>")
     out.append("</table></div>")
     return "\n".join(out)

@@ -82,12 +82,12 @@ def headline(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     details = result.get("regularity") or {}
     if result.get("completeness") is not None:
         real = details.get("completeness_real")
-        tiles.append((METRICS["completeness"][0], h.fmt(result["completeness"], 3),
-                      "" if real is None else f"real images {h.fmt(real, 3)}", METRICS["completeness"][1]))
+        tiles.append((METRICS["completeness"][0], h.fmt(result["completeness"], 3), "",
+                      METRICS["completeness"][1] + ("" if real is None else f" (real images: {h.fmt(real, 3)})")))
     if result.get("fd") is not None:
         real = details.get("fd_real")
-        tiles.append((METRICS["fd"][0], h.fmt(result["fd"], 2), "" if real is None else f"floor {h.fmt(real, 2)}",
-                      METRICS["fd"][1]))
+        tiles.append((METRICS["fd"][0], h.fmt(result["fd"], 2), "",
+                      METRICS["fd"][1] + ("" if real is None else f" (the floor, real train vs test images: {h.fmt(real, 2)})")))
     return tiles
 
 
@@ -104,8 +104,8 @@ def evaluation_section(result: dict[str, Any]) -> str:
     """Every number of the evaluation, with its unit and meaning."""
     rows = []
     for key in EVAL_ROWS:
-        unit = metric_unit(key, result)
-        rows.append((_label(key, result) + (f" ({unit})" if unit else ""), result.get(key), METRICS[key][1]))
+        unit, label = metric_unit(key, result), _label(key, result)
+        rows.append((label + (f" ({unit})" if unit and unit not in label else ""), result.get(key), METRICS[key][1]))
     body = h.table(rows, header=["quantity", "value", "meaning"], digits=4)
     regularity = _regularity_rows(result)
     if regularity:
@@ -160,10 +160,21 @@ def configuration(run: Run) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]
     own = {f.name for f in dataclasses.fields(cfg.options)}
     shown, folded = [], []
     for key, value in cfg.to_dict().items():
-        text = NONE_WORDS.get(key, "off") if value is None else value
+        text = NONE_WORDS.get(key, "off") if value is None else _option_text(value)
         name = key.replace("_", "-") + (" (model option)" if key in own else "")
         (shown if key in own or applies.get(key, True) else folded).append((name, text))
     return shown, folded
+
+
+def _option_text(value: Any) -> str:
+    """An option's value as the command line would take it: 0.001, 64, 512,256, dynamic."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_option_text(v) for v in value)
+    return str(value)
 
 
 def configuration_section(run: Run) -> str:
@@ -325,7 +336,7 @@ def build_comparison(run_dirs: Sequence[str | Path], *, iw_samples: int = 1000, 
                for run in runs]
     table = compare_runs(runs, results)
     body = "".join(h.warning(text) for text in table.warnings)
-    body += h.row_table(["", *table.columns], table.rows, marked=table.marked, digits=3)
+    body += h.row_table(["", *table.columns], table.rows, marked=table.marked)
     sections = [h.section("Runs", body, "One column per run; ★ marks the best value of a row among the runs it can be "
                                         "compared with (same data, same likelihood, and the same K for NLLs). "
                                         "Nats per image, MSE per value; n/a where a quantity does not apply.")]
