@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +12,9 @@ import yaml
 
 import vaekit
 from vaekit.cli.app import main
+from vaekit.training.card import write_card
+
+OLD_RUNS = Path(__file__).parent / "data" / "runs-v0"
 
 QUICK = ["--dataset", "digits", "--hidden", "32", "--latent-dim", "2", "--epochs", "2", "--batch-size", "64", "--device", "cpu"]
 
@@ -72,21 +77,29 @@ def test_evaluate_fills_the_card_and_its_loading_example_runs(vae_run, monkeypat
         assert torch.equal(scope["model"].decode(z), vaekit.load(vae_run).decode(z))
 
 
+def old_run(name: str, parent: Path) -> Path:
+    """A copy of a run folder written by an older vaekit (tests/data/runs-v0), which has no card yet."""
+    target = parent / name
+    shutil.copytree(OLD_RUNS / name, target)
+    return target
+
+
 def test_an_mse_autoencoder_card_says_loss_not_nats(tmp_path):
-    run = tmp_path / "ae"
-    assert main(["train", *QUICK, "--model", "ae", "--out", str(run)]) == 0
+    run = old_run("ae", tmp_path)
     assert main(["evaluate", str(run), "--iw-samples", "5", "--no-regularity", "--device", "cpu"]) == 0
     front, body = read_card(run)
     assert front["metrics"] == ["mse"] and "autoencoder" in front["tags"]
     evaluation = body[body.index("## Evaluation"):body.index("## Intended use")]
     assert "| reconstruction −E[log p(x\\|z)] (loss) |" in evaluation and "(nats)" not in evaluation
-    assert "no posterior density" in body
+    assert "no posterior density" in body and "deterministic codes" in body
 
 
 def test_a_readme_of_someone_else_is_left_alone(tmp_path):
-    run = tmp_path / "mine"
-    run.mkdir()
+    run = old_run("vae", tmp_path)
     (run / "README.md").write_text("# my notes\n")
-    assert main(["train", *QUICK, "--epochs", "1", "--out", str(run)]) == 0
+    assert write_card(run) is None
     assert (run / "README.md").read_text() == "# my notes\n"
-    assert vaekit.load(run).latent_dim == 2
+    (run / "README.md").unlink()
+    assert write_card(run) == run / "README.md"            # an old run gets its card on the next write
+    assert read_card(run)[0]["library_name"] == "vaekit"
+    assert vaekit.load(run).latent_dim == 4
