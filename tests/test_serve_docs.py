@@ -1,4 +1,5 @@
-"""The explorer's /docs page works offline: made on the server from the OpenAPI schema, nothing from a CDN."""
+"""The explorer's /docs page works offline (made on the server from the OpenAPI schema, nothing from a CDN), and
+its run card says which numbers are nats and with which K."""
 from __future__ import annotations
 
 import re
@@ -37,3 +38,17 @@ def test_docs_page_lists_every_endpoint_without_fetching_anything(client):
             assert f'<span class="method {method}">{method.upper()}</span> <code>{path}</code>' in page
     assert "<code>DecodeRequest</code>" in page and 'href="/openapi.json"' in page
     assert client.get("/redoc").status_code == 404                          # ReDoc would load from a CDN too
+
+
+def test_run_card_numbers_carry_their_k_and_whether_they_are_nats(tmp_path):
+    """The explorer's run card labels the NLL with its K and an MSE autoencoder's terms as losses:
+    /api/info hands the page both."""
+    for name, proper in (("vae", True), ("ae", False)):
+        folder = tmp_path / name
+        shutil.copytree(RUN.parent / name, folder)
+        info = TestClient(create_app(RunRegistry(folder)), base_url="http://127.0.0.1:8000").get("/api/info").json()
+        evaluation = info["evaluation"]
+        assert bool(evaluation["proper_likelihood"]) is proper
+        assert (evaluation.get("iw_samples") is not None) is proper
+    panels = (Path(__import__("vaekit").__file__).parent / "serve" / "static" / "panels.js").read_text()
+    assert "test NLL (nats)" not in panels and "K = ${e.iw_samples}" in panels

@@ -20,7 +20,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8p
           border-radius: 4px; padding: 2px 6px; text-align: center; }
 .method.post { background: #1a7f37; }
 code { background: #f0f2f4; padding: 1px 4px; border-radius: 3px; }
-table { border-collapse: collapse; margin: 4px 0 8px; } th, td { text-align: left; padding: 3px 10px 3px 0;
+table { border-collapse: collapse; margin: 4px 0 8px; display: block; overflow-x: auto; max-width: 100%; } th, td { text-align: left; padding: 3px 10px 3px 0;
   border-bottom: 1px solid #eaecef; vertical-align: top; }
 p.note { color: #57606a; margin: 2px 0 6px; }
 section { border-top: 1px solid #e1e4e8; }

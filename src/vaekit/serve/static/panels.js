@@ -66,10 +66,13 @@ function describeRun(info) {
          `${info.parameters.toLocaleString()} parameters · ${info.likelihood} likelihood`;
 }
 
+// Labels take the evaluation: its K for the NLL, and "a loss" instead of nats where the likelihood is
+// not a normalised probability (an MSE autoencoder's reconstruction is not in nats).
 const FACTS = [
-  ["nll", "test NLL (nats)", 2], ["nelbo", "−ELBO (nats)", 2], ["recon", "reconstruction term (nats)", 2],
-  ["kl", "KL (nats)", 2], ["bits_per_dim", "bits/dim", 4], ["mse", "MSE per pixel", 5],
-  ["pca_mse", "PCA MSE, same size", 5], ["active_units", "active units", 0],
+  ["nll", (e, unit) => `test NLL (${unit}${e.iw_samples ? `, K = ${e.iw_samples}` : ""})`, 2],
+  ["nelbo", (e, unit) => `−ELBO (${unit})`, 2], ["recon", (e, unit) => `reconstruction term (${unit})`, 2],
+  ["kl", () => "KL (nats)", 2], ["bits_per_dim", () => "bits/dim", 4], ["mse", () => "MSE per pixel", 5],
+  ["pca_mse", () => "PCA MSE, same size", 5], ["active_units", () => "active units", 0],
 ];
 function showFacts(info) {
   const table = $("run-facts");
@@ -83,8 +86,10 @@ function showFacts(info) {
   row("epochs trained", String(info.training.epochs));
   if (info.training.best_val_loss !== null) row("best validation loss", info.training.best_val_loss.toFixed(2));
   if (!info.evaluation) { row("evaluation", "none yet: vaekit evaluate RUN"); return; }
+  const evaluation = info.evaluation;
+  const unit = evaluation.proper_likelihood === 0 || evaluation.proper_likelihood === false ? "a loss, not nats" : "nats";
   for (const [key, name, digits] of FACTS) {
-    if (key in info.evaluation) row(name, key === "active_units" ? `${info.evaluation[key]} of ${info.latent_dim}` : Number(info.evaluation[key]).toFixed(digits));
+    if (key in evaluation) row(name(evaluation, unit), key === "active_units" ? `${evaluation[key]} of ${info.latent_dim}` : Number(evaluation[key]).toFixed(digits));
   }
 }
 
