@@ -238,7 +238,7 @@ def _evaluation_section(result: dict[str, Any] | None) -> str:
         if key == "nll" and result.get("iw_samples"):
             label = f"{label} (K = {result['iw_samples']})"
         shown = f"{_number(value)} of {result.get('latent_dim')}" if key == "active_units" else _number(value)
-        rows.append((f"{label}" + (f" ({unit})" if unit else ""), f"{shown} — {meaning}"))
+        rows.append((label + (f" ({unit})" if unit and unit not in label else ""), f"{shown} — {meaning}"))
     scores = result.get("disentanglement") or {}
     for key, label in (("beta_vae", "BetaVAE score"), ("factor_vae", "FactorVAE score"), ("mig", "MIG"),
                        ("dci_disentanglement", "DCI disentanglement"), ("sap", "SAP")):
