@@ -147,7 +147,7 @@ def test_two_processes_match_one_and_resume(tmp_path, digits_dataset):
     assert "distributed: 2 processes (torchrun), global batch 64 (32 per process), lr 0.003" in first.stdout
     assert first.stderr.count("epoch   1/2") == 1 and first.stderr.count("epoch   2/2") == 1
     assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 2
-    assert _files(tmp_path) - before == {"two/run.json", "two/config.json", "two/metrics.jsonl",
+    assert _files(tmp_path) - before == {"two/run.json", "two/config.json", "two/metrics.jsonl", "two/README.md",
                                          "two/checkpoints/best.safetensors", "two/checkpoints/last.safetensors"}
     info = json.loads((tmp_path / "two" / "run.json").read_text())
     assert info["distributed"] == {"world_size": 2, "backend": "gloo", "global_batch": 64, "per_rank_batch": "32",

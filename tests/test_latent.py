@@ -359,7 +359,7 @@ def test_projections_and_grids():
     projection = latent.project_2d(codes, method="pca")
     assert projection.points.shape == (300, 2) and projection.axis_labels[0].startswith("PC1 (")
     assert projection.explained_variance[0] > 0.7
-    assert latent.project_2d(codes[:, :2]).axis_labels == ("z1", "z2")
+    assert latent.project_2d(codes[:, :2]).axis_labels == ("z0", "z1")   # 0-based, as everywhere
     np.testing.assert_allclose(latent.quantile_grid(3), [-1.6448536, 0.0, 1.6448536], atol=1e-6)
     grid = latent.manifold_codes(np.array([1.0, 2.0, 3.0]), np.array([-1.0, 1.0]))
     assert grid.shape == (2, 3, 2) and grid[0, 0].tolist() == [1.0, 1.0] and grid[1, 2].tolist() == [3.0, -1.0]

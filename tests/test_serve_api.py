@@ -152,7 +152,7 @@ def test_map_of_a_2d_latent_is_the_code_itself(client, ae, digits_dataset):
     body = client.get("/api/map", params={"run": "digits-ae"}).json()
     codes = latent.encode_means(ae.model, digits_dataset.test.x[body["indices"]])
     np.testing.assert_allclose(body["points"], codes, atol=1e-4)
-    assert body["method"] == "identity" and body["axis_labels"] == ["z1", "z2"]
+    assert body["method"] == "identity" and body["axis_labels"] == ["z0", "z1"]
     assert body["labels"] == digits_dataset.test.y[body["indices"]].tolist()
 
 

@@ -101,6 +101,10 @@ def test_page_loads_with_map_legend_and_sliders(explorer):
     assert page.locator("#run-picker option").all_inner_texts() == ["digits-ae", "digits-vae"]
     assert page.locator("#legend li").count() == 10
     assert page.locator("#sliders input").count() == 2                     # the AE's 2-D code
+    # Dimensions are numbered from 0, as in the CLI, the figures and the report.
+    order = page.evaluate("state.info.dimensions.map(d => d.index)")
+    names = [text.split()[0] for text in page.locator("#sliders .name").all_inner_texts()]
+    assert names == [f"z{d}" for d in order] and sorted(names) == ["z0", "z1"]
     assert "autoencoder" in page.inner_text("#run-summary")
     assert page.evaluate("state.map.points.length") == 180
     assert explorer.decoded().startswith("data:image/png;base64,")
@@ -243,6 +247,18 @@ def test_samples_can_be_drawn_and_picked(explorer):
     page.locator("#samples img").nth(2).click()
     explorer.wait_changed(before)
     assert page.inner_text("#decoded-caption").startswith("sample 3 (gmm")
+
+
+def test_api_docs_page_works_offline(browser, base_url):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    foreign = []
+    page.on("request", lambda r: r.url.startswith(base_url) or foreign.append(r.url))
+    page.goto(base_url + "/docs")
+    text = page.inner_text("body")
+    context.close()
+    assert not foreign, foreign                                   # Swagger UI would load from a CDN
+    assert "/api/decode" in text and "DecodeRequest" in text
 
 
 # -- the README's pictures ----------------------------------------------------------------------------

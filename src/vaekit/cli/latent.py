@@ -54,6 +54,9 @@ def register(commands) -> None:
     p.add_argument("--range", dest="span", type=float, default=3.0, help="largest offset, in prior standard deviations (default 3)")
     p.add_argument("--steps", type=int, default=9, help="values per dimension (default 9)")
     p.add_argument("--max-dims", type=int, default=32, help="show at most this many dimensions, largest KL first (default 32)")
+    p.add_argument("--gif", action="store_true", help="write an animated GIF instead (default RUN/figures/traverse.gif): "
+                   "every dimension sweeping its range at once, one tile each")
+    p.add_argument("--frame-ms", type=int, default=120, help="with --gif: milliseconds per frame (default 120)")
     p.set_defaults(handler=_traverse)
 
     p = add("latent-map", "the test set's codes in the plane, coloured by class")
@@ -141,6 +144,16 @@ def _show(made, args, name: str, feature_names=None) -> int:
     return 0
 
 
+def _show_bytes(made, args, name: str) -> int:
+    """Write a figure that is ready-made bytes (an animated GIF), then print its path and its numbers."""
+    path = Path(args.out or Path(args.run) / "figures" / name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(made.figure)
+    print(f"wrote {path}")
+    print(made.summary)
+    return 0
+
+
 # -- commands: each is options -> one vaekit.figures.images function -> a PNG ------------------------------
 def _reconstruct(args) -> int:
     from vaekit.figures import images as figures
@@ -151,18 +164,12 @@ def _reconstruct(args) -> int:
 
 
 def _sample(args) -> int:
-    from contextlib import nullcontext
-
     from vaekit.figures import images as figures
 
     model, dataset = _open(args)
     label = _label_of(model, args.label, args.class_name)
-    with model.conditioned(label) if label is not None else nullcontext():
-        made = figures.samples(model, dataset, n=args.n, sampler=args.sampler, temperature=args.temperature,
-                               seed=args.seed, components=args.components, cols=args.cols)
-    if label is not None:
-        names = model.class_names or []
-        print(f"conditioned on class {label}" + (f" ({names[label]})" if label < len(names) else ""))
+    made = figures.samples(model, dataset, n=args.n, sampler=args.sampler, temperature=args.temperature,
+                           seed=args.seed, components=args.components, cols=args.cols, condition=label)
     return _show(made, args, "sample", dataset.feature_names)
 
 
@@ -214,6 +221,10 @@ def _traverse(args) -> int:
     from vaekit.figures import images as figures
 
     model, dataset = _open(args)
+    if args.gif:
+        made = figures.traversal_animation(model, dataset, index=args.index, span=args.span, steps=args.steps,
+                                           max_dims=args.max_dims, frame_ms=args.frame_ms)
+        return _show_bytes(made, args, "traverse.gif")
     made = figures.traversal(model, dataset, index=args.index, span=args.span, steps=args.steps, max_dims=args.max_dims)
     return _show(made, args, "traverse")
 

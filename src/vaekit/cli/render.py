@@ -4,11 +4,53 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
 log = logging.getLogger("vaekit.cli")
+
+PROGRESS_EVERY_S = 5.0   # without a terminal: one progress line this often during a long phase
+
+
+class Ticker:
+    """Progress for output that is not a terminal (piped, or written to a log), where the bars draw
+    nothing: a daemon thread prints ``describe()`` every ``every`` seconds, so a six-minute epoch or
+    evaluation shows it is alive. ``describe`` returns None while there is nothing to say."""
+
+    def __init__(self, describe: Callable[[], str | None], *, every: float = PROGRESS_EVERY_S, stream=None):
+        self.describe, self.every, self.stream = describe, every, stream or sys.stderr
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="vaekit-progress", daemon=True)
+
+    @staticmethod
+    def wanted(stream) -> bool:
+        """True when ``stream`` is not a terminal (a terminal has the live bars instead)."""
+        try:
+            return not stream.isatty()
+        except (AttributeError, ValueError):
+            return True
+
+    def start(self) -> "Ticker":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.every):
+            try:
+                line = self.describe()
+                if line:
+                    self.stream.write(line + "\n")   # one write, so it never splits another thread's line
+                    self.stream.flush()
+            except (ValueError, OSError):   # the stream was closed under us: stop quietly
+                return
 
 
 class DownloadBar:
@@ -27,45 +69,91 @@ class DownloadBar:
 
 
 class CountBar:
-    """A ``progress(done, total)`` callback for counted work, used as a context manager."""
+    """A ``progress(done, total)`` callback for counted work, used as a context manager. Without a
+    terminal it prints a line every few seconds instead (from its first count to the block's end)."""
 
-    def __init__(self, desc: str, unit: str = "it"):
+    def __init__(self, desc: str, unit: str = "it", *, stream=None, every: float = PROGRESS_EVERY_S):
         self.desc, self.unit, self.bar = desc, unit, None
+        self.stream = stream or sys.stderr
+        self.done = self.total = None
+        self.started = time.monotonic()
+        self.ticker = Ticker(self.describe, every=every, stream=self.stream) if Ticker.wanted(self.stream) else None
 
     def __call__(self, done: int, total: int) -> None:
+        restarted = self.done is not None and done < self.done   # the next run of a comparison, say
+        if self.done is None or restarted:
+            self.started = time.monotonic()
+        self.done, self.total = done, total
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False, disable=None)
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=self.stream, leave=False, disable=None)
+        elif restarted:
+            self.bar.reset(total=total)
         self.bar.update(done - self.bar.n)
 
+    def describe(self) -> str | None:
+        if self.done is None:
+            return None
+        elapsed = _duration(time.monotonic() - self.started)
+        if self.total and self.done >= self.total:
+            return f"{self.desc}: {self.total:,} {self.unit} done, finishing ({elapsed} elapsed)"
+        share = f" ({self.done / self.total:.0%})" if self.total else ""
+        return f"{self.desc}: {self.done:,}/{self.total:,} {self.unit}{share}, {elapsed} elapsed"
+
     def __enter__(self):
+        if self.ticker is not None:
+            self.ticker.start()
         return self
 
     def __exit__(self, *exc):
+        if self.ticker is not None:
+            self.ticker.stop()
         if self.bar is not None:
             self.bar.close()
 
 
 class TrainBar:
-    """Training callbacks: one bar per epoch with the live loss terms, one line per finished epoch."""
+    """Training callbacks: one bar per epoch with the live loss terms, one line per finished epoch.
+    Without a terminal the bar draws nothing, so a line every few seconds says where the epoch is."""
 
-    def __init__(self):
+    def __init__(self, *, stream=None, every: float = PROGRESS_EVERY_S):
         self.bar = None
         self.epochs = 0
+        self.stream = stream or sys.stderr
+        self.position: tuple[int, int, int, dict[str, float]] | None = None   # epoch, batch, steps, values
+        self.epoch_started = time.monotonic()
+        self.ticker = Ticker(self.describe, every=every, stream=self.stream) if Ticker.wanted(self.stream) else None
 
     def on_train_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = epochs
+        self.epoch_started = time.monotonic()
+        self.position = (start_epoch, 0, steps_per_epoch, {})
         if start_epoch:
-            print(f"resuming after epoch {start_epoch} of {epochs}", file=sys.stderr)
+            print(f"resuming after epoch {start_epoch} of {epochs}", file=self.stream)
 
     def on_batch(self, *, epoch: int, batch: int, steps_per_epoch: int, values: dict[str, float]) -> None:
+        self.position = (epoch, batch, steps_per_epoch, values)
         if self.bar is None:
             self.bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                            file=sys.stderr, leave=False, dynamic_ncols=True, disable=None)
+                            file=self.stream, leave=False, dynamic_ncols=True, disable=None)
         self.bar.update(batch - self.bar.n)
         if batch % 10 == 0 or batch == steps_per_epoch:
             self.bar.set_postfix({k: f"{v:.2f}" for k, v in values.items()}, refresh=False)
 
+    def describe(self) -> str | None:
+        """The progress line: epoch, batch, share, time in this epoch and the latest loss."""
+        if self.position is None or self.position[0] >= self.epochs:   # not started, or finished
+            return None
+        epoch, batch, steps, values = self.position
+        elapsed = _duration(time.monotonic() - self.epoch_started)
+        if batch >= steps:
+            return f"epoch {epoch + 1}/{self.epochs}: all {steps} batches done, validating ({elapsed} in this epoch)"
+        loss = f", loss {values['loss']:.2f}" if "loss" in values else ""
+        return f"epoch {epoch + 1}/{self.epochs}: batch {batch}/{steps} ({batch / steps:.0%}), {elapsed} in this epoch{loss}"
+
     def on_epoch_end(self, record: dict[str, Any]) -> None:
+        self.epoch_started = time.monotonic()
+        if self.position is not None:
+            self.position = (record["epoch"], 0, self.position[2], {})
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -74,12 +162,16 @@ class TrainBar:
             terms.append(f"(recon {record['val_recon']:.2f} + kl {record['val_kl']:.2f})")
         mark = " *" if record.get("best") else ""
         print(f"epoch {record['epoch']:>3}/{self.epochs}  " + "  ".join(terms)
-              + f"  {record['images_per_s']:,.0f} img/s{mark}", file=sys.stderr)
+              + f"  {record['images_per_s']:,.0f} img/s{mark}", file=self.stream)
 
     def __enter__(self):
+        if self.ticker is not None:
+            self.ticker.start()
         return self
 
     def __exit__(self, *exc):
+        if self.ticker is not None:
+            self.ticker.stop()
         if self.bar is not None:
             self.bar.close()
 
@@ -157,13 +249,15 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def eval_table(result: dict[str, Any]) -> str:
+    # Terms of a likelihood that is not a normalised probability (an MSE autoencoder's) are losses, not nats.
+    unit = " nats" if result["proper_likelihood"] else " (a loss, not nats)"
     rows = [
         ("split", f"{result['split']} ({result['n']} images)"),
         ("likelihood", result["likelihood"] + ("" if result["proper_likelihood"] else "  [not a normalised likelihood]")),
-        ("reconstruction  -E[log p(x|z)]", _fmt(result["recon"]) + " nats"),
+        ("reconstruction  -E[log p(x|z)]", _fmt(result["recon"]) + unit),
         ("KL(q(z|x) || p(z))", _fmt(result["kl"]) + (" nats" if result["kl"] is not None else "")),
-        ("-ELBO", _fmt(result["nelbo"]) + (" nats" if result["nelbo"] is not None else "")),
-        (f"NLL  (K = {result['iw_samples']})" if result["iw_samples"] else "NLL", _fmt(result["nll"]) + (" nats" if result["nll"] is not None else "")),
+        ("-ELBO", _fmt(result["nelbo"]) + (unit if result["nelbo"] is not None else "")),
+        (f"NLL  (K = {result['iw_samples']})" if result["iw_samples"] else "NLL", _fmt(result["nll"]) + (unit if result["nll"] is not None else "")),
         ("bits/dim", _fmt(result["bits_per_dim"], 4)),
         ("MSE per pixel", _fmt(result["mse"], 5)),
         (f"PCA MSE ({result['latent_dim']} components)", _fmt(result["pca_mse"], 5)),
@@ -218,6 +312,23 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     if accuracy is not None:
         rows.append(("judging classifier", f"{accuracy:.1%} test accuracy"))
     return rows
+
+
+def comparison_table(comparison) -> str:
+    """``vaekit compare``'s table: one column per run, ``*`` after the best value of a row (among the
+    runs that may be compared: same data, likelihood and K)."""
+    header = ["", *comparison.columns]
+    body = []
+    for r, (name, values) in enumerate(comparison.rows):
+        cells = []
+        for c, value in enumerate(values):
+            text = (f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}") if isinstance(value, float) else _fmt(value)
+            cells.append(text + (" *" if (r, c) in comparison.marked else ""))
+        body.append([name, *cells])
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
+             for row in [header, *body]]
+    return "\n".join(lines) + "\n(* best of its row among comparable runs; nats per image, MSE per value)"
 
 
 def datasets_table(infos) -> str:

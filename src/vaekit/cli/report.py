@@ -59,17 +59,37 @@ def _device(name: str) -> str:
 
 
 def _report(args) -> int:
+    from vaekit.cli import render
     from vaekit.figures.report import build_report
 
-    page = build_report(args.run, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device), seed=args.seed)
+    with render.CountBar("evaluating", unit="img") as bar:   # only when the run has no eval.json yet
+        page = build_report(args.run, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device),
+                            seed=args.seed, progress=bar)
     return _write_page(page, Path(args.out) if args.out else Path(args.run) / "report.html")
 
 
 def _compare(args) -> int:
+    from vaekit.cli import render
     from vaekit.figures.report import build_comparison
 
-    page = build_comparison(args.runs, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device), seed=args.seed)
+    with render.CountBar("evaluating", unit="img") as bar:   # the runs without eval.json, one after another
+        page = build_comparison(args.runs, iw_samples=args.iw_samples, data_dir=args.data_dir,
+                                device=_device(args.device), seed=args.seed, progress=bar)
+    _print_comparison(args.runs)
     return _write_page(page, Path(args.out))
+
+
+def _print_comparison(runs) -> None:
+    """The page's table on the terminal too, with its warnings on stderr."""
+    import sys
+
+    from vaekit.cli import render
+    from vaekit.figures.report import comparison_for
+
+    comparison = comparison_for(runs)
+    for text in comparison.warnings:
+        print(f"vaekit: warning: {text}", file=sys.stderr)
+    print(render.comparison_table(comparison))
 
 
 def _sweep(args) -> int:
@@ -109,4 +129,5 @@ def _sweep(args) -> int:
         print(f"beta {config.beta:g}: recon {result['recon']:.2f}  KL {result['kl']:.2f}  -ELBO {result['nelbo']:.2f}  "
               f"NLL {result['nll']:.2f} nats")
     page = build_comparison(folders, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device), seed=args.seed)
+    _print_comparison(folders)
     return _write_page(page, out / "compare.html")

@@ -30,6 +30,7 @@ from vaekit.errors import ConfigError
 from vaekit.limits import check_memory
 from vaekit.evaluation.iw import importance_weighted_bound, iw_estimates  # noqa: F401  (importance_weighted_bound: public here too)
 from vaekit.nn.likelihoods import observed
+from vaekit.training.card import write_card
 
 log = logging.getLogger(__name__)
 
@@ -311,4 +312,5 @@ def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, se
     values = result.to_dict()
     if write:
         atomic_write_text(Path(run) / "eval.json", json.dumps(values, indent=2) + "\n")
+        write_card(run)  # README.md's evaluation section
     return values

@@ -14,8 +14,10 @@ from matplotlib.figure import Figure  # noqa: E402
 ACTIVE_UNIT_KL = 0.01  # nats; a dimension below this carries (almost) no information
 
 
-def training_curves(history: Sequence[dict[str, Any]]) -> Figure:
-    """Loss per epoch (train and validation), and for VAEs the two ELBO terms on the validation set."""
+def training_curves(history: Sequence[dict[str, Any]], *, nats: bool = True) -> Figure:
+    """Loss per epoch (train and validation), and for VAEs the two ELBO terms on the validation set.
+    ``nats``: False when the likelihood is not a normalised probability (an MSE autoencoder's), whose
+    loss is then labelled a loss, not nats."""
     epochs = [row["epoch"] for row in history]
     variational = any("val_kl" in row for row in history)
     fig = Figure(figsize=(10, 3.6) if variational else (5.5, 3.6), dpi=110, layout="constrained")
@@ -26,12 +28,12 @@ def training_curves(history: Sequence[dict[str, Any]]) -> Figure:
     best = [row["epoch"] for row in history if row.get("best")]
     if best:
         ax.axvline(best[-1], color="0.6", ls=":", lw=1, label=f"best (epoch {best[-1]})")
-    ax.set(xlabel="epoch", ylabel="loss (nats per image)", title="Training loss")
+    ax.set(xlabel="epoch", ylabel="loss (nats per image)" if nats else "loss per image (not nats)", title="Training loss")
     ax.legend(frameon=False)
     if variational:
         ax = axes[1]
         ax.plot(epochs, [row["val_recon"] for row in history], marker="o", ms=3, color="C2", label="reconstruction")
-        ax.set(xlabel="epoch", ylabel="−E[log p(x|z)] (nats)", title="Validation ELBO terms")
+        ax.set(xlabel="epoch", ylabel="−E[log p(x|z)] (nats)" if nats else "−E[log p(x|z)] (a loss)", title="Validation ELBO terms")
         twin = ax.twinx()
         twin.plot(epochs, [row["val_kl"] for row in history], marker="s", ms=3, color="C3", label="KL")
         twin.set_ylabel("KL (nats)", color="C3")

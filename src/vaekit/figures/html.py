@@ -1,4 +1,5 @@
-"""Self-contained HTML pages: figures embedded as PNG data URLs, inline CSS, no scripts, no network."""
+"""Self-contained HTML pages: figures embedded as data URLs (PNG, or GIF for animations), inline CSS, no
+scripts, no network. Pages are read at desktop and phone widths: wide tables scroll inside their section."""
 from __future__ import annotations
 
 import base64
@@ -23,6 +24,30 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { font-weight: 600; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 12px; }
 code { background: #f0f2f4; padding: 1px 4px; border-radius: 3px; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 10px; margin: 4px 0 8px; }
+.tile { border: 1px solid #e1e4e8; border-radius: 6px; padding: 8px 12px; background: #fbfcfd; }
+.tile .label { font-size: 13px; color: #57606a; }
+.tile .value { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; margin: 2px 0; }
+.tile .value small { font-size: 13px; font-weight: 400; color: #57606a; }
+.tile .meaning { font-size: 13px; color: #3d444d; margin: 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table.runs td, table.runs th[scope=col] { text-align: right; padding: 4px 0 4px 18px; }
+td.best { font-weight: 700; background: #e3f2e6; }
+td.best::after { content: " ★"; color: #1a7f37; }
+th[scope=row], table.runs th:first-child { font-weight: 600; white-space: nowrap; background: #fff; position: sticky; left: 0; }
+details { margin: 6px 0; }
+summary { cursor: pointer; color: #1f3b57; font-weight: 600; }
+p.warning { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 8px 12px; margin: 6px 0 10px; }
+@media (max-width: 640px) {
+  header { padding: 12px 14px; }
+  main { padding: 6px 8px 24px; }
+  section { padding: 10px 10px; margin: 10px 0; }
+  .tile .value { font-size: 20px; }
+  .grid { grid-template-columns: 1fr; }
+  th, td { padding: 3px 8px 3px 0; }
+  th[scope=row] { white-space: normal; min-width: 6em; max-width: 9em; font-size: 13px; }
+  table.runs td, table.runs th[scope=col] { padding-left: 10px; font-size: 13px; }
+}
 """
 
 
@@ -35,6 +60,11 @@ def figure_data_url(fig, dpi: int | None = None) -> str:
 
 def image(fig, alt: str) -> str:
     return f'<img src="{figure_data_url(fig)}" alt="{html.escape(alt)}">'
+
+
+def embedded(data: bytes, mime: str, alt: str) -> str:
+    """An image of ready-made bytes (an animated GIF, say) as a data URL."""
+    return f'<img src="data:{mime};base64,{base64.b64encode(data).decode("ascii")}" alt="{html.escape(alt)}">'
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -52,7 +82,7 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def table(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None, digits: int = 3) -> str:
-    out = ["<table>"]
+    out = ['<div class="scroll"><table>']
     if header:
         out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
     for row in rows:
@@ -62,8 +92,54 @@ def table(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None, di
             cls = ' class="num"' if numeric else ""
             cells.append(f"<td{cls}>{html.escape(fmt(value, digits))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     return "\n".join(out)
+
+
+def compact(value: Any) -> str:
+    """A number in about four significant digits: 228.52, 0.6311, 0.04588; other values as :func:`fmt`."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
+    return fmt(value)
+
+
+def row_table(header: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]], *, marked=frozenset()) -> str:
+    """Runs side by side: a table whose rows are named (``<th scope="row">``, kept in view when it
+    scrolls sideways) and whose cells ``(row, column)`` in ``marked`` are flagged as the best of their
+    row; it scrolls sideways inside its section rather than widen the page."""
+    out = ['<div class="scroll"><table class="runs">',
+           "<tr>" + "".join(f'<th scope="col">{html.escape(h)}</th>' for h in header) + "</tr>"]
+    for r, (name, values) in enumerate(rows):
+        cells = []
+        for c, value in enumerate(values):
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            classes = " ".join(filter(None, ["num" if numeric else "", "best" if (r, c) in marked else ""]))
+            attributes = (f' class="{classes}"' if classes else "") + (' title="best of this row"' if (r, c) in marked else "")
+            cells.append(f"<td{attributes}>{html.escape(compact(value))}</td>")
+        out.append(f'<tr><th scope="row">{html.escape(name)}</th>' + "".join(cells) + "</tr>")
+    out.append("</table></div>")
+    return "\n".join(out)
+
+
+def tiles(items: Iterable[tuple[str, str, str, str]]) -> str:
+    """Headline numbers: (label, value, unit, one-line meaning) each in a tile."""
+    out = ['<div class="tiles">']
+    for label, value, unit, meaning in items:
+        unit_html = f" <small>{html.escape(unit)}</small>" if unit else ""
+        out.append(f'<div class="tile"><div class="label">{html.escape(label)}</div>'
+                   f'<div class="value">{html.escape(value)}{unit_html}</div>'
+                   f'<p class="meaning">{html.escape(meaning)}</p></div>')
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def details(summary: str, body: str) -> str:
+    """Folded away until clicked (no script: the browser's own ``<details>``)."""
+    return f"<details><summary>{html.escape(summary)}</summary>\n{body}\n</details>"
+
+
+def warning(text: str) -> str:
+    return f'<p class="warning">{html.escape(text)}</p>'
 
 
 def section(title: str, body: str, note: str | None = None) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from vaekit import latent
-from vaekit.figures import plots, tables
+from vaekit.figures import animation, plots, tables
 from vaekit.figures.made import Made
 from vaekit.errors import ConfigError
 from vaekit.limits import size_text
@@ -86,27 +87,36 @@ def reconstruction(model, dataset, *, n: int = 10, split: str = "test") -> Made:
 
 
 def samples(model, dataset, *, n: int = 64, sampler: str = "prior", temperature: float = 1.0, seed: int = 0,
-            components: int = 10, cols: int = 8) -> Made:
+            components: int = 10, cols: int = 8, condition: int | None = None) -> Made:
+    """Decoded samples; ``condition`` (conditional models) is the class index they are decoded given."""
     _positive(n, "-n")
     _positive(cols, "--cols")
     _fits_in_figure(n, model, f"-n {n}")
-    train_means = latent.encode_means(model, dataset.train.x) if sampler == "gmm" else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
-                                    train_means=train_means, components=components)
+    with model.conditioned(condition) if condition is not None else nullcontext():
+        train_means = latent.encode_means(model, dataset.train.x) if sampler == "gmm" else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            codes = latent.sample_codes(model, n, sampler=sampler, temperature=temperature, seed=seed,
+                                        train_means=train_means, components=components)
+        images = None if is_table(dataset) else latent.decode_images(model, codes)
     prior = "z ~ N(0, T²I)" if model.prior.standard else "z from the model's own prior"
     what = "rows" if is_table(dataset) else "images"
     source = (prior if sampler == "prior"
               else f"a {components}-component Gaussian mixture fitted to {len(train_means)} encoded training {what}")
     messages = [str(w.message) for w in caught]
     if is_table(dataset):
-        return tables.samples(model, dataset, codes=codes, source=source, temperature=temperature, caught=messages)
-    title = f"{n} samples: decode(z), {source}, T = {temperature:g}"
-    images = latent.decode_images(model, codes)
+        with model.conditioned(condition) if condition is not None else nullcontext():
+            return tables.samples(model, dataset, codes=codes, source=source, temperature=temperature, caught=messages)
+    origin = "the prior" if sampler == "prior" else "the fitted mixture"
+    if condition is None:
+        title, summary = f"{n} samples: decode(z), {source}, T = {temperature:g}", f"{n} samples from {origin}"
+    else:
+        names = class_names(model, dataset) or []
+        which = f"class {condition}" + (f" ({names[condition]})" if condition < len(names) else "")
+        title = f"{n} samples conditioned on {which}: decode(z, y = {condition}), {source}, T = {temperature:g}"
+        summary = f"{n} samples conditioned on {which}: z from {origin}, decoded given the class"
     figure = plots.samples_figure(images, title=title, cols=cols)
-    return Made(figure, f"{n} samples from the {'prior' if sampler == 'prior' else 'fitted mixture'}", messages,
-                np.asarray(model.to_data_units(images), np.float64))
+    return Made(figure, summary, messages, np.asarray(model.to_data_units(images), np.float64))
 
 
 def decoded(model, dataset, codes) -> Made:
@@ -152,12 +162,19 @@ def interpolation_grid(model, dataset, *, corners, steps: int = 8) -> Made:
     return Made(figure, f"{steps}x{steps} grid between test images {', '.join(str(i) for i in indices)}")
 
 
-def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32) -> Made:
+def _traverse(model, dataset, index: int, span: float, steps: int, max_dims: int):
     _positive(max_dims, "--max-dims")
     _fits_in_figure(steps * min(max_dims, model.latent_dim) + 1, model, f"--steps {steps}")
     test = dataset.test
     [index] = latent.check_indices([index], len(test))
     result = latent.traverse(model, test.x[index:index + 1], test.x, span=span, steps=steps, max_dims=max_dims)
+    unit = "KL per dimension (nats)" if result.score_name == "KL" else "variance of the encoded means per dimension"
+    return index, result, f"{unit}: " + ", ".join(f"z{d} {s:.3g}" for d, s in zip(result.dims, result.scores))
+
+
+def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32) -> Made:
+    index, result, summary = _traverse(model, dataset, index, span, steps, max_dims)
+    test = dataset.test
     shown = "" if len(result.dims) == model.latent_dim else f" ({len(result.dims)} of {model.latent_dim} shown)"
     order = ("rows sorted by mean KL on the test set, largest first" if result.score_name == "KL" else
              "rows sorted by the variance of the encoded means (an AE has no KL), largest first")
@@ -166,8 +183,16 @@ def traversal(model, dataset, *, index: int = 0, span: float = 3.0, steps: int =
                                 shown=shown)
     title = f"Latent traversal around test image {label(index, test.y, class_names(model, dataset))}: {order}{shown}"
     figure = plots.traversal_figure(result, reference=test.x[index], title=title)
-    unit = "KL per dimension (nats)" if result.score_name == "KL" else "variance of the encoded means per dimension"
-    return Made(figure, f"{unit}: " + ", ".join(f"z{d} {s:.3g}" for d, s in zip(result.dims, result.scores)))
+    return Made(figure, summary)
+
+
+def traversal_animation(model, dataset, *, index: int = 0, span: float = 3.0, steps: int = 9, max_dims: int = 32,
+                        frame_ms: int = 120) -> Made:
+    """The traversal as an animated GIF (``Made.figure`` holds its bytes): every shown dimension sweeps
+    from -span to +span and back at once, one tile each, in the same order as :func:`traversal`."""
+    _positive(frame_ms, "--frame-ms")
+    index, result, summary = _traverse(model, dataset, index, span, steps, max_dims)
+    return Made(animation.traversal_gif(result, frame_ms=frame_ms), summary)
 
 
 def latent_map(model, dataset, *, method: str = "pca", max_points: int = 5000, grid_size: int = 15, seed: int = 0) -> Made:

@@ -24,6 +24,7 @@ CELL_PIXELS = 84          # target on-screen size of one image cell
 MAX_WIDTH_INCHES = 15.0   # 1500 px at DPI 100
 MAX_HEIGHT_INCHES = 24.0  # long grids shrink rather than grow past 2400 px
 FONT_SIZE = 9
+MANIFOLD_GAP = 1          # image pixels of white between the tiles of a decoded 2-D grid
 
 
 def new_figure(width: float, height: float):
@@ -230,7 +231,7 @@ def _class_colours(n: int):
 
 def latent_map_figure(latent_map, *, class_names: Sequence[str] | None, title: str, code_name: str = "posterior means"):
     """Scatter of the codes coloured by class (legend of class names); beside it, for a 2-D latent,
-    the decoded grid on the same orientation (z1 right, z2 up)."""
+    the decoded grid on the same orientation (z0 right, z1 up)."""
     two_panels = latent_map.manifold is not None
     # Two panels: the decoded grid gets ~8 in, about twice the pixel size of 28 x 28 images at 15 x 15.
     figure = new_figure(15.5 if two_panels else 9.0, 8.2 if two_panels else 7.0)
@@ -286,22 +287,23 @@ def _scatter(ax, latent_map, class_names, code_name, what: str = "images"):
     ax.grid(alpha=0.25)
     how = PROJECTION_NAMES.get(latent_map.projection.method, "")
     ax.set_title(f"{len(points)} test {what}: {code_name}{how}" if not one_d else
-                 f"{len(points)} test {what}: {code_name} (z1) per class", fontsize=FONT_SIZE + 1)
+                 f"{len(points)} test {what}: {code_name} (z0) per class", fontsize=FONT_SIZE + 1)
 
 
 def _manifold(ax, latent_map):
     grid = latent_map.manifold
     rows, cols = grid.shape[:2]
-    height, width = draw_tiles(ax, [list(row) for row in grid], gap=0)
+    # White gaps between the tiles: without them a grid of small images (8 x 8 digits) reads as stripes.
+    height, width = draw_tiles(ax, [list(row) for row in grid], gap=MANIFOLD_GAP)
     xs = np.unique(np.linspace(0, cols - 1, min(cols, 5)).round().astype(int))   # ends and middle
-    ax.set_xticks([c * width + (width - 1) / 2 for c in xs])
+    ax.set_xticks([c * (width + MANIFOLD_GAP) + (width - 1) / 2 for c in xs])
     ax.set_xticklabels([_number(latent_map.axis_1[c]) for c in xs], fontsize=FONT_SIZE)
     ys = np.unique(np.linspace(0, rows - 1, min(rows, 5)).round().astype(int))
-    ax.set_yticks([r * height + (height - 1) / 2 for r in ys])
+    ax.set_yticks([r * (height + MANIFOLD_GAP) + (height - 1) / 2 for r in ys])
     ax.set_yticklabels([_number(latent_map.axis_2[::-1][r]) for r in ys], fontsize=FONT_SIZE)
     ax.xaxis.tick_bottom()
-    ax.set_xlabel("z1", fontsize=FONT_SIZE + 1)
-    ax.set_ylabel("z2", fontsize=FONT_SIZE + 1)
+    ax.set_xlabel("z0", fontsize=FONT_SIZE + 1)
+    ax.set_ylabel("z1", fontsize=FONT_SIZE + 1)
     ax.set_title(f"decoded grid: {latent_map.grid_kind}", fontsize=FONT_SIZE + 1)
 
 

@@ -53,7 +53,7 @@ def traverse(model, x_ref: np.ndarray, x_stats: np.ndarray, *, span: float = 3.0
 @dataclass(frozen=True, eq=False)
 class LatentMap:
     """The codes of ``labels``-ed images in the plane; for L = 2 also the decoded grid (``manifold``,
-    rows from top = largest z2) at the values ``axis_1`` (z1) and ``axis_2`` (z2)."""
+    rows from top = largest z1) at the values ``axis_1`` (z0) and ``axis_2`` (z1)."""
 
     projection: Projection
     labels: np.ndarray | None

@@ -12,7 +12,8 @@ PROJECTIONS = ("pca", "tsne")
 
 @dataclass(frozen=True, eq=False)
 class Projection:
-    """Codes placed in the plane: ``points`` (N, 2) and the axis names (``z1``, ``PC1 (43% of variance)``)."""
+    """Codes placed in the plane: ``points`` (N, 2) and the axis names (``z0``, ``PC1 (43% of variance)``).
+    Latent dimensions are numbered from 0 everywhere in vaekit (CLI, figures, report, explorer)."""
 
     points: np.ndarray
     axis_labels: tuple[str, str]
@@ -27,7 +28,7 @@ class Projection:
 def project_2d(codes: np.ndarray, *, method: str = "pca", seed: int = 0) -> Projection:
     """Two coordinates per code: the code itself when L = 2, else PCA or t-SNE of the codes.
 
-    L = 1 gives (z1, 0); the plot spreads the points out by class instead.
+    L = 1 gives (z0, 0); the plot spreads the points out by class instead.
     """
     if method not in PROJECTIONS:
         raise ConfigError(f"unknown projection {method!r}: use {' or '.join(PROJECTIONS)}")
@@ -35,7 +36,7 @@ def project_2d(codes: np.ndarray, *, method: str = "pca", seed: int = 0) -> Proj
     dims = codes.shape[1]
     if dims <= 2:
         axes = np.eye(2, dims)
-        labels = ("z1", "z2") if dims == 2 else ("z1", "")
+        labels = ("z0", "z1") if dims == 2 else ("z0", "")
         return Projection(codes @ axes.T, labels, "identity", mean=np.zeros(dims), axes=axes)
     if method == "tsne":
         from sklearn.manifold import TSNE
@@ -72,10 +73,10 @@ def range_grid(values: np.ndarray, size: int, *, low: float = 1.0, high: float =
 
 
 def manifold_codes(axis_1: np.ndarray, axis_2: np.ndarray) -> np.ndarray:
-    """The grid of 2-D codes, shape (len(axis_2), len(axis_1), 2): z1 grows to the right, z2 upwards
-    (row 0 is the largest z2, as on the scatter plot's y axis)."""
-    z2 = np.asarray(axis_2)[::-1]
-    grid = np.empty((len(z2), len(axis_1), 2))
+    """The grid of 2-D codes, shape (len(axis_2), len(axis_1), 2): z0 grows to the right, z1 upwards
+    (row 0 is the largest z1, as on the scatter plot's y axis)."""
+    upwards = np.asarray(axis_2)[::-1]
+    grid = np.empty((len(upwards), len(axis_1), 2))
     grid[..., 0] = np.asarray(axis_1)[None, :]
-    grid[..., 1] = z2[:, None]
+    grid[..., 1] = upwards[:, None]
     return grid

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vaekit import __version__
 from vaekit.errors import VaekitError
-from vaekit.serve import schemas
+from vaekit.serve import apidocs, schemas
 from vaekit.serve.images import MAX_UPLOAD_BYTES, BadInput
 from vaekit.serve.registry import RunRegistry
 
@@ -41,7 +41,8 @@ RunQuery = Annotated[str | None, Query(max_length=300, description="run id (defa
 def create_app(registry: RunRegistry, *, allowed_hosts=LOOPBACK_NAMES) -> FastAPI:
     """The explorer for ``registry``'s runs. ``allowed_hosts``: Host header names to answer (None: any),
     which stops a web page in another tab from reaching a loopback server through DNS rebinding."""
-    app = FastAPI(title="vaekit latent explorer", version=__version__,
+    # FastAPI's /docs (Swagger UI) loads from a CDN and is blank offline: /docs is our own page (apidocs.py).
+    app = FastAPI(title="vaekit latent explorer", version=__version__, docs_url=None, redoc_url=None,
                   description="The JSON API under the page of `vaekit serve`: codes in, PNG data URLs out.")
     page = _asset("index.html")
     assets = {name: _asset(name) for name in ASSETS}
@@ -55,6 +56,10 @@ def create_app(registry: RunRegistry, *, allowed_hosts=LOOPBACK_NAMES) -> FastAP
         if name not in ASSETS:
             raise BadInput(f"no asset called {name!r}", 404)
         return Response(assets[name], media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs():
+        return HTMLResponse(apidocs.api_page(app.openapi()), headers={"Content-Security-Policy": apidocs.POLICY})
 
     @app.get("/api/runs", response_model=schemas.Runs, summary="The served runs")
     def runs():

@@ -289,7 +289,8 @@ class Explorer:
         return next(self.model.parameters()).device
 
 
-EVAL_KEYS = ("nll", "nelbo", "recon", "kl", "bits_per_dim", "mse", "pca_mse", "active_units")
+EVAL_KEYS = ("nll", "nelbo", "recon", "kl", "bits_per_dim", "mse", "pca_mse", "active_units", "iw_samples",
+             "proper_likelihood")   # the last two label the others: the NLL's K, nats or a loss
 
 
 def _run_record(path: Path) -> tuple[dict, dict | None]:

@@ -7,6 +7,7 @@
       checkpoints/best.safetensors weights at the best validation loss
       checkpoints/last.safetensors weights + optimizer + training state, for --resume
       eval.json                    written by `vaekit evaluate`
+      README.md                    the model card, rewritten from the files above (vaekit.training.card)
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any
 from vaekit.training.config import TrainConfig
 from vaekit.errors import ConfigError, RunError
 from vaekit.files import atomic_write_text
+from vaekit.training.card import write_card
 
 RUN_FORMAT = "vaekit-run/1"
 RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "eval.json", "checkpoints")
@@ -64,6 +66,7 @@ def write_run_info(path: Path, config: TrainConfig, data: dict[str, Any], model,
         info["distributed"] = launch
     atomic_write_text(path / "run.json", json.dumps(info, indent=2) + "\n")
     atomic_write_text(path / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    write_card(path)  # README.md, the model card (vaekit.training.card)
 
 
 def holds_run(path: Path) -> bool:

@@ -29,6 +29,7 @@ from vaekit.errors import ConfigError, RunError, TrainingDiverged
 from vaekit.nn.likelihoods import Bernoulli, binarize, observed
 from vaekit.models import build_model
 from vaekit.models.base import ModelOutput
+from vaekit.training.card import write_card
 from vaekit.training.run import describe_data, open_run, prepare_run_dir, write_run_info
 
 log = logging.getLogger(__name__)
@@ -443,6 +444,8 @@ def _finish(trainer: Trainer) -> TrainResult:
     """Train to the end, then wait for every process before the group is torn down: a rank that tore
     down Gloo while rank 0 was still writing its last checkpoint was sometimes aborted at exit."""
     result = trainer.fit()
+    if trainer.run_dir is not None:
+        write_card(trainer.run_dir)  # the model card now holds the whole training budget
     trainer.group.barrier()
     return result
 

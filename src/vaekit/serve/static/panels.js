@@ -29,7 +29,7 @@ function buildSliders() {
     if (inactive) row.classList.add("inactive");
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = `z${dim.index + 1} `;
+    name.textContent = `z${dim.index} `;   // 0-based, as in the CLI, the figures and the report
     if (dim.kl !== null) {
       const kl = document.createElement("small");
       kl.textContent = inactive ? "off" : dim.kl.toFixed(1);
@@ -41,13 +41,13 @@ function buildSliders() {
     input.min = dim.low; input.max = dim.high;
     input.step = (dim.high - dim.low) / 400;
     input.dataset.dim = dim.index;
-    input.setAttribute("aria-label", `z${dim.index + 1}`);
+    input.setAttribute("aria-label", `z${dim.index}`);
     const output = document.createElement("output");
     input.addEventListener("input", () => {
       const z = state.z.slice();
       z[dim.index] = Number(input.value);
       output.textContent = z[dim.index].toFixed(2);
-      setCode(z, `z${dim.index + 1} = ${z[dim.index].toFixed(2)} (slider)`, "slider");
+      setCode(z, `z${dim.index} = ${z[dim.index].toFixed(2)} (slider)`, "slider");
     });
     row.append(name, input, output);
     box.append(row);
@@ -68,11 +68,14 @@ function describeRun(info) {
          `${info.parameters.toLocaleString()} parameters · ${info.likelihood} likelihood`;
 }
 
-// Per pixel for images; a table's MSE is per standardised value (eval.json's mse).
+// Labels take the evaluation: its K for the NLL, and "a loss" instead of nats where the likelihood is
+// not a normalised probability (an MSE autoencoder's reconstruction is not in nats). MSE is per pixel for
+// images; a table's is per standardised value (eval.json's mse).
 const FACTS = [
-  ["nll", "test NLL (nats)", 2], ["nelbo", "−ELBO (nats)", 2], ["recon", "reconstruction term (nats)", 2],
-  ["kl", "KL (nats)", 2], ["bits_per_dim", "bits/dim", 4], ["mse", "MSE per pixel", 5],
-  ["pca_mse", "PCA MSE, same size", 5], ["active_units", "active units", 0],
+  ["nll", (e, unit) => `test NLL (${unit}${e.iw_samples ? `, K = ${e.iw_samples}` : ""})`, 2],
+  ["nelbo", (e, unit) => `−ELBO (${unit})`, 2], ["recon", (e, unit) => `reconstruction term (${unit})`, 2],
+  ["kl", () => "KL (nats)", 2], ["bits_per_dim", () => "bits/dim", 4], ["mse", () => "MSE per pixel", 5],
+  ["pca_mse", () => "PCA MSE, same size", 5], ["active_units", () => "active units", 0],
 ];
 function showFacts(info) {
   const table = $("run-facts");
@@ -86,9 +89,11 @@ function showFacts(info) {
   row("epochs trained", String(info.training.epochs));
   if (info.training.best_val_loss !== null) row("best validation loss", info.training.best_val_loss.toFixed(2));
   if (!info.evaluation) { row("evaluation", "none yet: vaekit evaluate RUN"); return; }
+  const evaluation = info.evaluation;
+  const unit = evaluation.proper_likelihood === 0 || evaluation.proper_likelihood === false ? "a loss, not nats" : "nats";
   for (const [key, label, digits] of FACTS) {
-    const name = info.feature_names ? label.replace("per pixel", "per standardised value") : label;
-    if (key in info.evaluation) row(name, key === "active_units" ? `${info.evaluation[key]} of ${info.latent_dim}` : Number(info.evaluation[key]).toFixed(digits));
+    const name = info.feature_names ? label(evaluation, unit).replace("per pixel", "per standardised value") : label(evaluation, unit);
+    if (key in evaluation) row(name, key === "active_units" ? `${evaluation[key]} of ${info.latent_dim}` : Number(evaluation[key]).toFixed(digits));
   }
 }
 

@@ -1,0 +1,79 @@
+"""What the command line shows: progress without a terminal, units, and each model's own help."""
+from __future__ import annotations
+
+import io
+import time
+
+from vaekit.cli import render
+from vaekit.cli.app import main
+
+
+class Piped(io.StringIO):
+    """A stream that is not a terminal, like stderr piped into a log file."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def wait_for(predicate, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_training_without_a_terminal_prints_a_progress_line_every_few_seconds():
+    stream = Piped()
+    with render.TrainBar(stream=stream, every=0.05) as bar:
+        bar.on_train_start(start_epoch=0, epochs=3, steps_per_epoch=400)
+        bar.on_batch(epoch=0, batch=120, steps_per_epoch=400, values={"loss": 231.5})
+        wait_for(lambda: "batch 120/400" in stream.getvalue())
+        bar.on_batch(epoch=0, batch=400, steps_per_epoch=400, values={"loss": 230.0})
+        wait_for(lambda: "validating" in stream.getvalue())
+    lines = stream.getvalue().splitlines()
+    assert any(line.startswith("epoch 1/3: batch 120/400 (30%)") and line.endswith("loss 231.50") for line in lines), lines
+    assert any(line.startswith("epoch 1/3: all 400 batches done, validating") for line in lines), lines
+    time.sleep(0.15)
+    assert stream.getvalue().splitlines() == lines       # the ticker stopped with the block
+
+
+def test_counted_work_without_a_terminal_prints_progress_and_a_terminal_gets_only_the_bar():
+    stream = Piped()
+    with render.CountBar("evaluating", unit="img", stream=stream, every=0.05) as progress:
+        time.sleep(0.12)
+        assert stream.getvalue() == ""                   # nothing to say before the first count
+        progress(2_500, 10_000)
+        wait_for(lambda: "2,500/10,000 img (25%)" in stream.getvalue())
+    assert "evaluating: 2,500/10,000 img (25%)" in stream.getvalue()
+
+    terminal = Terminal()
+    with render.TrainBar(stream=terminal, every=0.05) as bar:
+        bar.on_train_start(start_epoch=0, epochs=1, steps_per_epoch=10)
+        time.sleep(0.15)
+    assert "batch" not in terminal.getvalue()
+
+
+def test_an_mse_autoencoder_is_not_reported_in_nats():
+    result = {"split": "test", "n": 10, "likelihood": "mse", "proper_likelihood": False, "recon": 12.5, "kl": None,
+              "nelbo": None, "nll": None, "iw_samples": None, "bits_per_dim": None, "mse": 0.02, "pca_mse": 0.03,
+              "latent_dim": 2, "active_units": None, "notes": ["mse is not a normalised likelihood"]}
+    table = render.eval_table(result)
+    recon = next(line for line in table.splitlines() if line.startswith("reconstruction"))
+    assert "nats" not in recon.replace("not nats", "") and "a loss" in recon
+    proper = render.eval_table({**result, "likelihood": "bernoulli", "proper_likelihood": True, "notes": []})
+    assert next(line for line in proper.splitlines() if line.startswith("reconstruction")).endswith("12.500 nats")
+
+
+def test_models_shows_each_model_its_own_option_help(capsys):
+    from vaekit.models import model_options
+
+    for name in ("beta-tcvae", "factor-vae", "capacity-vae"):
+        assert main(["models", name]) == 0
+        printed = capsys.readouterr().out
+        [line] = [line for line in printed.splitlines() if line.strip().startswith("--gamma")]
+        own = next(info for info in model_options(name) if info.name == "gamma")
+        assert line.strip().endswith(own.help) and f"default {own.default_text}:" in line
