@@ -152,3 +152,38 @@ def test_tables_default_to_a_gaussian_likelihood_and_refuse_bernoulli(tmp_path):
     config = TrainConfig(dataset="<array>", epochs=1, hidden=[8], latent_dim=2, device="cpu")
     with pytest.raises(ConfigError, match="holds real values .* use --likelihood gaussian"):
         train(config, data, None)
+
+
+def test_cli_refuses_a_bad_table_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from vaekit.cli.app import main
+
+    frame = iris_like()
+    frame.loc[4, "width"] = np.nan
+    path = write_table(tmp_path, frame)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", path, "--out", str(out), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vaekit: error: t.csv: column 'width' has a missing value in row 5 (line 6 of the file) (1 row in all): "
+                   "fill it in, or pass --missing drop to drop such rows"]
+    assert not out.exists()
+
+
+def test_cli_trains_a_table_and_warns_about_a_short_budget(tmp_path, capsys):
+    from vaekit.cli.app import main
+
+    path = write_table(tmp_path, iris_like(200))
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", path, "--label-column", "species", "--missing", "drop", "--out", str(out),
+                 "--epochs", "2", "--hidden", "8", "--latent-dim", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "has 160 training rows, so 2 epochs are only 10 optimiser steps; a table usually needs a few thousand: try --epochs 800" in err
+    info = json.loads((out / "run.json").read_text())
+    assert info["config"]["likelihood"] == "gaussian" and info["config"]["batch_size"] == 32
+    assert info["data"]["feature_names"] == ["length", "width", "depth"]
+    assert len(info["data"]["scaling"]["mean"]) == 3 and info["data"]["class_names"] == ["setosa", "versicolor", "virginica"]
+    import vaekit
+
+    model = vaekit.load(out)
+    assert model.feature_names == ["length", "width", "depth"]
+    decoded = model.to_data_units(model.decode(__import__("torch").zeros(1, 2))).detach().numpy()
+    assert 50 < decoded[0, 2] < 150          # 'depth' is about 100 in the table's units, not ~0

@@ -214,6 +214,7 @@ def _train(args) -> int:
     dataset = config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
     if launched.is_main:
         render.dataset_warnings(dataset)
+        render.budget_warnings(config, dataset)
         print(render.train_header(config, dataset, out))
         if launched.distributed:
             print(render.launch_line(config, launched.world_size))

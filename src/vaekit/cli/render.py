@@ -183,6 +183,29 @@ def dataset_warnings(dataset) -> None:
         print(f"vaekit: warning: skipped {len(skipped)} unreadable image file(s): {shown}", file=sys.stderr)
 
 
+def budget_warnings(config, dataset) -> None:
+    warning = training_budget_warning(config, dataset)
+    if warning:
+        print(f"vaekit: warning: {warning}", file=sys.stderr)
+
+
+SHORT_TRAINING_STEPS = 1000
+
+
+def training_budget_warning(config, dataset) -> str | None:
+    """A warning when a table's epochs add up to few optimiser steps (an epoch of a small table is a
+    handful of batches: wine's 10 default epochs are 50 steps), else None."""
+    if not getattr(dataset, "is_table", False):
+        return None
+    per_epoch = -(-len(dataset.train) // config.batch_size)
+    steps = config.epochs * per_epoch
+    if steps >= SHORT_TRAINING_STEPS:
+        return None
+    suggested = -(-4000 // per_epoch)
+    return (f"{dataset.name} has {len(dataset.train)} training rows, so {config.epochs} epochs are only {steps} optimiser "
+            f"steps; a table usually needs a few thousand: try --epochs {suggested}")
+
+
 def train_header(config, dataset, out) -> str:
     shape = "x".join(str(s) for s in dataset.sample_shape)
     beta = "" if config.beta is None else f", beta={config.beta:g}"
