@@ -28,14 +28,15 @@ EVAL_ROWS = [  # (eval.json key, label, unit)
 ]
 
 
-def ensure_evaluation(run: Run, *, iw_samples: int, data_dir: str | None = None, device: str = "cpu") -> dict[str, Any]:
+def ensure_evaluation(run: Run, *, iw_samples: int, data_dir: str | None = None, device: str = "cpu",
+                      dataset: str | None = None) -> dict[str, Any]:
     """The run's eval.json, computing (and writing) it first if it is missing."""
     result = run.evaluation()
     if result is None:
         from vaekit.evaluation.evaluate import evaluate
 
         log.info("no eval.json in %s: evaluating with K = %d", run.path, iw_samples)
-        result = evaluate(run.path, iw_samples=iw_samples, data_dir=data_dir, device=device)
+        result = evaluate(run.path, iw_samples=iw_samples, data_dir=data_dir, device=device, dataset=dataset)
     return result
 
 
@@ -73,13 +74,13 @@ def evaluation_section(result: dict[str, Any]) -> str:
 
 
 def build_report(run_dir: str | Path, *, iw_samples: int = 1000, data_dir: str | None = None,
-                 device: str = "cpu", seed: int = 0) -> str:
-    """The HTML report of one run."""
+                 device: str = "cpu", seed: int = 0, dataset: str | None = None) -> str:
+    """The HTML report of one run (``dataset``: where its data are, if they moved since training)."""
     run = open_run(run_dir)
-    result = ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device)
+    result = ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device, dataset=dataset)
     from vaekit.latent import load_model_and_data
 
-    model, dataset = load_model_and_data(run.path, data_dir=data_dir, device=device)
+    model, dataset = load_model_and_data(run.path, data_dir=data_dir, device=device, dataset=dataset)
     history = run.history()
     cfg = run.config
     sections = [
