@@ -237,8 +237,9 @@ def _killed_training(run_dir: str, kill_at: int, epochs: int) -> None:
     torch.set_num_threads(1)
     from vaekit.data import load_dataset
 
+    digits = load_dataset("digits")
     _WritePoints(kill_at).install(setattr)
-    train(quick_config(epochs=epochs, hidden=[16]), load_dataset("digits"), run_dir)
+    train(quick_config(epochs=epochs, hidden=[16]), digits, run_dir)
     os._exit(0)
 
 
@@ -492,6 +493,13 @@ def test_a_run_records_its_data_by_absolute_path_and_finds_it_after_a_move(tmp_p
     np.savez(impostor / "tiny.npz", x=np.zeros((200, 8, 8), np.uint8))
     with pytest.raises(DataError, match="holds no tiny.npz with the same contents"):
         load_model_and_data(tmp_path / "run", data_dir=str(impostor))
+    # --resume finds them too, and run.json then records where they are now.
+    done = run_cli("train", "--resume", str(tmp_path / "run"), "--epochs", "2", "--data-dir", str(moved))
+    assert done.returncode == 0, done.stderr
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["data"]["path"] == info["config"]["dataset"] == str((moved / "tiny.npz").resolve())
+    _, data = load_model_and_data(tmp_path / "run")
+    assert np.array_equal(data.test.x, dataset.test.x)
 
 
 def test_a_folder_fingerprint_survives_a_move_and_sees_a_change(tmp_path):
@@ -522,6 +530,17 @@ def test_a_run_trained_from_arrays_samples_and_asks_for_data_where_it_needs_them
     np.save(tmp_path / "toy.npy", x)
     result = evaluate(run, dataset=str(tmp_path / "toy.npy"), iw_samples=2, regularity=False)
     assert result["n"] > 0
+
+
+def test_every_default_figure_name_is_one_overwrite_knows():
+    """--overwrite removes RUN/figures/<name>.png for the names it knows: every figure command's."""
+    from vaekit.cli.app import build_parser
+    from vaekit.training.run import FIGURE_NAMES
+
+    parser = build_parser(model_options=False)
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    figure_commands = [name for name, sub in commands.items() if "RUN/figures/" in (sub.format_help())]
+    assert len(figure_commands) >= 7 and set(figure_commands) <= set(FIGURE_NAMES)
 
 
 # -- 17. torchrun's refusal of a single-process model ----------------------------------------------

@@ -151,7 +151,7 @@ class TrainConfig:
             raise ConfigError(f"--val-size must be at least 1 sample, not {self.val_size}")
         if self.sigma != "learned":
             try:
-                ok = float(self.sigma) > 0
+                ok = math.isfinite(float(self.sigma)) and float(self.sigma) > 0
             except ValueError:
                 ok = False
             if not ok:

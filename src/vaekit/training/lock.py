@@ -100,8 +100,10 @@ def holder_of(folder: str | Path) -> dict[str, Any] | None:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             return _read(fd) or {}
+        except OSError:  # no flock on this file system: judge by the holder's pid, as below
+            pass
         else:
             return None
         finally:
@@ -110,16 +112,21 @@ def holder_of(folder: str | Path) -> dict[str, Any] | None:
     return info if info is not None and _alive(info) else None
 
 
-def _acquire_flock(folder: Path, holder: dict[str, Any]) -> int:
+def _acquire_flock(folder: Path, holder: dict[str, Any]) -> int | None:
+    """The locked file's descriptor; None when this file system has no flock (then the O_EXCL lock was taken)."""
     path = folder / LOCK_NAME
     for _ in range(10):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             info = _read(fd)
             os.close(fd)
             raise RunError(_busy(folder, info)) from None
+        except OSError:  # ENOLCK and the like: a file system without flock
+            os.close(fd)
+            log.info("%s has no flock: locking with O_EXCL and the holder's pid instead", folder)
+            return _acquire_exclusive(folder, holder)
         try:
             current = os.stat(path)
         except FileNotFoundError:
