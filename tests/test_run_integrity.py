@@ -523,9 +523,14 @@ def test_a_run_trained_from_arrays_samples_and_asks_for_data_where_it_needs_them
     x = (np.random.default_rng(0).random((300, 6, 6)) > 0.5).astype(np.float32)
     run = tmp_path / "toy"
     vaekit.train(x, model="vae", arch="mlp", hidden=[8], latent_dim=2, epochs=1, device="cpu", out=run)
-    done = run_cli("sample", str(run), "-n", "4", "--device", "cpu")
+    # The commands that need no data, as a user runs them (one interpreter for both, to save a start).
+    code = ("import sys; from vaekit.cli.app import main; run = sys.argv[1]\n"
+            "assert main(['sample', run, '-n', '4', '--device', 'cpu']) == 0\n"
+            "assert main(['traverse', run, '--device', 'cpu']) == 0")
+    done = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (run / "figures" / "sample.png").is_file()
+    assert (run / "figures" / "sample.png").is_file() and (run / "figures" / "traverse.png").is_file()
+    assert "around z = 0" in done.stdout
     assert_clean_error(run_cli("evaluate", str(run), "--device", "cpu"), "in-memory arrays", "--dataset PATH")
     np.save(tmp_path / "toy.npy", x)
     result = evaluate(run, dataset=str(tmp_path / "toy.npy"), iw_samples=2, regularity=False)

@@ -43,7 +43,8 @@ def register(commands) -> None:
     p.set_defaults(handler=_locked(_interpolate))
 
     p = add("traverse", "vary one latent dimension at a time around one image's code")
-    p.add_argument("--index", type=int, default=0, help="test image index (default 0)")
+    p.add_argument("--index", type=int, default=0, help="test image index (default 0; a run trained from arrays, "
+                                                        "without --dataset, is traversed around z = 0)")
     p.add_argument("--range", dest="span", type=float, default=3.0, help="largest offset, in prior standard deviations (default 3)")
     p.add_argument("--steps", type=int, default=9, help="values per dimension (default 9)")
     p.add_argument("--max-dims", type=int, default=32, help="show at most this many dimensions, largest KL first (default 32)")
@@ -190,9 +191,19 @@ def _interpolate(args) -> int:
 def _traverse(args) -> int:
     from vaekit.figures import images as figures
 
+    if args.dataset is None and _trained_from_arrays(args.run):   # no data on disk: around the prior's mean
+        made = figures.prior_traversal(_model(args), span=args.span, steps=args.steps, max_dims=args.max_dims)
+        return _show(made, args, "traverse")
     model, dataset = _open(args)
     made = figures.traversal(model, dataset, index=args.index, span=args.span, steps=args.steps, max_dims=args.max_dims)
     return _show(made, args, "traverse")
+
+
+def _trained_from_arrays(run) -> bool:
+    from vaekit.training.data_location import ARRAY_DATASET
+    from vaekit.training.run import open_run
+
+    return open_run(run).config.dataset == ARRAY_DATASET
 
 
 def _latent_map(args) -> int:
