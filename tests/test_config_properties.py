@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from vaekit.errors import ConfigError
 from vaekit.training.config import FIELDS, TrainConfig, build_config
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 KEYS = sorted(FIELDS) + ["beta", "iw_k", "gamma", "lambda_od", "code_dim", "latent-dim", "batch-size", "no_such_key"]
 SCALARS = (st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30)
