@@ -195,8 +195,8 @@ def _busy(folder: Path, info: dict[str, Any] | None) -> str:
         who = "another process"
     else:
         who = f"pid {info.get('pid')} on {info.get('host')} ({info.get('command')!s:.120}) since {info.get('since')}"
-    return (f"{folder} is in use by {who}: wait until it finishes, or write elsewhere "
-            "(another --out); a lock whose process has ended is taken over by itself")
+    return (f"{folder} is in use by {who}: wait until it ends, or write elsewhere (another --out); "
+            "a lock left by a process that has ended is taken over without asking")
 
 
 def _read(fd: int) -> dict[str, Any] | None:
