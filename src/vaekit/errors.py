@@ -23,3 +23,7 @@ class RunError(VaekitError):
 
 class TrainingDiverged(VaekitError):
     """The loss became NaN or infinite during training."""
+
+
+class StorageError(VaekitError):
+    """A file could not be written: the disk is full, over quota or read-only."""

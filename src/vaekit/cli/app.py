@@ -8,6 +8,7 @@ so import torch: they are added only when the command is one that takes them (``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -126,7 +127,8 @@ def build_parser(*, model_options: bool = True) -> argparse.ArgumentParser:
         train.add_argument(option, type=kind, help=text)
     train.add_argument("--out", help="run folder to create (default runs/<dataset>-<model>)")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (with --epochs N to extend it)")
+    train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (with --epochs N to extend it; "
+                                                        "--dataset PATH or --data-dir if its data moved)")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run and write RUN/eval.json")
@@ -134,7 +136,8 @@ def build_parser(*, model_options: bool = True) -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
     evaluate.add_argument("--iw-samples", type=int, default=1000, help="importance samples K for the NLL (default 1000)")
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--data-dir", help="folder holding the dataset files (also searched for data that moved)")
+    evaluate.add_argument("--dataset", metavar="PATH", help="the run's data, if they moved (or it was trained from arrays)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--no-regularity", dest="regularity", action="store_false",
                           help="skip continuity, completeness and fd (and the one-time classifier training they need)")
@@ -186,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args) or 0
     except VaekitError as exc:
         print(f"vaekit: error: {exc}", file=sys.stderr)
+        _tell_torchrun(f"vaekit: error: {exc}")
         return 2
     except KeyboardInterrupt:
         print("vaekit: interrupted; a run can be continued with `vaekit train --resume RUN`", file=sys.stderr)
@@ -194,6 +198,23 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`vaekit models | head`): stop quietly, with no traceback at exit either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _tell_torchrun(message: str) -> None:
+    """Under torchrun, leave the error where its failure summary looks (the file TORCHELASTIC_ERROR_FILE
+    names), so the summary's root cause is this line rather than a pointer to its documentation."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    import json
+    import time
+
+    data = {"message": {"message": message, "extraInfo": {"py_callstack": message, "timestamp": str(int(time.time()))}}}
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+    except OSError:
+        pass
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -205,13 +226,16 @@ def _train(args) -> int:
         return _resume(args, given)
     from vaekit.training.config import build_config
     from vaekit.training.run import check_run_dir, config_dataset
-    from vaekit.training.trainer import train
+    from vaekit.training.trainer import check_distributable, train
 
     launched = _launch()
-    config = build_config(args.config, given)
-    out = args.out or f"runs/{_slug(config.dataset)}-{config.model}"
-    check_run_dir(out, overwrite=args.overwrite)  # before loading data: fail fast, touch nothing
-    dataset = config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
+    with _said_by_rank_0(launched):
+        config = build_config(args.config, given)
+        if launched.distributed:
+            check_distributable(config)
+        out = args.out or f"runs/{_slug(config.dataset)}-{config.model}"
+        check_run_dir(out, overwrite=args.overwrite)  # before loading data: fail fast, touch nothing
+        dataset = config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
     if launched.is_main:
         render.dataset_warnings(dataset)
         render.budget_warnings(config, dataset)
@@ -235,16 +259,31 @@ def _launch():
     return launched
 
 
+@contextlib.contextmanager
+def _said_by_rank_0(launched):
+    """Checks every rank makes alike before training (the config, the run folder, the data): under
+    torchrun only rank 0 reports their error, and the other ranks exit with the same status, silently."""
+    try:
+        yield
+    except VaekitError:
+        if launched.is_main:
+            raise
+        raise SystemExit(2) from None
+
+
 def _resume(args, given) -> int:
     from vaekit.cli import render
     from vaekit.errors import ConfigError
-    from vaekit.training.run import config_dataset
+    from vaekit.training.data_location import find_data
+    from vaekit.training.run import config_dataset, open_run
     from vaekit.training.trainer import resume
 
-    extra = [k for k, v in given.items() if v is not None and k not in ("epochs", "data_dir", "device", "workers")]
+    allowed = ("epochs", "data_dir", "dataset", "device", "workers")
+    extra = [k for k, v in given.items() if v is not None and k not in allowed]
     if extra or args.config or args.out:
         names = ", ".join("--" + k.replace("_", "-") for k in extra) or "--config/--out"
-        raise ConfigError(f"--resume continues a run with its own settings; only --epochs, --data-dir, --device and --workers may be given (not {names})")
+        raise ConfigError("--resume continues a run with its own settings; only --epochs, --dataset (where its data "
+                          f"are now), --data-dir, --device and --workers may be given (not {names})")
 
     def loader(config):
         if given["data_dir"]:
@@ -253,13 +292,15 @@ def _resume(args, given) -> int:
             config.device = given["device"]
         if given["workers"] is not None:
             config.workers = given["workers"]
+        config.dataset = find_data(run.path, config.dataset, run.info["data"], dataset=given["dataset"],
+                                   data_dir=given["data_dir"])
         return config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
 
     launched = _launch()
+    with _said_by_rank_0(launched):
+        run = open_run(args.resume)
     if launched.is_main and launched.distributed:
-        from vaekit.training.run import open_run
-
-        print(render.launch_line(open_run(args.resume).config, launched.world_size))
+        print(render.launch_line(run.config, launched.world_size))
     with render.TrainBar() as bar:
         result = resume(args.resume, loader, epochs=given["epochs"], callbacks=[bar] if launched.is_main else [])
     if launched.is_main:
@@ -280,7 +321,7 @@ def _evaluate(args) -> int:
 
     with render.CountBar("evaluating", unit="img") as bar:
         result = evaluate(args.run, split=args.split, iw_samples=args.iw_samples, seed=args.seed,
-                          data_dir=args.data_dir, device=args.device, progress=bar,
+                          data_dir=args.data_dir, dataset=args.dataset, device=args.device, progress=bar,
                           regularity=args.regularity, regularity_samples=args.regularity_samples,
                           disentanglement=args.disentanglement, disentanglement_points=args.disentanglement_points)
     print(render.eval_table(result))

@@ -4,6 +4,7 @@ Each parses its options, calls :mod:`vaekit.latent` for arrays and :mod:`vaekit.
 writes a PNG (default ``RUN/figures/<command>.png``) and prints its path and any measured numbers.
 ``sample``, ``decode`` and ``reconstruct`` also write the decoded values themselves, in the data's original units,
 when ``--out`` ends in .csv (a table's rows under its column names) or .npy.
+A command writing into the run folder holds its lock (:mod:`vaekit.training.lock`) while it runs.
 torch, NumPy and matplotlib are imported inside the handlers only.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ def register(commands) -> None:
     p = add("reconstruct", "test images above their reconstructions (tables: rows beside them)", values=True)
     p.add_argument("-n", type=int, default=10, help="images to show (default 10)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.set_defaults(handler=_reconstruct)
+    p.set_defaults(handler=_locked(_reconstruct))
 
     p = add("sample", "decode new codes from the prior or a mixture fitted to the encoded data", values=True)
     p.add_argument("-n", type=int, default=64, help="samples (default 64)")
@@ -31,7 +32,7 @@ def register(commands) -> None:
     p.add_argument("--cols", type=int, default=8, help="images per row (default 8)")
     p.add_argument("--label", type=int, metavar="I", help="conditional models (cvae): sample class I")
     p.add_argument("--class", dest="class_name", metavar="NAME", help="conditional models (cvae): sample the class called NAME")
-    p.set_defaults(handler=_sample)
+    p.set_defaults(handler=_locked(_sample))
 
     p = add("decode", "decode the codes given: a table's rows in its own units (listed), or images", values=True)
     p.add_argument("--z", action="append", required=True, metavar="Z1,Z2,...",
@@ -47,23 +48,24 @@ def register(commands) -> None:
                         "grid between their codes (--method does not apply)")
     p.add_argument("--steps", type=int, help="codes along the path, ends included (default 10; with --grid, per side, default 8)")
     p.add_argument("--method", default="linear", choices=["linear", "slerp"])
-    p.set_defaults(handler=_interpolate)
+    p.set_defaults(handler=_locked(_interpolate))
 
     p = add("traverse", "vary one latent dimension at a time around one image's code")
-    p.add_argument("--index", type=int, default=0, help="test image index (default 0)")
+    p.add_argument("--index", type=int, default=0, help="test image index (default 0; a run trained from arrays, "
+                                                        "without --dataset, is traversed around z = 0)")
     p.add_argument("--range", dest="span", type=float, default=3.0, help="largest offset, in prior standard deviations (default 3)")
     p.add_argument("--steps", type=int, default=9, help="values per dimension (default 9)")
     p.add_argument("--max-dims", type=int, default=32, help="show at most this many dimensions, largest KL first (default 32)")
     p.add_argument("--gif", action="store_true", help="write an animated GIF instead (default RUN/figures/traverse.gif): "
                    "every dimension sweeping its range at once, one tile each")
     p.add_argument("--frame-ms", type=int, default=120, help="with --gif: milliseconds per frame (default 120)")
-    p.set_defaults(handler=_traverse)
+    p.set_defaults(handler=_locked(_traverse))
 
     p = add("latent-map", "the test set's codes in the plane, coloured by class")
     p.add_argument("--method", default="pca", choices=["pca", "tsne"], help="projection when the latent has more than 2 dimensions")
     p.add_argument("--max-points", type=int, default=5000, help="test images plotted (a seeded random subset; default 5000)")
     p.add_argument("--grid-size", type=int, default=15, help="side of the decoded grid for a 2-D latent (default 15)")
-    p.set_defaults(handler=_latent_map)
+    p.set_defaults(handler=_locked(_latent_map))
 
     p = add("arithmetic", "add an attribute vector (class A minus class B) to other images' codes")
     p.add_argument("--plus", required=True, metavar="A", help="class name or index (or attribute, with --attributes)")
@@ -73,14 +75,14 @@ def register(commands) -> None:
     p.add_argument("--attributes", metavar="FILE", help="CSV (header row, first column the file name) or CelebA "
                    "list_attr_celeba.txt of 0/1 or -1/1 attributes, for an image-folder run")
     p.add_argument("--max-per-group", type=int, default=2000, help="with --attributes: images read per group (default 2000)")
-    p.set_defaults(handler=_arithmetic)
+    p.set_defaults(handler=_locked(_arithmetic))
 
     p = add("denoise", "corrupt test images, reconstruct them, report PSNR")
     p.add_argument("--noise", type=float, default=0.3, help="noise std (gaussian) or masked fraction (mask); default 0.3")
     p.add_argument("--kind", default="gaussian", choices=["gaussian", "mask"])
     p.add_argument("-n", type=int, default=8, help="images shown (default 8)")
     p.add_argument("--measure", type=int, default=500, help="test images the PSNR is averaged over (default 500)")
-    p.set_defaults(handler=_denoise)
+    p.set_defaults(handler=_locked(_denoise))
 
 
 def _adder(commands):
@@ -92,7 +94,8 @@ def _adder(commands):
         parser.add_argument("--out", metavar="FILE", help=f"PNG to write (default RUN/figures/{name}.png){also}")
         parser.set_defaults(writes_values=values)
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-        parser.add_argument("--data-dir", help="folder holding the dataset files")
+        parser.add_argument("--data-dir", help="folder holding the dataset files (also searched for data that moved)")
+        parser.add_argument("--dataset", metavar="PATH", help="the run's data, if they moved (or it was trained from arrays)")
         parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
         return parser
     return add
@@ -102,6 +105,22 @@ def _adder(commands):
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
+def _locked(handler):
+    """``handler``, holding the run folder's lock when its figure goes into the run folder."""
+    def run(args) -> int:
+        from vaekit.training.run import open_for_writing
+
+        if args.out is not None and not _inside(Path(args.out), Path(args.run)):
+            return handler(args)
+        with open_for_writing(args.run):
+            return handler(args)
+    return run
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
 def _open(args):
     """The run's model and data, once the options every command shares are checked (before the slow part)."""
     from vaekit import latent
@@ -109,7 +128,15 @@ def _open(args):
 
     check_seed(args.seed)
     _check_out(args)
-    return latent.load_model_and_data(args.run, data_dir=args.data_dir, device=args.device)
+    return latent.load_model_and_data(args.run, data_dir=args.data_dir, device=args.device, dataset=args.dataset)
+
+
+def _model(args):
+    """The run's best model alone, for commands that need no data (a run trained from arrays has none on disk)."""
+    from vaekit.training.device import resolve_device
+    from vaekit.training.run import open_run
+
+    return open_run(args.run).load_model("best", device=resolve_device(args.device))
 
 
 def _check_out(args) -> None:
@@ -130,6 +157,7 @@ def _show(made, args, name: str, feature_names=None) -> int:
     warnings and its numbers."""
     from vaekit.data.rows import save_rows, writes_rows
     from vaekit.figures.plots import save_figure
+    from vaekit.training.run import figure_path
 
     for warning in made.warnings:
         print(f"vaekit: warning: {warning}", file=sys.stderr)
@@ -138,7 +166,7 @@ def _show(made, args, name: str, feature_names=None) -> int:
         print(f"wrote {path}  ({len(made.values)} rows, original units)")
         print(made.summary)
         return 0
-    path = save_figure(made.figure, args.out or Path(args.run) / "figures" / f"{name}.png")
+    path = save_figure(made.figure, args.out or figure_path(args.run, name))
     print(f"wrote {path}")
     print(made.summary)
     return 0
@@ -166,7 +194,8 @@ def _reconstruct(args) -> int:
 def _sample(args) -> int:
     from vaekit.figures import images as figures
 
-    model, dataset = _open(args)
+    # Sampling the prior needs no data; the mixture is fitted to the encoded training set.
+    model, dataset = _open(args) if args.sampler == "gmm" else (_model(args), None)
     label = _label_of(model, args.label, args.class_name)
     made = figures.samples(model, dataset, n=args.n, sampler=args.sampler, temperature=args.temperature,
                            seed=args.seed, components=args.components, cols=args.cols, condition=label)
@@ -220,6 +249,9 @@ def _interpolate(args) -> int:
 def _traverse(args) -> int:
     from vaekit.figures import images as figures
 
+    if args.dataset is None and _trained_from_arrays(args.run):   # no data on disk: around the prior's mean
+        made = figures.prior_traversal(_model(args), span=args.span, steps=args.steps, max_dims=args.max_dims)
+        return _show(made, args, "traverse")
     model, dataset = _open(args)
     if args.gif:
         made = figures.traversal_animation(model, dataset, index=args.index, span=args.span, steps=args.steps,
@@ -227,6 +259,13 @@ def _traverse(args) -> int:
         return _show_bytes(made, args, "traverse.gif")
     made = figures.traversal(model, dataset, index=args.index, span=args.span, steps=args.steps, max_dims=args.max_dims)
     return _show(made, args, "traverse")
+
+
+def _trained_from_arrays(run) -> bool:
+    from vaekit.training.data_location import ARRAY_DATASET
+    from vaekit.training.run import open_run
+
+    return open_run(run).config.dataset == ARRAY_DATASET
 
 
 def _latent_map(args) -> int:

@@ -11,6 +11,7 @@ def register(commands) -> None:
                             description="Write an offline HTML report of a run (evaluating it first if needed).")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--out", metavar="FILE", help="HTML file to write (default RUN/report.html)")
+    p.add_argument("--dataset", metavar="PATH", help="the run's data, if they moved (or it was trained from arrays)")
     _common(p)
     p.set_defaults(handler=_report)
 
@@ -59,13 +60,19 @@ def _device(name: str) -> str:
 
 
 def _report(args) -> int:
+    from contextlib import nullcontext
+
     from vaekit.cli import render
     from vaekit.figures.report import build_report
+    from vaekit.training.run import open_for_writing
 
-    with render.CountBar("evaluating", unit="img") as bar:   # only when the run has no eval.json yet
-        page = build_report(args.run, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device),
-                            seed=args.seed, progress=bar)
-    return _write_page(page, Path(args.out) if args.out else Path(args.run) / "report.html")
+    out = Path(args.out) if args.out else Path(args.run) / "report.html"
+    inside = out.resolve().is_relative_to(Path(args.run).resolve())
+    with open_for_writing(args.run) if inside else nullcontext():   # a page beside the run's files: lock the run
+        with render.CountBar("evaluating", unit="img") as bar:   # only when the run has no eval.json yet
+            page = build_report(args.run, iw_samples=args.iw_samples, data_dir=args.data_dir, device=_device(args.device),
+                                seed=args.seed, dataset=args.dataset, progress=bar)
+        return _write_page(page, out)
 
 
 def _compare(args) -> int:

@@ -300,17 +300,23 @@ def _condition_labels(model, dataset, split: str, device) -> torch.Tensor | None
 def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, seed: int = 0,
              data_dir: str | None = None, device: str = "cpu", progress=None, write: bool = True,
              regularity: bool = True, regularity_samples: int = 2000, disentanglement: bool = False,
-             disentanglement_points: int = 10_000) -> dict[str, Any]:
-    """Evaluate a run folder's best weights and write ``RUN/eval.json``; returns what it wrote."""
-    from vaekit.training.run import load_model_and_data
+             disentanglement_points: int = 10_000, dataset: str | None = None) -> dict[str, Any]:
+    """Evaluate a run folder's best weights and write ``RUN/eval.json``; returns what it wrote.
 
-    model, dataset = load_model_and_data(run, data_dir=data_dir, device=device)
-    result = evaluate_model(model, dataset, split=split, iw_samples=iw_samples, seed=seed, progress=progress,
-                            regularity=regularity, regularity_samples=regularity_samples,
-                            disentanglement=disentanglement, disentanglement_points=disentanglement_points)
-    result.run, result.dataset = str(Path(run)), dataset.name
-    values = result.to_dict()
-    if write:
-        atomic_write_text(Path(run) / "eval.json", json.dumps(values, indent=2) + "\n")
-        write_card(run)  # README.md's evaluation section
+    ``dataset`` names the data when they moved since training (or the run was trained from arrays).
+    Writing locks the run folder (:mod:`vaekit.training.lock`) for the whole evaluation."""
+    from contextlib import nullcontext
+
+    from vaekit.training.run import load_model_and_data, open_for_writing
+
+    with open_for_writing(run) if write else nullcontext():
+        model, data = load_model_and_data(run, data_dir=data_dir, device=device, dataset=dataset)
+        result = evaluate_model(model, data, split=split, iw_samples=iw_samples, seed=seed, progress=progress,
+                                regularity=regularity, regularity_samples=regularity_samples,
+                                disentanglement=disentanglement, disentanglement_points=disentanglement_points)
+        result.run, result.dataset = str(Path(run)), data.name
+        values = result.to_dict()
+        if write:
+            atomic_write_text(Path(run) / "eval.json", json.dumps(values, indent=2) + "\n")
+            write_card(run)  # README.md's evaluation section
     return values

@@ -195,6 +195,24 @@ def traversal_animation(model, dataset, *, index: int = 0, span: float = 3.0, st
     return Made(animation.traversal_gif(result, frame_ms=frame_ms), summary)
 
 
+def prior_traversal(model, *, span: float = 3.0, steps: int = 9, max_dims: int = 32) -> Made:
+    """A traversal that needs no data: around z = 0, the mean of a N(0, I) prior, one row per dimension in
+    index order (without data there is no KL to rank them by). For a run whose data are not on disk."""
+    _positive(max_dims, "--max-dims")
+    if not (model.variational and model.prior.standard):
+        raise ConfigError("without data, a traversal goes around the mean of a N(0, I) prior, which this model does not "
+                          "have: pass the run's data with --dataset PATH")
+    if steps < 2 or not span > 0:
+        raise ConfigError(f"a traversal needs --steps >= 2 and --range > 0 (got {steps} and {span})")
+    dims = np.arange(min(model.latent_dim, max_dims))
+    offsets = np.linspace(-span, span, steps)
+    codes = latent.traversal(np.zeros(model.latent_dim), dims, offsets)
+    result = latent.Traversal(latent.decode_images(model, codes), codes, dims, np.zeros(len(dims)), "index", offsets)
+    shown = "" if len(dims) == model.latent_dim else f" ({len(dims)} of {model.latent_dim} shown)"
+    figure = plots.traversal_figure(result, title=f"Latent traversal around z = 0, the prior's mean{shown}")
+    return Made(figure, f"{len(dims)} dimension(s) around z = 0, in prior standard deviations (no data: not ranked by KL)")
+
+
 def latent_map(model, dataset, *, method: str = "pca", max_points: int = 5000, grid_size: int = 15, seed: int = 0) -> Made:
     _positive(max_points, "--max-points")
     _positive(grid_size, "--grid-size")

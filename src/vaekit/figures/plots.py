@@ -192,6 +192,8 @@ def traversal_figure(traversal, *, reference: np.ndarray | None = None, title: s
     """One row per latent dimension (as sorted in ``traversal``), labelled with its index and score."""
     if traversal.score_name == "KL":
         labels = [f"z{d}  KL {s:.2f} nats" for d, s in zip(traversal.dims, traversal.scores)]
+    elif traversal.score_name == "index":   # around the prior's mean, unranked (no data)
+        labels = [f"z{d}" for d in traversal.dims]
     else:
         labels = [f"z{d}  code var {s:.3g}" for d, s in zip(traversal.dims, traversal.scores)]
     titles = [f"{o:+.1f}" if o else "0" for o in traversal.offsets]
@@ -199,7 +201,7 @@ def traversal_figure(traversal, *, reference: np.ndarray | None = None, title: s
     if reference is not None:
         cells = [[reference if r == 0 else None] + row for r, row in enumerate(cells)]
         titles = ["input"] + titles
-    unit = "prior sd" if traversal.score_name == "KL" else "sd of the encoded means"
+    unit = "sd of the encoded means" if traversal.score_name == "variance" else "prior sd"
     footer = f"columns: offset of the row's dimension from the input's code, in {unit}"
     return image_grid(cells, row_labels=labels, col_titles=titles, title=title, footer=footer)
 

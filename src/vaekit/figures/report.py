@@ -32,15 +32,16 @@ EVAL_ROWS = ["recon", "kl", "nelbo", "nll", "bits_per_dim", "mse", "pca_mse", "a
 
 
 def ensure_evaluation(run: Run, *, iw_samples: int, data_dir: str | None = None, device: str = "cpu",
-                      progress=None) -> dict[str, Any]:
+                      progress=None, dataset: str | None = None) -> dict[str, Any]:
     """The run's eval.json, computing (and writing) it first if it is missing (``progress(done, total)``
-    hears how far the evaluation is)."""
+    hears how far the evaluation is; ``dataset``: where its data are, if they moved since training)."""
     result = run.evaluation()
     if result is None:
         from vaekit.evaluation.evaluate import evaluate
 
         log.info("no eval.json in %s: evaluating with K = %d", run.path, iw_samples)
-        result = evaluate(run.path, iw_samples=iw_samples, data_dir=data_dir, device=device, progress=progress)
+        result = evaluate(run.path, iw_samples=iw_samples, data_dir=data_dir, device=device, progress=progress,
+                          dataset=dataset)
     return result
 
 
@@ -191,13 +192,15 @@ def configuration_section(run: Run) -> str:
 
 # -- one run -------------------------------------------------------------------------------------
 def build_report(run_dir: str | Path, *, iw_samples: int = 1000, data_dir: str | None = None,
-                 device: str = "cpu", seed: int = 0, progress=None) -> str:
-    """The HTML report of one run (``progress``: see :func:`ensure_evaluation`)."""
+                 device: str = "cpu", seed: int = 0, progress=None, dataset: str | None = None) -> str:
+    """The HTML report of one run (``progress``: see :func:`ensure_evaluation`; ``dataset``: where its data
+    are, if they moved since training)."""
     run = open_run(run_dir)
-    result = ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device, progress=progress)
+    result = ensure_evaluation(run, iw_samples=iw_samples, data_dir=data_dir, device=device, progress=progress,
+                               dataset=dataset)
     from vaekit.latent import load_model_and_data
 
-    model, dataset = load_model_and_data(run.path, data_dir=data_dir, device=device)
+    model, dataset = load_model_and_data(run.path, data_dir=data_dir, device=device, dataset=dataset)
     history = run.history()
     sections = [headline_section(result)]
     shown = [

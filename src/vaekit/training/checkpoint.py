@@ -3,7 +3,11 @@
 Loading never unpickles: safetensors holds raw tensors only, and the training state (epoch, step,
 optimizer hyper-parameters, best validation loss) is JSON. Writes go to a temporary file in the
 same folder and are moved into place with ``os.replace``, so a checkpoint is either the old one or
-the new one, never half of each, even if the process dies mid-write.
+the new one, never half of each, even if the process dies mid-write. A full disk is a one-line
+:class:`~vaekit.errors.StorageError` that leaves the previous checkpoint in place.
+
+The metadata is checked when read: a checkpoint whose training state is not what vaekit wrote (an
+epoch of ``"abc"``, a missing key) is a :class:`~vaekit.errors.RunError`, never a traceback.
 """
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
 from vaekit.errors import RunError
-from vaekit.files import replacing
+from vaekit.files import replacing, storage_error
 
 META_KEY = "vaekit"
+# The training state every checkpoint records, and the type of each value.
+STATE_TYPES = {"epoch": int, "step": int, "best_val_loss": float, "best_epoch": int, "epochs_since_best": int}
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -29,11 +35,17 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
 def save_checkpoint(path: Path, model: torch.nn.Module, state: dict[str, Any],
                     optimizer: torch.optim.Optimizer | None = None,
                     extra_tensors: dict[str, torch.Tensor] | None = None,
-                    auxiliary_optimizer: torch.optim.Optimizer | None = None) -> None:
+                    auxiliary_optimizer: torch.optim.Optimizer | None = None,
+                    record: dict[str, Any] | None = None) -> None:
     """Write model weights (keys ``model.*``), optionally the optimizer (``optim.*``) and a model's
-    auxiliary optimizer (``aux_optim.*``, e.g. FactorVAE's discriminator), atomically."""
+    auxiliary optimizer (``aux_optim.*``, e.g. FactorVAE's discriminator), atomically.
+
+    ``record`` is the epoch's metrics line, kept in the metadata so that a run killed before the line
+    reached metrics.jsonl can still write it (:mod:`vaekit.training.commit`)."""
     tensors = {f"model.{k}": _cpu(v) for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {"state": state}
+    if record is not None:
+        meta["record"] = record
     for prefix, key, opt_object in (("optim", "optimizer", optimizer),
                                      ("aux_optim", "auxiliary_optimizer", auxiliary_optimizer)):
         if opt_object is None:
@@ -51,8 +63,17 @@ def save_checkpoint(path: Path, model: torch.nn.Module, state: dict[str, Any],
         tensors[f"extra.{name}"] = _cpu(value)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(path, tensors, meta)
+
+
+def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write ``tensors`` and the JSON ``meta`` to ``path`` atomically (a full disk: StorageError)."""
     with replacing(path) as tmp:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
+        try:
+            save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
+        except SafetensorError as exc:  # safetensors reports the OS error in its text
+            raise storage_error(Path(path), exc) or RunError(
+                f"cannot write checkpoint {path}: {str(exc).splitlines()[0]}") from None
 
 
 class Checkpoint:
@@ -64,7 +85,13 @@ class Checkpoint:
 
     @property
     def state(self) -> dict[str, Any]:
+        """The training state (epoch, step, best validation loss ...), checked when loaded."""
         return self.meta.get("state", {})
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The metrics line of the epoch this checkpoint was written after (None in checkpoints of older vaekit versions)."""
+        return self.meta.get("record")
 
     def group(self, prefix: str) -> dict[str, torch.Tensor]:
         prefix = prefix + "."
@@ -83,13 +110,17 @@ class Checkpoint:
         info = self.meta.get(key)
         if info is None:
             raise RunError(f"this checkpoint holds no {key.replace('_', ' ')} state, so training cannot resume from it")
-        state: dict[int, dict[str, Any]] = {}
-        for key, value in self.group(prefix).items():
-            index, name = key.split(".", 1)
-            state.setdefault(int(index), {})[name] = value
-        for index, scalars in info["scalars"].items():
-            state.setdefault(int(index), {}).update(scalars)
-        optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+        try:
+            state: dict[int, dict[str, Any]] = {}
+            for tensor_name, value in self.group(prefix).items():
+                index, name = tensor_name.split(".", 1)
+                state.setdefault(int(index), {})[name] = value
+            for index, scalars in info["scalars"].items():
+                state.setdefault(int(index), {}).update(scalars)
+            optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RunError(f"this checkpoint's {key.replace('_', ' ')} state is damaged ({type(exc).__name__}: {exc}): "
+                           "train the run again, or resume from a backup of last.safetensors") from None
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
@@ -102,4 +133,51 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
             meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
         raise RunError(f"checkpoint {path} is corrupt ({str(exc).splitlines()[0]}): retrain, or restore it from a backup") from None
+    problem = metadata_problem(meta)
+    if problem is not None:
+        raise RunError(f"checkpoint {path} has damaged metadata ({problem}): retrain, or restore it from a backup")
     return Checkpoint(tensors, meta)
+
+
+def load_metadata(path: Path) -> dict[str, Any]:
+    """A checkpoint's JSON metadata alone, without reading its tensors (checked as :func:`load_checkpoint` does)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RunError(f"checkpoint {path} is corrupt ({str(exc).splitlines()[0]}): retrain, or restore it from a backup") from None
+    problem = metadata_problem(meta)
+    if problem is not None:
+        raise RunError(f"checkpoint {path} has damaged metadata ({problem}): retrain, or restore it from a backup")
+    return meta
+
+
+def metadata_problem(meta: Any) -> str | None:
+    """What is wrong with a checkpoint's JSON metadata, or None. A state key may be missing (old files)."""
+    if not isinstance(meta, dict):
+        return f"the metadata is a {type(meta).__name__}, not an object"
+    state = meta.get("state", {})
+    if not isinstance(state, dict):
+        return f"the state is a {type(state).__name__}, not an object"
+    for key, kind in STATE_TYPES.items():
+        if key not in state:
+            continue
+        value = state[key]
+        if kind is int and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return f"{key} is {value!r}, not a whole number >= 0"
+        if kind is float and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value == value):
+            return f"{key} is {value!r}, not a number"
+    record = meta.get("record")
+    if record is not None and not (isinstance(record, dict) and record.get("epoch") == state.get("epoch")):
+        return "its metrics record does not belong to its epoch"
+    return None
+
+
+def training_state(checkpoint: Checkpoint, path: Path) -> dict[str, Any]:
+    """The full training state a resume needs, or :class:`RunError` naming the missing key."""
+    missing = [key for key in STATE_TYPES if key not in checkpoint.state]
+    if missing:
+        raise RunError(f"checkpoint {path} lacks {', '.join(missing)} in its training state, so training cannot "
+                       "resume from it: train the run again")
+    return checkpoint.state

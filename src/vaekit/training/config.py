@@ -32,6 +32,7 @@ COMPILE_MODES = ("off", "default", "reduce-overhead")
 SIGMA_CHOICES = ("learned", "learned-per-feature")
 DEFAULT_BATCH_SIZE = 128
 TABLE_BATCH_SIZE = 32           # tables: 4x the steps per epoch (BENCHMARKS.md, "Tables")
+SEED_RANGE = (-2**63, 2**63)   # what torch.manual_seed takes (seed + small offsets stay below its 2^64)
 
 
 @dataclass
@@ -141,6 +142,8 @@ class TrainConfig:
             raise ConfigError(f"--kl-warmup ramps the KL weight beta, which --model {self.model} does not have")
         if not MODELS[self.model].deterministic and self.likelihood == "mse":
             raise ConfigError("a VAE needs a likelihood, not mse: use bernoulli, continuous-bernoulli, gaussian or discretized-logistic")
+        if not SEED_RANGE[0] <= self.seed < SEED_RANGE[1]:
+            raise ConfigError(f"--seed must be a whole number from -2^63 to 2^63 - 1, not {self.seed}")
         if self.latent_dim < 1:
             raise ConfigError(f"--latent-dim must be at least 1, not {self.latent_dim}")
         for name in ("epochs", "batch_size"):
@@ -205,7 +208,14 @@ def normalise_keys(values: dict[str, Any], *, source: str) -> dict[str, Any]:
 def _from_keys(values: dict[str, Any]) -> TrainConfig:
     """A TrainConfig from normalised flat keys: the model's options are the keys that are not fields."""
     options = {k: v for k, v in values.items() if k not in FIELDS and v is not None}
-    return TrainConfig(**{k: v for k, v in values.items() if k in FIELDS}, options=options)
+    # A null for a key whose default is not null (``latent_dim:`` left empty in YAML) means "not given".
+    shared = {k: v for k, v in values.items() if k in FIELDS and (v is not None or _nullable(k))}
+    return TrainConfig(**shared, options=options)
+
+
+def _nullable(name: str) -> bool:
+    field_ = FIELDS[name]
+    return field_.default is None and field_.default_factory is dataclasses.MISSING
 
 
 def _model_options(model: str, given: Any) -> ModelOptions:
@@ -240,7 +250,7 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
             value = [value]
         try:
             return [int(v) for v in value]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             raise ConfigError(f"{name} in {source} must be a list of integers, not {value!r}") from None
     if name == "sigma":
         return str(value)
@@ -266,7 +276,7 @@ def _convert(name: str, value: Any, source: str, kind: type) -> Any:
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), float(10**400)
         raise ConfigError(f"{name} in {source} must be {kind.__name__}, not {value!r}") from None
 
 
@@ -275,7 +285,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not text (UTF-8): give a TOML, YAML or JSON file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
         if path.suffix == ".toml":
             try:

@@ -4,6 +4,9 @@ Determinism: every epoch draws its shuffling and its noise from generators seede
 so a run resumed from the checkpoint written after epoch k replays epochs k+1.. exactly as an
 uninterrupted run would. The whole dataset lives as one tensor on the training device and batches
 are taken by index: no per-sample Python.
+
+The run folder is locked while training writes into it (:mod:`vaekit.training.lock`), and each epoch
+is committed in an order that survives a kill at any point (:mod:`vaekit.training.commit`).
 """
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ import torch
 
 from vaekit.training import acceleration
 from vaekit.training import distributed
-from vaekit.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from vaekit.files import atomic_write_text
+from vaekit.training.checkpoint import Checkpoint, load_checkpoint, training_state
+from vaekit.training.commit import commit_epoch
 from vaekit.training.config import TrainConfig
 from vaekit.training.device import resolve_device
 from vaekit.data import batches
@@ -30,7 +33,9 @@ from vaekit.nn.likelihoods import Bernoulli, binarize, observed
 from vaekit.models import build_model
 from vaekit.models.base import ModelOutput
 from vaekit.training.card import write_card
-from vaekit.training.run import describe_data, open_run, prepare_run_dir, write_run_info
+from vaekit.training.data_location import data_location
+from vaekit.training.lock import lock_run
+from vaekit.training.run import check_run_dir, describe_data, open_for_writing, open_run, prepare_run_dir, write_run_info
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +147,8 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, config)
         # A model may train a second network with its own optimizer (FactorVAE's discriminator).
         self.aux_optimizer = self.model.auxiliary_optimizer()
-        if self.aux_optimizer is not None and self.group.distributed:
-            raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
-        if self.model.single_process_reason and self.group.distributed:
-            raise ConfigError(f"--model {config.model} cannot train under torchrun: {self.model.single_process_reason}; run it in one process")
+        if self.group.distributed:
+            check_distributable(config)
         acceleration.compile_networks(self.model, config.compile)  # in place; off by default
         self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         likelihood = self.model.likelihood
@@ -173,12 +176,12 @@ class Trainer:
         return {"epoch": self.epoch, "step": self.step, "best_val_loss": self.best_val_loss,
                 "best_epoch": self.best_epoch, "epochs_since_best": self.epochs_since_best}
 
-    def restore(self, checkpoint: Checkpoint) -> None:
+    def restore(self, checkpoint: Checkpoint, path: Path | str = "last.safetensors") -> None:
+        state = training_state(checkpoint, Path(path))
         checkpoint.load_model(self.model)
         checkpoint.load_optimizer(self.optimizer)
         if self.aux_optimizer is not None:
             checkpoint.load_optimizer(self.aux_optimizer, auxiliary=True)
-        state = checkpoint.state
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_val_loss = float(state["best_val_loss"])
         self.best_epoch, self.epochs_since_best = int(state["best_epoch"]), int(state["epochs_since_best"])
@@ -186,14 +189,12 @@ class Trainer:
         if rng is not None:
             torch.set_rng_state(rng.to("cpu", torch.uint8))
 
-    def _save(self, improved: bool) -> None:
+    def _commit(self, record: dict[str, Any], improved: bool) -> None:
+        """Write the finished epoch: last (with ``record``), best if ``improved``, then the metrics line."""
         if self.run_dir is None:
             return
-        folder = self.run_dir / "checkpoints"
-        save_checkpoint(folder / "last.safetensors", self.model, self._state(), self.optimizer,
-                        extra_tensors={"rng_torch": torch.get_rng_state()}, auxiliary_optimizer=self.aux_optimizer)
-        if improved:
-            save_checkpoint(folder / "best.safetensors", self.model, self._state())
+        commit_epoch(self.run_dir, self.model, self._state(), record, improved=improved, optimizer=self.optimizer,
+                     auxiliary_optimizer=self.aux_optimizer, extra_tensors={"rng_torch": torch.get_rng_state()})
 
     def _elapsed_before(self) -> float:
         """Wall time that earlier sessions of this run spent training (0 for a new run): a resumed run's
@@ -208,12 +209,6 @@ class Trainer:
             if isinstance(record, dict) and record.get("epoch") == self.epoch:
                 return float(record.get("elapsed_s", 0.0))
         return 0.0
-
-    def _append_metrics(self, record: dict[str, Any]) -> None:
-        if self.run_dir is None:
-            return
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
 
     def _training_images_in_order(self, size: int = 1000):
         """The whole training split in batches of ``size``, in order, on the device (streamed data
@@ -253,8 +248,7 @@ class Trainer:
             record["best"] = improved
             elapsed += time.perf_counter() - started
             record["elapsed_s"] = elapsed  # wall time since training began: the x axis of a learning curve
-            self._save(improved)
-            self._append_metrics(record)
+            self._commit(record, improved)
             self.history.append(record)
             log.info("epoch %d/%d: %s", self.epoch, cfg.epochs, {k: round(v, 3) for k, v in record.items() if isinstance(v, float)})
             for cb in self.callbacks:
@@ -388,6 +382,21 @@ def _fit_model_to_data(model, dataset) -> None:
             model.start_posterior_variance(log_var)
 
 
+def check_distributable(config: TrainConfig) -> None:
+    """Refuse a model whose state DistributedDataParallel would not keep in step across processes.
+
+    Decided from the model's class alone, so the command line can refuse before loading any data or
+    creating the run folder."""
+    from vaekit.models import model_class
+    from vaekit.models.base import AutoEncoder
+
+    cls = model_class(config.model)
+    if cls.auxiliary_optimizer is not AutoEncoder.auxiliary_optimizer:
+        raise ConfigError(f"--model {config.model} trains an auxiliary network, which distributed training does not support: run it in one process")
+    if cls.single_process_reason:
+        raise ConfigError(f"--model {config.model} cannot train under torchrun: {cls.single_process_reason}; run it in one process")
+
+
 def _labels(split, device: torch.device) -> torch.Tensor:
     if split.y is None:
         raise ConfigError("a conditional model needs class labels, and this dataset has none: use a labelled dataset "
@@ -396,48 +405,89 @@ def _labels(split, device: torch.device) -> torch.Tensor:
 
 
 def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bool = False, callbacks=()) -> TrainResult:
-    """Train a new run. ``out=None`` trains in memory without writing a run folder."""
+    """Train a new run. ``out=None`` trains in memory without writing a run folder.
+
+    The folder is locked while training writes it (a second writer gets a :class:`RunError` naming
+    this process); it is created only once the model and data are known to train, so a refused
+    setting leaves nothing behind. Data given as a path are recorded by absolute path and fingerprint."""
     config = config.resolved()
     group = distributed.join(resolve_device(config.device))  # under torchrun: every rank, then only rank 0 writes
+    lock = None
     try:
         run_dir = None
         if out is not None and group.is_main:
             run_dir = Path(out)
-            prepare_run_dir(run_dir, overwrite=overwrite)
+            check_run_dir(run_dir, overwrite=overwrite)
         trainer = Trainer(config, dataset, run_dir, callbacks)
         if run_dir is not None:
-            write_run_info(run_dir, config, describe_data(dataset), trainer.model, _launch(trainer.group, config))
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lock = lock_run(run_dir)
+            prepare_run_dir(run_dir, overwrite=overwrite)   # checked again, now that no other writer can interfere
+            location = data_location(config.dataset)
+            if location is not None:
+                config.dataset = location["path"]  # found again from any working directory
+            if config.data_dir is not None:
+                config.data_dir = str(Path(config.data_dir).expanduser().resolve())
+            write_run_info(run_dir, config, describe_data(dataset, location), trainer.model, _launch(trainer.group, config))
         return _finish(trainer)
     finally:
+        if lock is not None:
+            lock.release()
         distributed.leave()
 
 
 def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, callbacks=()) -> TrainResult:
-    """Continue a run from its last checkpoint. ``dataset_loader(config)`` returns the dataset."""
+    """Continue a run from its last checkpoint. ``dataset_loader(config)`` returns the dataset (and may
+    set ``config.dataset`` to where it found the data, which run.json then records).
+
+    Before anything else the folder is locked and a commit that a kill left half done is finished
+    (:func:`vaekit.training.commit.recover`). A run killed before its first checkpoint starts again
+    from epoch 1."""
+    lock = open_for_writing(run_dir) if distributed.launch().is_main else None   # only rank 0 writes
+    try:
+        return _resume(run_dir, dataset_loader, epochs=epochs, callbacks=callbacks)
+    finally:
+        if lock is not None:
+            lock.release()
+        distributed.leave()
+
+
+def _resume(run_dir: str | Path, dataset_loader, *, epochs: int | None, callbacks) -> TrainResult:
     run = open_run(run_dir)
     config = run.config
     if epochs is not None:
         config.epochs = epochs
         config.validate()
-    checkpoint = load_checkpoint(run.checkpoint_path("last"))
-    done = int(checkpoint.state.get("epoch", 0))
+    checkpoint = None
+    done = 0
+    last = run.checkpoint_path("last")
+    if last.exists() or run.checkpoint_path("best").exists():
+        checkpoint = load_checkpoint(last)
+        done = training_state(checkpoint, last)["epoch"]
     if done >= config.epochs:
         raise RunError(f"{run.path} has already trained {done} epochs (asked for {config.epochs}): "
                        f"pass --epochs N with N > {done} to train longer")
+    recorded = config.dataset
     dataset = dataset_loader(config)
     if tuple(dataset.sample_shape) != run.sample_shape:
         raise RunError(f"the dataset's shape {tuple(dataset.sample_shape)} differs from the run's {run.sample_shape}")
     group = distributed.join(resolve_device(config.device))  # every rank reads the checkpoint; rank 0 writes
-    try:
-        trainer = Trainer(config, dataset, run.path if group.is_main else None, callbacks)
-        trainer.restore(checkpoint)
-        if group.is_main:
-            _truncate_metrics(run.path / "metrics.jsonl", done)
-            write_run_info(run.path, config, run.info["data"], trainer.model, _launch(group, config),
-                           created=run.info.get("created"))
-        return _finish(trainer)
-    finally:
-        distributed.leave()
+    trainer = Trainer(config, dataset, run.path if group.is_main else None, callbacks)
+    if checkpoint is not None:
+        trainer.restore(checkpoint, last)
+    if group.is_main:
+        data = dict(run.info["data"])
+        if config.dataset != recorded:   # the data moved and were found (or given) elsewhere
+            data["path"] = config.dataset
+        if checkpoint is None:
+            _start_again(run.path)
+        write_run_info(run.path, config, data, trainer.model, _launch(group, config), created=run.info.get("created"))
+    return _finish(trainer)
+
+
+def _start_again(path: Path) -> None:
+    """A run killed before its first checkpoint: no metrics line can belong to it."""
+    (path / "metrics.jsonl").unlink(missing_ok=True)
 
 
 def _finish(trainer: Trainer) -> TrainResult:
@@ -453,11 +503,3 @@ def _finish(trainer: Trainer) -> TrainResult:
 def _launch(group: distributed.Group, config: TrainConfig) -> dict[str, Any] | None:
     """What run.json records of a torchrun launch; None for one process."""
     return group.describe(config.batch_size, config.lr) if group.distributed else None
-
-
-def _truncate_metrics(file: Path, epochs_done: int) -> None:
-    """Drop metric lines written after the checkpoint (a run killed between the two writes)."""
-    if not file.exists():
-        return
-    lines = [line for line in file.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
-    atomic_write_text(file, "".join(line + "\n" for line in lines))
