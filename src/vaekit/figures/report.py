@@ -52,7 +52,7 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
     for key, value in continuity.items():
         if isinstance(value, (int, float)):
             rows.append((f"continuity: {key.replace('_', ' ')}", value))
-    for key in ("completeness", "fd"):
+    for key in ("coverage", "completeness", "fd"):
         if key in result:
             rows.append((key, result[key]))
     details = result.get("regularity") or {}
@@ -93,7 +93,9 @@ def build_report(run_dir: str | Path, *, iw_samples: int = 1000, data_dir: str |
     if regularity:
         sections.append(h.section("Regularity of the latent space", h.table(regularity, header=["measure", "value"], digits=4),
                                   "continuity: per-pixel RMS change of the decoded image per step of one standard "
-                                  "deviation of the encoded data (lower, with a light tail, is smoother); completeness: "
+                                  "deviation of the encoded data (lower, with a light tail, is smoother); coverage "
+                                  "(the headline): the share of real images whose classifier-feature neighbourhood holds "
+                                  "a decoded prior sample (higher is better, near 0 for a collapsed model); completeness: "
                                   "the share of decoded prior samples whose classifier features lie on the real-data "
                                   "manifold (higher is better; 'completeness real' is real images' score); fd: Fréchet "
                                   "distance between classifier features of real test images and of prior samples "
@@ -119,7 +121,8 @@ def build_report(run_dir: str | Path, *, iw_samples: int = 1000, data_dir: str |
 
 
 COMPARE_COLUMNS = [("recon", "recon"), ("kl", "KL"), ("nelbo", "−ELBO"), ("nll", "NLL"), ("mse", "MSE"),
-                   ("pca_mse", "PCA MSE"), ("active_units", "active"), ("completeness", "completeness"), ("fd", "fd")]
+                   ("pca_mse", "PCA MSE"), ("active_units", "active"), ("coverage", "coverage"),
+                   ("completeness", "completeness"), ("fd", "fd")]
 
 
 def comparison_rows(runs: Sequence[Run], results: Sequence[dict[str, Any]]) -> list[list[Any]]:
