@@ -189,10 +189,11 @@ def test_collapsed_samples_win_precision_but_not_coverage():
     precision = {name: manifold_precision(real, radii3, f) for name, f in samples.items()}
     coverage = {name: density_and_coverage(real, radii5, f)[1] for name, f in samples.items()}
     recall = {name: manifold_recall(real, f) for name, f in samples.items()}
-    assert min(precision.values()) > 0.9 and precision["one point"] == 1.0
-    assert coverage["good"] > 0.9 and recall["good"] > 0.9
-    assert coverage["one mode"] < 0.15 and recall["one mode"] < 0.15
-    assert coverage["one point"] < 0.02 and recall["one point"] < 0.01     # only real[0] itself
+    assert min(precision.values()) > 0.8 and precision["one point"] == 1.0, precision
+    assert precision["one mode"] >= precision["good"] - 0.05, precision       # no worse than the good samples
+    assert coverage["good"] > 0.9 and recall["good"] > 0.8, (coverage, recall)
+    assert coverage["one mode"] < 0.15 and recall["one mode"] < 0.15, (coverage, recall)
+    assert coverage["one point"] < 0.02 and recall["one point"] < 0.01, (coverage, recall)   # only real[0] itself
 
 
 # -- continuity ----------------------------------------------------------------------------------
