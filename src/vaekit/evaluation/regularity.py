@@ -221,13 +221,13 @@ def _gmm_samples(model, dataset, n: int, seed: int) -> tuple[torch.Tensor, int]:
 def measure_regularity(model, dataset, *, split: str = "test", samples: int = SAMPLES, seed: int = 0,
                        classifier=None, gmm: bool = True, pairs: int = PAIRS, paths: int = PATHS,
                        steps: int = STEPS, eps: float = EPS) -> dict[str, Any]:
-    """Continuity, completeness and fd of ``model`` on ``dataset``, as a plain dict for eval.json.
+    """Continuity, completeness, coverage and fd of ``model`` on ``dataset``, as a plain dict for eval.json.
 
     Returns ``{"continuity": {...}, "completeness": float|None, "coverage": float|None, "fd": float|None,
     "regularity": {...}}``; ``regularity`` holds the references (real-image ceiling and floor,
     classifier accuracy), recall and density, the classifier confidence, the GMM variant, the
-    settings and notes. ``classifier`` defaults to the
-    dataset's cached one (trained on first use). Deterministic for a given seed.
+    settings and notes. ``classifier`` defaults to the dataset's cached one (trained on first use).
+    Deterministic for a given seed.
     """
     started = time.perf_counter()
     model.eval()
