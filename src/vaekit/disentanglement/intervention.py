@@ -55,15 +55,17 @@ def factor_vae_score(representation: Representation, ground_truth, *, rng: np.ra
     """FactorVAE score (Kim & Mnih, ICML 2018, section 4).
 
     Each code dimension is divided by its standard deviation over ``num_variance_estimate`` random
-    observations, which makes the score blind to each dimension's scale, and dimensions that do not vary
-    at all are left out (they cannot be normalised). Kim & Mnih prune "collapsed" dimensions; like
-    disentanglement_lib we prune only those of zero variance: a threshold relative to the largest
-    variance would drop informative dimensions that merely have a small scale (a perfect code whose
-    factors span different ranges). A collapsed unit that still wobbles a little keeps a normalised
-    variance near 1 in every batch, so it does not win the vote. One point: pick a factor k, draw a batch in
-    which factor k has one fixed random value and the others vary; the dimension with the smallest
-    normalised variance over the batch votes for k. The majority-vote classifier maps each dimension
-    to the factor it was most often voted for on ``num_train`` points; the score is its accuracy on
+    observations, which makes the score blind to each dimension's scale, and dimensions that do not
+    vary at all are left out (they cannot be normalised). Kim & Mnih prune "collapsed" dimensions; we
+    set no threshold on the scale (disentanglement_lib's default threshold is 0 too): a threshold
+    relative to the largest variance would drop informative dimensions that merely have a small scale
+    (a perfect code whose factors span different ranges). A collapsed unit that still wobbles a little
+    keeps a normalised variance near 1 in every batch, so it does not win the vote.
+
+    One point: pick a factor k, draw a batch in which factor k has one fixed random value and the
+    others vary; the dimension with the smallest normalised variance over the batch votes for k. The
+    majority-vote classifier maps each dimension to the factor it was most often voted for on
+    ``num_train`` points; the score is its accuracy on
     ``num_eval`` new points. 1 is the best; chance is about 1 / n_factors.
     """
     _, codes = _random_codes(representation, ground_truth, num_variance_estimate, rng)
