@@ -65,8 +65,8 @@ def factor_vae_score(representation: Representation, ground_truth, *, rng: np.ra
     One point: pick a factor k, draw a batch in which factor k has one fixed random value and the
     others vary; the dimension with the smallest normalised variance over the batch votes for k. The
     majority-vote classifier maps each dimension to the factor it was most often voted for on
-    ``num_train`` points; the score is its accuracy on
-    ``num_eval`` new points. 1 is the best; chance is about 1 / n_factors.
+    ``num_train`` points; the score is its accuracy on ``num_eval`` new points. 1 is the best; chance
+    is about 1 / n_factors.
     """
     _, codes = _random_codes(representation, ground_truth, num_variance_estimate, rng)
     variance = codes.var(axis=0, ddof=1)
