@@ -171,12 +171,28 @@ def test_squared_correlation_is_the_r2_of_least_squares():
 
 
 def test_factor_vae_ignores_collapsed_dimensions():
+    """A constant unit is pruned; a unit of tiny noise is kept (it has a variance) but never wins the vote."""
     def with_dead_unit(x):
         return np.c_[x, np.full(len(x), 3.0), 1e-6 * np.random.default_rng(len(x)).normal(size=len(x))]
 
     result = factor_vae_score(with_dead_unit, GROUND_TRUTH, rng=np.random.default_rng(0), num_train=200,
                               num_eval=100, num_variance_estimate=500)
-    assert result["active_dims"] == 3 and result["score"] == pytest.approx(1.0)
+    assert result["active_dims"] == 4 and result["score"] == pytest.approx(1.0)
+
+
+def test_factor_vae_score_of_a_perfect_code_does_not_depend_on_the_scales_of_its_dimensions():
+    """Each dimension is one factor at its own scale (1e-3, 1 and 1e3, as factors measured in different
+    units): still a perfect code. A pruning threshold relative to the largest variance used to drop the
+    small-scale dimension and score it 2/3."""
+    scales = np.array([1e-3, 1.0, 1e3])
+    result = factor_vae_score(lambda x: x * scales, GROUND_TRUTH, rng=np.random.default_rng(0), num_train=300,
+                              num_eval=150, num_variance_estimate=500)
+    assert result["active_dims"] == 3
+    assert result["score"] == 1.0 and result["train_accuracy"] == 1.0
+    # Exactly the unscaled code's result from the same random stream: the score is scale-free.
+    unscaled = factor_vae_score(perfect, GROUND_TRUTH, rng=np.random.default_rng(0), num_train=300,
+                                num_eval=150, num_variance_estimate=500)
+    assert unscaled == result
 
 
 def test_bad_representations_and_settings_are_clear_errors():

@@ -260,6 +260,20 @@ def test_discretized_logistic_sums_to_one(dtype, tol):
         assert abs(total - 1.0) < tol, (loc, log_scale, total)
 
 
+def test_discretized_logistic_float32_bins_sum_to_one_at_every_scale():
+    """float32, scales e^-7 (the floor) to e^2, locations across the range, on bin centres and edges
+    and in between: the 256 probabilities sum to 1 within 1e-6 (they summed to 1 - 1.6e-5 at e^-7
+    while neighbouring bins rounded their shared edge apart)."""
+    locations = [*np.linspace(-1.1, 1.1, 41), 128 / 255 - 1 / 255, 0.5 + 0.3 / 255, -1 + 1 / 255, 1 - 1 / 255]
+    worst = 0.0
+    for log_scale in np.linspace(-7.0, 2.0, 19):
+        for loc in locations:
+            log_p = _dl_all_values(float(loc), float(log_scale), torch.float32)
+            assert torch.isfinite(log_p).all(), (loc, log_scale)
+            worst = max(worst, abs(float(log_p.double().exp().sum()) - 1.0))
+    assert worst < 1e-6, worst
+
+
 def test_discretized_logistic_matches_scipy_logistic_bins():
     """Every bin's probability against scipy.stats.logistic CDF differences (edge bins open-ended)."""
     for loc, log_scale in DL_CASES:
@@ -624,6 +638,56 @@ def test_evaluate_model_reports_consistent_numbers(grey_dataset, model_name, lik
     assert result["pca_mse"] == pytest.approx(_sklearn_pca_mse(grey_dataset.train.x, test_x, 3), rel=1e-6)
 
 
+def test_data_values_tells_binary_8bit_and_continuous_apart():
+    from vaekit.evaluation.evaluate import data_values
+
+    assert data_values(np.array([0.0, 1.0, 1.0], np.float32)) == "binary"
+    assert data_values((np.arange(256) / 255).astype(np.float32)) == "8-bit"
+    assert data_values(np.arange(17, dtype=np.float32) / 16) == "continuous"        # digits' 17 levels
+    assert data_values(np.array([0.0, 1.0, 100.4 / 255], np.float32)) == "continuous"
+    # Checked block by block: a stray value in a later block still counts.
+    late = np.zeros(50, np.float32)
+    late[-1] = 0.5
+    assert data_values(late, block=16) == "continuous" and data_values(late[:-1], block=16) == "binary"
+
+
+def test_discretized_logistic_reports_bits_per_dim_on_8bit_data_only(grey_dataset):
+    """The same model on 8-bit data reports bits/dim = nll / (D log 2); on the same images moved off
+    the 1/255 grid (which the likelihood silently rounds back) bits/dim is null, with a note."""
+    torch.manual_seed(0)
+    config = TrainConfig(model="vae", arch="mlp", hidden=[32], latent_dim=3, likelihood="discretized-logistic").resolved()
+    model = build_model(config, SHAPE)
+    on_grid = evaluate_model(model, grey_dataset, split="test", iw_samples=20, seed=0, regularity=False)
+    assert on_grid["proper_likelihood"] is True and on_grid["notes"] == []
+    assert on_grid["bits_per_dim"] == pytest.approx(on_grid["nll"] / (D * math.log(2)), rel=1e-12)
+    test_x = grey_dataset.split("test").x
+    shifted = np.clip(test_x + np.float32(0.3 / 255), 0, 1)
+    continuous = _make_dataset(grey_dataset.train.x, grey_dataset.val.x, shifted, SHAPE)
+    off_grid = evaluate_model(model, continuous, split="test", iw_samples=20, seed=0, regularity=False)
+    assert off_grid["bits_per_dim"] is None
+    assert any("not 8-bit" in note and "bits_per_dim is not reported" in note for note in off_grid["notes"])
+    assert off_grid["proper_likelihood"] is True and math.isfinite(off_grid["nll"])
+
+
+def test_bernoulli_without_binarisation_is_a_proper_likelihood_of_binary_data():
+    """dSprites' recipes train on binary images with binarize = "none": then the Bernoulli is their exact
+    likelihood, so the evaluation says so and reports bits/dim, as it does with binarisation."""
+    data = _binary_data(40, seed=5)
+    dataset = _make_dataset(data, data[:10], data, SHAPE)
+    results = {}
+    for binarize in ("none", "dynamic"):
+        torch.manual_seed(0)
+        config = TrainConfig(model="vae", arch="mlp", hidden=[16], latent_dim=2, likelihood="bernoulli",
+                             binarize=binarize).resolved()
+        results[binarize] = evaluate_model(build_model(config, SHAPE), dataset, split="test", iw_samples=10,
+                                           seed=0, regularity=False)
+    for result in results.values():
+        assert result["proper_likelihood"] is True and result["notes"] == []
+        assert result["bits_per_dim"] == pytest.approx(result["nll"] / (D * math.log(2)), rel=1e-12)
+    # Binary data are their own binarisation: the same numbers either way.
+    assert results["none"]["nll"] == pytest.approx(results["dynamic"]["nll"], rel=1e-9)
+
+
 def test_evaluate_model_nll_matches_the_iw_bound_on_binarised_data(vae3):
     """Trained binary VAE: nll < nelbo by a clear margin, and bits/dim in a sane range."""
     data = _binary_data(60, seed=99)
@@ -667,3 +731,25 @@ def test_pca_baseline_matches_sklearn():
     # More components never hurt on the training data itself.
     on_train = [pca_baseline_mse(train_x, train_x, k) for k in range(0, D + 1, 8)]
     assert all(a >= b for a, b in zip(on_train, on_train[1:]))
+
+
+def test_pca_baseline_above_4096_values_is_reproducible_and_leaves_the_global_stream_alone():
+    """Above 4096 values per sample the basis comes from a randomised SVD: the same data give the same
+    number whatever the global random state, the global stream is not consumed, and the number is
+    sklearn's exact PCA to within the randomised method's accuracy."""
+    rng = np.random.default_rng(3)
+    dim = 4200
+    basis = rng.normal(size=(5, dim)) * np.linspace(4, 1, 5)[:, None]
+
+    def draw(n):
+        return (rng.normal(size=(n, 5)) @ basis + 0.3 * rng.normal(size=(n, dim))).astype(np.float32)
+
+    train_x, eval_x = draw(60), draw(20)
+    results = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        before = torch.get_rng_state()
+        results.append(pca_baseline_mse(train_x, eval_x, 3))
+        assert torch.equal(torch.get_rng_state(), before)
+    assert results[0] == results[1]
+    assert results[0] == pytest.approx(_sklearn_pca_mse(train_x, eval_x, 3), rel=1e-6)

@@ -17,7 +17,7 @@ from vaekit.evaluation import classifier as clf
 from vaekit.data import Dataset, Split
 from vaekit.nn.distributions import DiagonalGaussian, PointMass
 from vaekit.nn.priors import StandardNormal
-from vaekit.evaluation.classifier import knn_radii, manifold_precision
+from vaekit.evaluation.classifier import density_and_coverage, knn_radii, manifold_precision, manifold_recall
 from vaekit.evaluation.regularity import (continuity, frechet_distance, frechet_distance_from_moments, measure_regularity,
                                path_changes, random_direction_changes, random_unit_directions)
 
@@ -149,6 +149,55 @@ def test_manifold_precision_counts_samples_inside_the_knn_balls():
     assert manifold_precision(real, radii, samples) == 0.5        # the first two inside, the last two out
 
 
+def test_recall_density_and_coverage_match_a_direct_count():
+    """Against scipy's distances and explicit counts (Kynkäänniemi et al. 2019 recall with k = 3;
+    Naeem et al. 2020 density and coverage, eq. 2 and 3, with k = 5)."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) + 0.4
+    radius5 = np.sort(cdist(real, real), axis=1)[:, 5]               # column 0 is the point itself
+    inside = cdist(fake, real) <= radius5                             # (fake, real): Y_j in B(X_i, r_i)
+    density, coverage = density_and_coverage(real, knn_radii(real, 5), fake, k=5)
+    assert density == pytest.approx(inside.sum() / (5 * len(fake)), rel=1e-12)
+    assert coverage == pytest.approx(inside.any(axis=0).mean(), rel=1e-12)
+    fake_radius3 = np.sort(cdist(fake, fake), axis=1)[:, 3]
+    recall = np.mean([any(np.linalg.norm(x - y) <= r for y, r in zip(fake, fake_radius3)) for x in real])
+    assert manifold_recall(real, fake, k=3) == pytest.approx(recall, rel=1e-12)
+
+
+def test_coverage_of_samples_like_the_data_is_near_its_expectation():
+    """Naeem et al.: for samples from the real distribution, as many as the real points, coverage is
+    about 1 - 1/2^k (0.969 for k = 5), density about 1."""
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(1000, 4)), rng.normal(size=(1000, 4))
+    density, coverage = density_and_coverage(real, knn_radii(real, 5), fake)
+    assert coverage == pytest.approx(1 - 1 / 2**5, abs=0.03)
+    assert density == pytest.approx(1.0, abs=0.15)
+
+
+def test_collapsed_samples_win_precision_but_not_coverage():
+    """Real features: ten well-separated modes. Good samples come from all ten; collapsed ones from one
+    mode, or all at one real point. Precision (completeness) cannot tell them apart; coverage can."""
+    rng = np.random.default_rng(2)
+    centres = 10 * rng.normal(size=(10, 8))
+
+    def draw(n, modes):
+        return centres[rng.choice(modes, n)] + rng.normal(size=(n, 8))
+
+    real = draw(1000, np.arange(10))
+    radii3, radii5 = knn_radii(real), knn_radii(real, 5)
+    samples = {"good": draw(1000, np.arange(10)), "one mode": draw(1000, [3]), "one point": np.repeat(real[:1], 1000, 0)}
+    precision = {name: manifold_precision(real, radii3, f) for name, f in samples.items()}
+    coverage = {name: density_and_coverage(real, radii5, f)[1] for name, f in samples.items()}
+    recall = {name: manifold_recall(real, f) for name, f in samples.items()}
+    assert min(precision.values()) > 0.8 and precision["one point"] == 1.0, precision
+    assert precision["one mode"] >= precision["good"] - 0.05, precision       # no worse than the good samples
+    assert coverage["good"] > 0.9 and recall["good"] > 0.8, (coverage, recall)
+    assert coverage["one mode"] < 0.15 and recall["one mode"] < 0.15, (coverage, recall)
+    assert coverage["one point"] < 0.02 and recall["one point"] < 0.01, (coverage, recall)   # only real[0] itself
+
+
 # -- continuity ----------------------------------------------------------------------------------
 def test_random_direction_change_of_a_linear_decoder_is_its_gain():
     model = LinearDecoderModel(10, 3, 50)
@@ -276,6 +325,22 @@ def test_real_images_as_samples_reach_the_references(digits_dataset, digits_clas
     assert as_test["completeness"] == 1.0 and as_test["fd"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_a_collapsed_model_scores_low_on_the_headline(digits_dataset, digits_classifier):
+    """A "decoder" that turns every code into the same real test image is on the manifold every time
+    (completeness 1, the number that used to be the headline), and reaches almost none of the real
+    images' neighbourhoods (coverage). Real images as samples cover as real images do."""
+    opts = dict(gmm=False, classifier=digits_classifier, pairs=20, paths=5)
+    test_x, train_x = digits_dataset.test.x, digits_dataset.train.x
+    collapsed = measure_regularity(ReplayModel(test_x[:1]), digits_dataset, samples=len(test_x), **opts)
+    assert collapsed["completeness"] == 1.0
+    assert collapsed["coverage"] < 0.05 and collapsed["regularity"]["recall"] < 0.01
+    good = measure_regularity(ReplayModel(train_x), digits_dataset, samples=len(train_x), **opts)
+    details = good["regularity"]
+    assert good["coverage"] == pytest.approx(details["coverage_real"], abs=1e-12) and good["coverage"] > 0.9
+    assert details["recall"] == pytest.approx(details["recall_real"], abs=1e-12) and details["recall"] > 0.9
+    assert 0.5 < details["density"] < 2
+
+
 def test_regularity_is_deterministic_under_a_seed(digits_dataset, digits_classifier):
     model = LinearDecoderModel(64, 2, 64)
     run = lambda seed: measure_regularity(model, digits_dataset, samples=300, seed=seed,  # noqa: E731
@@ -302,14 +367,15 @@ def test_evaluate_model_adds_the_regularity_keys(digits_dataset, digits_classifi
 
     model = train(digits_dataset, model="vae", hidden=[32], latent_dim=2, epochs=1, device="cpu").model
     result = evaluate_model(model, digits_dataset, iw_samples=2, regularity_samples=200).to_dict()
-    assert {"continuity", "completeness", "fd", "regularity"} <= result.keys()
-    assert 0 < result["completeness"] <= 1 and result["fd"] > 0
+    assert {"continuity", "completeness", "coverage", "fd", "regularity"} <= result.keys()
+    assert 0 < result["completeness"] <= 1 and 0 <= result["coverage"] <= 1 and result["fd"] > 0
     assert result["regularity"]["classifier"]["cached"] is True          # the session's digits classifier
     json.dumps(result)
     table = render.eval_table(result)
-    assert "completeness" in table and "fd" in table and "continuity" in table
+    assert "coverage" in table and "completeness" in table and "fd" in table and "continuity" in table
     off = evaluate_model(model, digits_dataset, iw_samples=2, regularity=False).to_dict()
     assert off["continuity"] is None and off["completeness"] is None and off["regularity"] is None
+    assert off["coverage"] is None
     assert "completeness" not in render.eval_table(off)
 
 
@@ -337,6 +403,29 @@ def test_vae_prior_samples_beat_the_ae_s_on_digits(digits_dataset, digits_classi
     assert r_vae["completeness"] > r_ae["completeness"] + 0.15, (r_ae["completeness"], r_vae["completeness"])
     assert r_vae["fd"] < 0.7 * r_ae["fd"], (r_ae["fd"], r_vae["fd"])
     assert r_vae["completeness"] <= r_vae["regularity"]["completeness_real"] + 0.05
+
+
+@pytest.mark.slow
+def test_a_collapsed_beta_vae_wins_completeness_but_not_coverage(digits_dataset, digits_classifier):
+    """The issue's sweep on digits (latent 8, 20 epochs, seed 0): beta = 4 leaves no active unit and
+    decodes every prior sample to the same blob, which lies on the real manifold (completeness 1.0,
+    above beta = 0.5's), while its coverage, the headline, is near 0. Measured at 40 epochs:
+    completeness 1.000 vs 0.786, coverage 0.067 vs 0.956 (a plain VAE: 0.850 and 0.939)."""
+    from vaekit.api import train
+
+    common = dict(hidden=[128], latent_dim=8, epochs=20, batch_size=64, lr=3e-3, seed=0, device="cpu",
+                  likelihood="bernoulli", binarize="none")
+    opts = dict(samples=500, classifier=digits_classifier, pairs=50, paths=10, gmm=False)
+    results = {}
+    for beta in (0.5, 4.0):
+        model = train(digits_dataset, model="beta-vae", beta=beta, **common).model.eval()
+        with torch.no_grad():
+            active = int((model.encode(torch.as_tensor(digits_dataset.test.x)).mean.var(0) > 0.01).sum())
+        results[beta] = (active, measure_regularity(model, digits_dataset, **opts))
+    (active_good, good), (active_collapsed, collapsed) = results[0.5], results[4.0]
+    assert active_collapsed == 0 and active_good == 8
+    assert collapsed["completeness"] >= good["completeness"]          # the old headline prefers collapse
+    assert collapsed["coverage"] < 0.2 and good["coverage"] > 0.8, (collapsed["coverage"], good["coverage"])
 
 
 @pytest.mark.slow

@@ -309,7 +309,7 @@ def _disentanglement_rows(scores: dict[str, Any] | None) -> list[tuple[str, str]
 
 
 def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    """Continuity, completeness and fd with their references; nothing when they were not measured."""
+    """Continuity, coverage, completeness and fd with their references; nothing when they were not measured."""
     details = result.get("regularity")
     if not details:
         return []
@@ -322,6 +322,11 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
                      f"  (largest step {_fmt(cont['path_cliff'], 1)}x the path's mean)"))
     real_share, real_fd, real_conf = details.get("completeness_real"), details.get("fd_real"), details.get("confidence_real")
     prior = "N(0, I)" if details.get("prior", "N(0, I)") == "N(0, I)" else "model-prior"
+    if "coverage" in result:      # the headline (eval.json files before it have none)
+        real_coverage = details.get("coverage_real")
+        rows.append((f"coverage  {prior} samples", _fmt(result.get("coverage"))
+                     + (f"  share of real images' neighbourhoods reached (real images: {_fmt(real_coverage)})"
+                        if real_coverage is not None else "")))
     rows.append((f"completeness  {prior} samples", _fmt(result.get("completeness"))
                  + (f"  share on the real-data manifold (real images: {_fmt(real_share)})" if real_share is not None else "")))
     rows.append((f"fd  {prior} samples", _fmt(result.get("fd"), 2)
@@ -330,7 +335,9 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append((f"classifier confidence  {prior} samples", f"{_fmt(details['confidence'])}  (real images: {_fmt(real_conf)})"))
     gmm = details.get("gmm")
     if gmm:
-        rows.append(("samples from a GMM fitted to the codes", f"completeness {_fmt(gmm['completeness'])}, fd {_fmt(gmm['fd'], 2)}"))
+        coverage = f"coverage {_fmt(gmm['coverage'])}, " if "coverage" in gmm else ""
+        rows.append(("samples from a GMM fitted to the codes",
+                     f"{coverage}completeness {_fmt(gmm['completeness'])}, fd {_fmt(gmm['fd'], 2)}"))
     accuracy = (details.get("classifier") or {}).get("test_accuracy")
     if accuracy is not None:
         rows.append(("judging classifier", f"{accuracy:.1%} test accuracy"))

@@ -49,26 +49,28 @@ def _beta_vae_points(representation, ground_truth, n: int, batch_size: int, rng)
     return np.concatenate(features), np.concatenate(labels)
 
 
-# Kim & Mnih prune "collapsed" dimensions before normalising; we call a dimension collapsed when its
-# variance over the data is below 1% of the largest dimension's (a VAE's unused units sit far below).
-COLLAPSED_FRACTION = 0.01
-
-
 def factor_vae_score(representation: Representation, ground_truth, *, rng: np.random.Generator,
                      batch_size: int = 64, num_train: int = 10_000, num_eval: int = 5_000,
                      num_variance_estimate: int = 10_000) -> dict:
     """FactorVAE score (Kim & Mnih, ICML 2018, section 4).
 
     Each code dimension is divided by its standard deviation over ``num_variance_estimate`` random
-    observations, and collapsed dimensions are left out. One point: pick a factor k, draw a batch in
-    which factor k has one fixed random value and the others vary; the dimension with the smallest
-    normalised variance over the batch votes for k. The majority-vote classifier maps each dimension
-    to the factor it was most often voted for on ``num_train`` points; the score is its accuracy on
-    ``num_eval`` new points. 1 is the best; chance is about 1 / n_factors.
+    observations, which makes the score blind to each dimension's scale, and dimensions that do not
+    vary at all are left out (they cannot be normalised). Kim & Mnih prune "collapsed" dimensions; we
+    set no threshold on the scale (disentanglement_lib's default threshold is 0 too): a threshold
+    relative to the largest variance would drop informative dimensions that merely have a small scale
+    (a perfect code whose factors span different ranges). A collapsed unit that still wobbles a little
+    keeps a normalised variance near 1 in every batch, so it does not win the vote.
+
+    One point: pick a factor k, draw a batch in which factor k has one fixed random value and the
+    others vary; the dimension with the smallest normalised variance over the batch votes for k. The
+    majority-vote classifier maps each dimension to the factor it was most often voted for on
+    ``num_train`` points; the score is its accuracy on ``num_eval`` new points. 1 is the best; chance
+    is about 1 / n_factors.
     """
     _, codes = _random_codes(representation, ground_truth, num_variance_estimate, rng)
     variance = codes.var(axis=0, ddof=1)
-    active = variance > COLLAPSED_FRACTION * variance.max() if variance.max() > 0 else np.zeros_like(variance, bool)
+    active = variance > 0
     if not active.any():
         return {"score": 0.0, "train_accuracy": 0.0, "active_dims": 0}
     n_dims = len(variance)

@@ -3,9 +3,11 @@
 Whether a decoded prior sample is "meaningful" cannot be read off the autoencoder itself, so vaekit
 asks an independent network trained on the real labelled training split. Its penultimate layer is
 the feature space in which samples are compared with real images: the Fréchet distance between the
-two feature clouds (``frechet_distance``) and the share of samples that fall on the real images'
-k-nearest-neighbour manifold (``manifold_precision``). ``vaekit.evaluation.regularity`` turns these into
-completeness and fd.
+two feature clouds (``frechet_distance``), the share of samples that fall on the real images'
+k-nearest-neighbour manifold (``manifold_precision``) and its counterpart, the share of real images on
+the samples' manifold (``manifold_recall``), and the density and coverage of the samples over the real
+images' neighbourhoods (``density_and_coverage``). ``vaekit.evaluation.regularity`` turns these into
+completeness, coverage and fd.
 
 The network is deliberately small (an MLP on the flattened image: any shape, seconds on a laptop
 CPU) and cached in ``$VAEKIT_CACHE_DIR/classifiers`` or ``$XDG_CACHE_HOME/vaekit/classifiers``
@@ -40,7 +42,8 @@ MIN_EPOCHS = 3                   # Fashion-MNIST: 86.4% test accuracy after 3 ep
 MIN_STEPS = 600                  # small datasets get more passes (digits: 50 epochs, ~98% accuracy)
 BATCH_SIZE = 128
 LR = 1e-3
-K_NEIGHBOURS = 3                 # k of the k-NN estimate of the real-data manifold
+K_NEIGHBOURS = 3                 # k of the k-NN estimate of the real-data manifold (precision and recall)
+COVERAGE_NEIGHBOURS = 5          # k of density and coverage, as Naeem et al. 2020 recommend
 
 
 class Classifier(nn.Module):
@@ -274,6 +277,35 @@ def manifold_precision(real_features: np.ndarray, radii: np.ndarray, features: n
     return float(torch.cat(inside).double().mean())
 
 
+def manifold_recall(real_features: np.ndarray, features: np.ndarray, k: int = K_NEIGHBOURS) -> float:
+    """Share of ``real_features`` inside the samples' estimated manifold: the union of balls around each
+    sample with its k-NN radius among the samples (improved recall, Kynkäänniemi et al. 2019). Samples
+    that all coincide have radius 0 and cover no real image."""
+    return manifold_precision(features, knn_radii(features, k), real_features)
+
+
+def density_and_coverage(real_features: np.ndarray, radii: np.ndarray, features: np.ndarray,
+                         k: int = COVERAGE_NEIGHBOURS) -> tuple[float, float]:
+    """Density and coverage of ``features`` (Naeem et al. 2020, eq. 2 and 3), with B_i the ball around
+    real feature X_i of its k-NN radius ``radii[i]`` among the real features (``k``: the k the radii
+    were computed with), N real and M samples:
+
+        density  = 1 / (k M) sum_j sum_i 1[Y_j in B_i]      (about 1 when samples follow the data)
+        coverage = 1 / N sum_i 1[some Y_j in B_i]            (share of real neighbourhoods reached)
+
+    Samples piled on one point reach only the few balls around it: coverage near 0, whatever their
+    precision. As many samples drawn like the real data reach about 1 - 1/2^k of the balls (0.97 for
+    k = 5)."""
+    real = torch.as_tensor(real_features, dtype=torch.float64)
+    radius = torch.as_tensor(radii, dtype=torch.float64)
+    f = torch.as_tensor(features, dtype=torch.float64)
+    hits = torch.zeros(len(real), dtype=torch.float64)            # samples inside each real ball
+    for i in range(0, len(f), 1000):
+        hits += (torch.cdist(f[i:i + 1000], real) <= radius).double().sum(0)
+    density = float(hits.sum()) / (k * max(len(f), 1))
+    return density, float((hits > 0).double().mean())
+
+
 class FeatureReference:
     """Classifier features of real images: all of the split for fd, a sample of it as the manifold."""
 
@@ -284,9 +316,13 @@ class FeatureReference:
         pick = np.sort(rng.choice(len(images), min(manifold_size, len(images)), replace=False))
         self.manifold = self.features[pick]
         self.radii = knn_radii(self.manifold)
+        self.coverage_radii = knn_radii(self.manifold, COVERAGE_NEIGHBOURS)
 
     def judge(self, images) -> dict[str, float]:
-        """completeness (precision), confidence (mean max softmax) and fd of a batch of images."""
+        """For a batch of images: completeness (precision), recall, density, coverage, confidence (mean
+        max softmax) and fd."""
         features, confidence, _ = self.classifier.outputs(images)
+        density, coverage = density_and_coverage(self.manifold, self.coverage_radii, features)
         return {"completeness": manifold_precision(self.manifold, self.radii, features),
+                "coverage": coverage, "recall": manifold_recall(self.manifold, features), "density": density,
                 "confidence": float(confidence.mean()), "fd": frechet_distance(self.features, features)}

@@ -29,13 +29,15 @@ from vaekit.files import atomic_write_text
 from vaekit.errors import ConfigError
 from vaekit.limits import check_memory
 from vaekit.evaluation.iw import importance_weighted_bound, iw_estimates  # noqa: F401  (importance_weighted_bound: public here too)
-from vaekit.nn.likelihoods import observed
+from vaekit.data.arrays import QUANTIZATION_TOLERANCE
+from vaekit.nn.likelihoods import Bernoulli, DiscretizedLogistic, observed
 from vaekit.training.card import write_card
 
 log = logging.getLogger(__name__)
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
 EVAL_SEED_OFFSET = 104729
+PCA_SEED = 0                  # the randomised SVD's start (pca_baseline_mse, more than 4096 values per sample)
 
 
 @dataclass
@@ -44,7 +46,8 @@ class Evaluation(Mapping):
 
     Nats per input unless the name says otherwise (``mse`` is per value, ``bits_per_dim`` per data
     value). A field that does not apply to the model is None, and ``notes`` says why. ``continuity``,
-    ``completeness``, ``fd`` and ``regularity`` come from :func:`vaekit.evaluation.regularity.measure_regularity`,
+    ``completeness``, ``coverage`` (the headline regularity number: a collapsed model cannot win it),
+    ``fd`` and ``regularity`` come from :func:`vaekit.evaluation.regularity.measure_regularity`,
     ``disentanglement`` from :func:`vaekit.disentanglement.measure_disentanglement`. ``run`` and
     ``dataset`` are set when a run folder is evaluated. ``result["nll"]`` reads a field by its key,
     as in eval.json (it is a read-only mapping of those keys).
@@ -75,6 +78,7 @@ class Evaluation(Mapping):
     seed: int
     continuity: dict[str, Any] | None = None
     completeness: float | None = None
+    coverage: float | None = None
     fd: float | None = None
     regularity: dict[str, Any] | None = None
     seconds: float | None = None
@@ -111,7 +115,9 @@ def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -
     """Per-pixel MSE of PCA with ``components`` components fitted on ``train_x``.
 
     A linear autoencoder trained to its optimum spans the same subspace (Baldi & Hornik 1989), so
-    this is the number a linear AE should match and a deep one should beat.
+    this is the number a linear AE should match and a deep one should beat. Above 4096 values per
+    sample the subspace comes from a randomised SVD, whose random start is fixed (PCA_SEED) and drawn
+    without touching the global random stream: the same data give the same number every time.
     """
     train = torch.as_tensor(train_x.reshape(len(train_x), -1), dtype=torch.float64)
     evals = torch.as_tensor(eval_x.reshape(len(eval_x), -1), dtype=torch.float64)
@@ -123,11 +129,56 @@ def pca_baseline_mse(train_x: np.ndarray, eval_x: np.ndarray, components: int) -
         _, vectors = torch.linalg.eigh(centred.T @ centred)
         basis = vectors[:, -components:] if components else vectors[:, :0]
     else:
-        _, _, v = torch.svd_lowrank(centred, q=min(components + 10, dim), niter=6)
+        # svd_lowrank draws its random start from the global generator: seed it in a forked stream.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(PCA_SEED)
+            _, _, v = torch.svd_lowrank(centred, q=min(components + 10, dim), niter=6)
         basis = v[:, :components]
     e = evals - mean
     residual = e - (e @ basis) @ basis.T
     return float(residual.pow(2).mean())
+
+
+def data_values(x: np.ndarray, block: int = 1 << 20) -> str:
+    """What the values of ``x`` (in [0, 1]) are: ``"binary"`` (0 and 1 only), ``"8-bit"`` (multiples of
+    1/255, as loaded from uint8; binary data are 8-bit too) or ``"continuous"``."""
+    flat = np.asarray(x).reshape(-1)
+    binary = True
+    for start in range(0, flat.size, block):
+        part = flat[start:start + block].astype(np.float64)
+        if binary and not np.all((part == 0) | (part == 1)):
+            binary = False
+        if not binary and np.abs(part * 255 - np.rint(part * 255)).max() > 255 * QUANTIZATION_TOLERANCE:
+            return "continuous"
+    return "binary" if binary else "8-bit"
+
+
+def likelihood_on_data(likelihood, x: np.ndarray, *, real_valued: bool = False) -> tuple[bool, bool, list[str]]:
+    """``(proper, discrete, notes)``: whether ``likelihood`` is a normalised likelihood of the data
+    values ``x`` and a probability mass function over them (so that -log p / (D log 2) is an honest
+    bits/dim), and notes saying why not.
+
+    The likelihood's own flags assume the data it was made for. The data can say more: a Bernoulli
+    without binarisation is only a loss on grey levels, but on data that are already binary (dSprites)
+    it is their exact likelihood; the discretized logistic is a probability of 8-bit values, and on
+    values between the 1/255 steps it scores a rounded copy of the data instead.
+    """
+    proper, discrete = bool(likelihood.proper), bool(likelihood.discrete)
+    if isinstance(likelihood, Bernoulli) and not proper and data_values(x) == "binary":
+        return True, True, []
+    if isinstance(likelihood, DiscretizedLogistic) and data_values(x) == "continuous":
+        return proper, False, [f"{likelihood.describe()} is a probability of 8-bit values and these data are not "
+                               "8-bit (they lie between the 1/255 steps and are rounded to them before scoring): "
+                               "recon, nelbo and nll are of the rounded data, and bits_per_dim is not reported"]
+    if not proper:
+        return False, False, [f"{likelihood.describe()} is not a normalised likelihood: recon, nelbo and nll are "
+                              "losses, not nats of a probability"]
+    if not discrete and real_valued:
+        return True, False, [f"{likelihood.describe()} is a density of real values: bits_per_dim does not apply"]
+    if not discrete:
+        return True, False, [f"{likelihood.describe()} is a density on [0, 1], not a probability of 8-bit images: "
+                             "bits_per_dim is not reported"]
+    return True, True, []
 
 
 @torch.inference_mode()
@@ -137,9 +188,10 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
                    disentanglement: bool = False, disentanglement_points: int = 10_000) -> Evaluation:
     """Every number in eval.json, computed on one split of ``dataset``.
 
-    With ``regularity`` (the default) the result also holds ``continuity``, ``completeness``, ``fd``
-    and their details under ``regularity`` (see :func:`vaekit.evaluation.regularity.measure_regularity`);
-    otherwise those keys are null. ``regularity_samples`` prior samples judge completeness and fd.
+    With ``regularity`` (the default) the result also holds ``continuity``, ``completeness``,
+    ``coverage``, ``fd`` and their details under ``regularity`` (see
+    :func:`vaekit.evaluation.regularity.measure_regularity`); otherwise those keys are null.
+    ``regularity_samples`` prior samples judge completeness, coverage and fd.
     With ``disentanglement`` (data sets with known factors only, such as dsprites) ``disentanglement``
     holds the five scores of :func:`vaekit.disentanglement.measure_disentanglement` on the encoder
     mean, with ``disentanglement_points`` training points each; otherwise it is null.
@@ -195,16 +247,10 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     recon = totals["recon"] / n
     kl = totals["kl"] / n if variational else None
     nll = totals["nll"] / n if variational else None
-    honest_bits = variational and lik.proper and lik.discrete
+    proper, discrete, notes = likelihood_on_data(lik, eval_x, real_valued=getattr(dataset, "scaling", None) is not None)
+    honest_bits = variational and proper and discrete
     latent_means = torch.cat(means)
     active = int((latent_means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()) if variational else None
-    notes = []
-    if not lik.proper:
-        notes.append(f"{lik.describe()} is not a normalised likelihood: recon, nelbo and nll are losses, not nats of a probability")
-    elif not lik.discrete and getattr(dataset, "scaling", None) is not None:
-        notes.append(f"{lik.describe()} is a density of real values: bits_per_dim does not apply")
-    elif not lik.discrete:
-        notes.append(f"{lik.describe()} is a density on [0, 1], not a probability of 8-bit images: bits_per_dim is not reported")
     notes.extend(model.evaluation_notes)
     if variational and model.prior.evaluation_note:
         notes.append(model.prior.evaluation_note)
@@ -221,7 +267,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     if log_jacobian is not None:
         baselines = {k: None if v is None else v + log_jacobian for k, v in baselines.items()}
     result = Evaluation(
-        split=split, n=n, likelihood=lik.describe(), proper_likelihood=bool(lik.proper),
+        split=split, n=n, likelihood=lik.describe(), proper_likelihood=proper,
         recon=recon, kl=kl, nelbo=recon + kl if variational else None, nll=nll,
         iw_samples=iw_samples if variational else None,
         bits_per_dim=nll / (dims * math.log(2)) if honest_bits else None,
@@ -236,6 +282,7 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
             raise ConfigError(f"--regularity-samples must be at least 2, not {regularity_samples}")
         measured = measure_regularity(model, dataset, split=split, samples=regularity_samples, seed=seed)
         result.continuity, result.completeness = measured["continuity"], measured["completeness"]
+        result.coverage = measured["coverage"]
         result.fd, result.regularity = measured["fd"], measured["regularity"]
     if disentanglement:
         from vaekit.disentanglement import measure_disentanglement, model_representation

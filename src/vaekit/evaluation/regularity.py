@@ -1,8 +1,9 @@
-"""Latent-space regularity, measured: continuity, completeness and a dataset-specific Fréchet distance.
+"""Latent-space regularity, measured: continuity, completeness, coverage and a dataset-specific Fréchet distance.
 
 A latent space is *regular* when (continuity) nearby codes decode to similar images and
-(completeness) codes drawn from the prior decode to meaningful images. A plain autoencoder is
-trained on its codes alone, so neither holds by construction; the KL term of a VAE asks for both.
+(completeness) codes drawn from the prior decode to meaningful images, (coverage) all of the data's
+variety among them. A plain autoencoder is trained on its codes alone, so none holds by construction;
+the KL term of a VAE asks for them.
 
 **Continuity** is the per-pixel RMS change of the decoded image (clipped to [0, 1]) per unit step in
 latent space, ``||decode(z + d) - decode(z)|| / (sqrt(D) |d|)``. Step lengths are measured in
@@ -35,6 +36,18 @@ The classifier's mean confidence (largest softmax probability) is reported too, 
 high-contrast garbage (on Fashion-MNIST the AE's garbage samples got *higher* confidence than the
 VAE's blurry but recognisable ones), while garbage falls off the feature manifold.
 
+Completeness is a precision, and a collapsed model wins it: a decoder that turns every code into the
+same plausible image has all its samples on the manifold (a beta-VAE with no active unit scored
+1.000). **Coverage**, the headline, is the other half (Naeem et al. 2020, "Reliable fidelity and
+diversity metrics for generative models"): the share of real images whose feature neighbourhood (the
+ball out to its 5th nearest real neighbour) holds at least one decoded prior sample. Samples piled on
+one image, or on one class, reach only the neighbourhoods there, so a collapsed model scores near 0,
+and garbage samples reach none; prior samples that look like the data, as varied, score about
+``regularity.coverage_real`` (0.97 in expectation, 1 - 1/2^5, when samples and real images are as
+many and alike). ``regularity.recall`` (Kynkäänniemi et al.'s, the share of real images within the
+samples' own k-NN manifold) and ``regularity.density`` (Naeem et al.'s precision counterpart: samples
+per real neighbourhood, over k; about 1 for samples like the data) are reported beside it.
+
 **fd** is the Fréchet distance between the classifier's penultimate-layer features of real images
 and of decoded prior samples, ``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` (Dowson & Landau
 1982; the FID formula of Heusel et al. 2017, with a small in-house classifier instead of Inception:
@@ -42,7 +55,7 @@ comparable between models on one dataset, not across datasets or with published 
 ``regularity.fd_real``, is the distance between the same number of real training images and the
 evaluated split.
 
-``regularity.gmm`` repeats completeness, confidence and fd for codes drawn from a Gaussian mixture
+``regularity.gmm`` repeats these numbers for codes drawn from a Gaussian mixture
 fitted to the training codes instead of the prior: it shows what the decoder can do where the data
 are, so the gap to the prior's numbers is the cost of the holes.
 """
@@ -55,8 +68,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.evaluation.classifier import (K_NEIGHBOURS, FeatureReference, frechet_distance,  # noqa: F401 (re-exported)
-                         frechet_distance_from_moments, load_or_train_classifier)
+from vaekit.evaluation.classifier import (COVERAGE_NEIGHBOURS, K_NEIGHBOURS, FeatureReference,  # noqa: F401 (re-exported)
+                         frechet_distance, frechet_distance_from_moments, load_or_train_classifier)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +87,15 @@ DEFINITIONS = {  # written into eval.json so the numbers explain themselves
                   "steps of eps in random directions from codes of real images; path: equal steps along straight lines "
                   "between two codes; path_cliff: mean over paths of the largest step change / the path's mean",
     "completeness": "share of decoded N(0, I) samples whose classifier features lie within the k-nearest-neighbour "
-                    "radius of some real image's features (improved precision, Kynkaanniemi et al. 2019)",
+                    "radius of some real image's features (improved precision, Kynkaanniemi et al. 2019); a "
+                    "collapsed model can score 1: read it with coverage",
+    "coverage": "headline: share of real images whose features' 5-nearest-neighbour ball (among real features) "
+                "holds the features of at least one decoded N(0, I) sample (Naeem et al. 2020); near 0 for "
+                "samples collapsed onto one image or one mode",
+    "recall": "share of real images' features within the k-nearest-neighbour radius of some decoded sample's "
+              "features, radii among the samples (improved recall, Kynkaanniemi et al. 2019)",
+    "density": "decoded samples per real image's 5-nearest-neighbour ball, divided by 5 (Naeem et al. 2020); "
+               "about 1 for samples like the data",
     "fd": "Frechet distance between Gaussians fitted to the classifier's penultimate-layer features of real images "
           "and of decoded N(0, I) samples (the FID formula, with vaekit's own classifier)",
 }
@@ -207,12 +228,13 @@ def _gmm_samples(model, dataset, n: int, seed: int) -> tuple[torch.Tensor, int]:
 def measure_regularity(model, dataset, *, split: str = "test", samples: int = SAMPLES, seed: int = 0,
                        classifier=None, gmm: bool = True, pairs: int = PAIRS, paths: int = PATHS,
                        steps: int = STEPS, eps: float = EPS) -> dict[str, Any]:
-    """Continuity, completeness and fd of ``model`` on ``dataset``, as a plain dict for eval.json.
+    """Continuity, completeness, coverage and fd of ``model`` on ``dataset``, as a plain dict for eval.json.
 
-    Returns ``{"continuity": {...}, "completeness": float|None, "fd": float|None, "regularity": {...}}``;
-    ``regularity`` holds the references (real-image ceiling and floor, classifier accuracy), the
-    classifier confidence, the GMM variant, the settings and notes. ``classifier`` defaults to the
-    dataset's cached one (trained on first use). Deterministic for a given seed.
+    Returns ``{"continuity": {...}, "completeness": float|None, "coverage": float|None, "fd": float|None,
+    "regularity": {...}}``; ``regularity`` holds the references (real-image ceiling and floor,
+    classifier accuracy), recall and density, the classifier confidence, the GMM variant, the
+    settings and notes. ``classifier`` defaults to the dataset's cached one (trained on first use).
+    Deterministic for a given seed.
     """
     started = time.perf_counter()
     model.eval()
@@ -222,7 +244,8 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
     details: dict[str, Any] = {"split": split, "seed": seed, "samples": samples, "prior": prior_name,
                                "definitions": DEFINITIONS,
                                "continuity": {"eps": eps, "pairs": pairs, "paths": paths, "steps": steps}}
-    result: dict[str, Any] = {"continuity": None, "completeness": None, "fd": None, "regularity": details}
+    result: dict[str, Any] = {"continuity": None, "completeness": None, "coverage": None, "fd": None,
+                              "regularity": details}
     if len(real) < 2:
         notes.append(f"the {split} split has fewer than 2 images: nothing is measured")
     else:
@@ -231,22 +254,24 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         result["continuity"] = summary
     if dataset.train.y is None or len(np.unique(dataset.train.y)) < 2:
         notes.append("the dataset has no class labels, so there is no classifier to judge samples: "
-                     "completeness and fd are null")
+                     "completeness, coverage and fd are null")
     elif len(real) >= 2:
         if classifier is None:
             classifier = load_or_train_classifier(dataset, seed=0)
         reference = FeatureReference(classifier, real.x, samples, np.random.default_rng(seed + 3))
         prior = reference.judge(decode_images(model, model.sample_prior(
             samples, generator=torch.Generator(device=_device(model)).manual_seed(seed + 7919)).cpu()))
-        result["completeness"], result["fd"] = prior["completeness"], prior["fd"]
+        result["completeness"], result["coverage"], result["fd"] = prior["completeness"], prior["coverage"], prior["fd"]
         train_x = dataset.train.x
         pick = np.random.default_rng(seed + 2).choice(len(train_x), min(samples, len(train_x)), replace=False)
         floor = reference.judge(train_x[np.sort(pick)])
         meta = classifier.meta
         details.update({
-            "completeness_real": floor["completeness"], "fd_real": floor["fd"],
+            "completeness_real": floor["completeness"], "coverage_real": floor["coverage"], "fd_real": floor["fd"],
+            "recall": prior["recall"], "recall_real": floor["recall"],
+            "density": prior["density"], "density_real": floor["density"],
             "confidence": prior["confidence"], "confidence_real": reference.confidence,
-            "manifold": {"k": K_NEIGHBOURS, "real_images": len(reference.manifold)},
+            "manifold": {"k": K_NEIGHBOURS, "coverage_k": COVERAGE_NEIGHBOURS, "real_images": len(reference.manifold)},
             "classifier": {"test_accuracy": meta.get("test_accuracy"),
                            "split_accuracy": None if real.y is None else float((reference.predicted == real.y).mean()),
                            "architecture": meta.get("architecture"), "fingerprint": meta.get("fingerprint"),
@@ -258,7 +283,7 @@ def measure_regularity(model, dataset, *, split: str = "test", samples: int = SA
         accuracy = meta.get("test_accuracy")
         if accuracy is not None and accuracy < 0.7:
             notes.append(f"the judging classifier reaches only {accuracy:.0%} test accuracy: "
-                         "completeness and fd are rough")
+                         "completeness, coverage and fd are rough")
     if model.scaling is not None:
         notes.append("real-valued data: decoded values are compared standardised and unclipped, so continuity is the "
                      "RMS change per standardised value (not per pixel) and the classifier judges standardised rows")

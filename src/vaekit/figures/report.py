@@ -81,6 +81,10 @@ def headline(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if p95 is not None:
         tiles.append((METRICS["continuity"][0], h.fmt(p95, 3), "", METRICS["continuity"][1]))
     details = result.get("regularity") or {}
+    if result.get("coverage") is not None:
+        real = details.get("coverage_real")
+        tiles.append((METRICS["coverage"][0], h.fmt(result["coverage"], 3), "",
+                      METRICS["coverage"][1] + ("" if real is None else f" (real images: {h.fmt(real, 3)})")))
     if result.get("completeness") is not None:
         real = details.get("completeness_real")
         tiles.append((METRICS["completeness"][0], h.fmt(result["completeness"], 3), "",
@@ -127,7 +131,7 @@ def _regularity_rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
     for key, value in continuity.items():
         if isinstance(value, (int, float)):
             rows.append((f"continuity: {key.replace('_', ' ')}", value))
-    for key in ("completeness", "fd"):
+    for key in ("coverage", "completeness", "fd"):
         if key in result:
             rows.append((key, result[key]))
     details = result.get("regularity") or {}
@@ -257,6 +261,7 @@ COMPARE_ROWS: list[tuple[str, Any, str | None, tuple[str, ...]]] = [
     ("PCA MSE", "pca_mse", None, ()),
     ("active units", "active_units", None, ()),
     ("continuity p95", lambda run, r: metric_value("continuity", r), "low", ()),
+    ("coverage", "coverage", "high", ()),
     ("completeness", "completeness", "high", ()),
     ("fd", "fd", "low", ()),
 ]

@@ -44,7 +44,7 @@ _ENTRIES = [
     ModelEntry("iwae", ".iwae:IWAE", "K-sample importance-weighted bound as the training objective",
                "Burda et al. 2016", options=".iwae:IWAEOptions"),
     ModelEntry("beta-tcvae", ".tcvae:BetaTCVAE", "KL split into index-code MI, total correlation and dimension-wise "
-               "KL, weighted alpha / beta / gamma (minibatch-weighted sampling)", "Chen et al. 2018",
+               "KL, weighted alpha / beta / gamma (minibatch-weighted or -stratified sampling)", "Chen et al. 2018",
                options=".tcvae:BetaTCVAEOptions"),
     ModelEntry("factor-vae", ".factorvae:FactorVAE", "ELBO plus gamma x total correlation, estimated by a "
                "discriminator between codes and dimension-wise permuted codes", "Kim & Mnih 2018",

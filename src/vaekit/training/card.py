@@ -38,7 +38,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "pca_mse": ("PCA MSE per value", "the same error for PCA with as many components as latent dimensions: the linear baseline to beat"),
     "active_units": ("active units", "latent dimensions whose posterior mean varies across images (Cov > 0.01, Burda et al. 2016)"),
     "continuity": ("continuity p95", "95th percentile of the RMS pixel change per step of one standard deviation in the latent space; lower is smoother"),
-    "completeness": ("completeness", "share of decoded prior samples whose classifier features lie on the real-data manifold; higher is better"),
+    "coverage": ("coverage", "the headline regularity: share of real images whose classifier-feature neighbourhood holds a decoded prior sample (Naeem et al. 2020); higher is better, near 0 for a collapsed model"),
+    "completeness": ("completeness", "share of decoded prior samples whose classifier features lie on the real-data manifold (precision: a collapsed model can score 1); higher is better"),
     "fd": ("Fréchet distance", "between classifier features of real test images and of prior samples (FID's formula); lower is better"),
 }
 
