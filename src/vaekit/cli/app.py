@@ -23,7 +23,7 @@ log = logging.getLogger("vaekit.cli")
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
 COMMAND_MODULES: list[str] = ["vaekit.cli.latent", "vaekit.cli.report", "vaekit.cli.serve", "vaekit.cli.models",
-                                 "vaekit.cli.bench", "vaekit.cli.recipes"]
+                                 "vaekit.cli.bench", "vaekit.cli.recipes", "vaekit.cli.export"]
 
 # Options of `vaekit train` that map one-to-one onto the TrainConfig fields every model shares: (flag, type, help).
 TRAIN_OPTIONS = [
@@ -59,6 +59,9 @@ TRAIN_OPTIONS = [
     ("--workers", int, "DataLoader processes reading streamed batches (default: CPUs less one, 1 to 4)"),
     ("--precision", str, "fp32 | bf16 (bfloat16 autocast of the training forward pass; default fp32)"),
     ("--compile", str, "off | default | reduce-overhead (torch.compile the networks; CUDA graphs on a GPU; default off)"),
+    ("--log", str, "record the run in tensorboard and/or mlflow, comma-separated (default none; RUN/tensorboard, "
+                   "RUN/mlruns; needs pip install 'vaekit[tracking]')"),
+    ("--mlflow-uri", str, "--log mlflow: the MLflow store, a folder or file: URI (default RUN/mlruns)"),
 ]
 # The commands that take the models' own flags, each with its own flags of the same name (sweep's
 # --beta takes a list).
@@ -198,12 +201,14 @@ def _train(args) -> int:
         return _resume(args, given)
     from vaekit.training.config import build_config
     from vaekit.training.run import check_run_dir, config_dataset
+    from vaekit.training.tracking import require
     from vaekit.training.trainer import train
 
     launched = _launch()
     config = build_config(args.config, given)
     out = args.out or f"runs/{_slug(config.dataset)}-{config.model}"
     check_run_dir(out, overwrite=args.overwrite)  # before loading data: fail fast, touch nothing
+    require(config.log)
     dataset = config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
     if launched.is_main:
         render.dataset_warnings(dataset)
@@ -233,10 +238,14 @@ def _resume(args, given) -> int:
     from vaekit.training.run import config_dataset
     from vaekit.training.trainer import resume
 
-    extra = [k for k, v in given.items() if v is not None and k not in ("epochs", "data_dir", "device", "workers")]
+    from vaekit.training.config import log_backends
+    from vaekit.training.tracking import require
+
+    extra = [k for k, v in given.items() if v is not None and k not in RESUME_OPTIONS]
     if extra or args.config or args.out:
         names = ", ".join("--" + k.replace("_", "-") for k in extra) or "--config/--out"
-        raise ConfigError(f"--resume continues a run with its own settings; only --epochs, --data-dir, --device and --workers may be given (not {names})")
+        raise ConfigError("--resume continues a run with its own settings; only --epochs, --data-dir, --device, "
+                          f"--workers, --log and --mlflow-uri may be given (not {names})")
 
     def loader(config):
         if given["data_dir"]:
@@ -245,6 +254,12 @@ def _resume(args, given) -> int:
             config.device = given["device"]
         if given["workers"] is not None:
             config.workers = given["workers"]
+        if given["log"] is not None:           # start (or stop) tracking a run from here on
+            config.log = ",".join(log_backends(given["log"])) or "none"
+        if given["mlflow_uri"] is not None:
+            config.mlflow_uri = given["mlflow_uri"]
+        config.validate()
+        require(config.log)
         return config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
 
     launched = _launch()
@@ -257,6 +272,10 @@ def _resume(args, given) -> int:
     if launched.is_main:
         print(render.train_summary(result))
     return 0
+
+
+# What `vaekit train --resume RUN` may change: where the data are and how the run is observed.
+RESUME_OPTIONS = ("epochs", "data_dir", "device", "workers", "log", "mlflow_uri")
 
 
 def _slug(name: str) -> str:

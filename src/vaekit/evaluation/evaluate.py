@@ -243,5 +243,8 @@ def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, se
     result.run, result.dataset = str(Path(run)), dataset.name
     values = result.to_dict()
     if write:
+        from vaekit.training.tracking import log_evaluation
+
         atomic_write_text(Path(run) / "eval.json", json.dumps(values, indent=2) + "\n")
+        log_evaluation(run, values)      # to TensorBoard / MLflow, if the run was trained with --log
     return values

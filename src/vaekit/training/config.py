@@ -29,6 +29,7 @@ VALIDATION_KEYS = {"val_fraction", "val_size"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
+TRACKERS = ("tensorboard", "mlflow")    # --log: vaekit.training.tracking
 
 
 @dataclass
@@ -65,6 +66,9 @@ class TrainConfig:
     cache: str = "none"                 # memmap: decode once into a memory-mapped uint8 .npy cache
     max_memory: float | None = None     # GiB the decoded data may take in memory (None: half the RAM)
     workers: int | None = None          # DataLoader processes reading streamed batches (None: 1 to 4)
+    # Experiment tracking (vaekit.training.tracking): "none", or tensorboard and/or mlflow, comma-separated.
+    log: str = "none"
+    mlflow_uri: str | None = None       # the MLflow tracking store (None: a file store in RUN/mlruns)
     # The model's own options: an instance of the dataclass its registry entry names (vaekit.models).
     # A dict of values given by name becomes one (an option the model lacks is refused); None: its defaults.
     options: ModelOptions | dict[str, Any] | None = None
@@ -90,6 +94,7 @@ class TrainConfig:
             cfg.pseudo_inputs = DEFAULT_PSEUDO_INPUTS
         cfg.options = cfg.options.resolve(cfg)
         cfg.sigma = str(cfg.sigma)
+        cfg.log = ",".join(log_backends(cfg.log)) or "none"
         cfg.validate()
         return cfg
 
@@ -111,6 +116,8 @@ class TrainConfig:
             raise ConfigError(f"--max-memory must be a positive number of GiB, not {self.max_memory}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"--workers must be 0 or more, not {self.workers}")
+        if self.mlflow_uri is not None and "mlflow" not in log_backends(self.log):
+            raise ConfigError("--mlflow-uri says where --log mlflow writes: add --log mlflow, or leave it out")
         self.options.validate(self)
         priors = model_class(self.model).priors
         if self.prior is not None:
@@ -230,11 +237,14 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
             raise ConfigError(f"{name} in {source} must be a list of integers, not {value!r}") from None
     if name == "sigma":
         return str(value)
+    if name == "log" and isinstance(value, (list, tuple)):   # log = ["tensorboard", "mlflow"] in a file
+        return ",".join(str(v) for v in value)
     default = FIELDS[name].default
     kind = type(default) if default is not None else {"image_size": int, "patience": int, "grad_clip": float,
                                                        "data_dir": str, "likelihood": str, "max_memory": float,
                                                        "workers": int, "prior": str, "pseudo_inputs": int,
-                                                       "val_fraction": float, "val_size": int}[name]
+                                                       "val_fraction": float, "val_size": int,
+                                                       "mlflow_uri": str}[name]
     return _convert(name, value, source, kind)
 
 
@@ -302,6 +312,20 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
             values = {k: v for k, v in values.items() if k not in VALIDATION_KEYS}
         values.update(given)
     return _from_keys(values).resolved()
+
+
+def log_backends(value: str | None) -> tuple[str, ...]:
+    """The trackers ``--log`` names, in order and once each: ``"mlflow,tensorboard"`` ->
+    ("mlflow", "tensorboard"); ``"none"`` or empty -> (). An unknown name is a ConfigError."""
+    names: list[str] = []
+    for name in str(value or "none").lower().split(","):
+        name = name.strip()
+        if name in ("", "none"):
+            continue
+        _choice("log", name, ("none", *TRACKERS))
+        if name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
