@@ -12,7 +12,7 @@ from conftest import quick_config
 from vaekit.errors import RunError
 from vaekit.models import MODELS, build_model
 
-pytest.importorskip("onnxscript", reason="the export extra: pip install 'vaekit[export]'")
+pytest.importorskip("onnx", reason="the export extra: pip install 'vaekit[export]'")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra: pip install 'vaekit[export]'")
 
 from vaekit.export.onnx import TOLERANCE, export_onnx  # noqa: E402
@@ -29,60 +29,67 @@ def _run(path, feeds):
     return session.run(None, {name: np.asarray(value) for name, value in feeds.items()})
 
 
+def _matches_vaekit(model, folder, x, labels=None):
+    """Run both graphs with onnxruntime on ``x`` (and ``labels``) and compare with the model's own outputs."""
+    feeds = {"image": x.numpy()} if labels is None else {"image": x.numpy(), "label": labels.numpy()}
+    encoded = _run(folder / "encoder.onnx", feeds)
+    condition = {} if labels is None else {"y": labels}
+    with torch.no_grad():
+        posterior = model.encode(x, **condition)
+        expected = [posterior.mean, posterior.logvar] if model.variational else [posterior.mode()]
+        assert [e.shape for e in encoded] == [(len(x), model.latent_dim)] * len(expected)
+        for ours, theirs in zip(expected, encoded):
+            assert np.abs(theirs - ours.numpy()).max() <= TOLERANCE
+        code = encoded[0]
+        (image,) = _run(folder / "decoder.onnx", {"code": code} if labels is None else {"code": code, "label": labels.numpy()})
+        reference = model.decode(torch.as_tensor(code), **condition).clamp(0, 1).numpy()
+    assert image.shape == (len(x), *model.sample_shape) and 0 <= image.min() and image.max() <= 1
+    assert np.abs(image - reference).max() <= TOLERANCE
+
+
 @pytest.mark.parametrize("arch", ["linear", "mlp", "conv", "gated"])
 def test_each_architecture_matches_vaekit_on_real_images_at_any_batch_size(tmp_path, digits_dataset, arch):
     model = _model(digits_dataset, arch=arch, channels=[8, 16], hidden=[32, 16])
     exported = export_onnx(model, tmp_path)
     assert max(exported.max_difference.values()) <= TOLERANCE
     for batch in (1, 7):                                 # neither is the batch the graphs were traced with
-        x = torch.as_tensor(np.asarray(digits_dataset.test.x[:batch]))
-        mean, logvar = _run(tmp_path / "encoder.onnx", {"image": x.numpy()})
-        with torch.no_grad():
-            posterior = model.encode(x)
-            assert mean.shape == (batch, 3) and logvar.shape == (batch, 3)
-            assert np.abs(mean - posterior.mean.numpy()).max() <= TOLERANCE
-            assert np.abs(logvar - posterior.logvar.numpy()).max() <= TOLERANCE
-            (image,) = _run(tmp_path / "decoder.onnx", {"code": mean})
-            expected = model.decode(torch.as_tensor(mean)).numpy()
-        assert image.shape == (batch, 1, 8, 8) and 0 <= image.min() and image.max() <= 1
-        assert np.abs(image - expected).max() <= TOLERANCE
+        _matches_vaekit(model, tmp_path, torch.as_tensor(np.asarray(digits_dataset.test.x[:batch])))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model_name", list(MODELS))
-def test_every_registered_model_exports(tmp_path, digits_dataset, model_name):
-    extra = {"code_dim": 1} if model_name == "vq-vae" else {}
-    if model_name in ("vamp",):
-        extra["pseudo_inputs"] = 10
-    model = _model(digits_dataset, model=model_name, **extra)
+# Each model, and each likelihood's mean, with their own encode and decode: all exported and checked.
+CASES = [{"model": name} for name in MODELS] + [{"likelihood": name} for name in
+                                                ("continuous-bernoulli", "gaussian", "discretized-logistic")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[next(iter(c.values())) for c in CASES])
+def test_every_registered_model_and_likelihood_exports(tmp_path, digits_dataset, case):
+    extra = {"vq-vae": {"code_dim": 1}, "vamp": {"pseudo_inputs": 10}}.get(case.get("model"), {})
+    model = _model(digits_dataset, **case, **extra)
     exported = export_onnx(model, tmp_path)
-    assert max(exported.max_difference.values()) <= TOLERANCE, exported.max_difference
-    expected_outputs = ["mean", "logvar"] if model.variational else ["code"]
-    assert list(exported.encoder_outputs) == expected_outputs
-    assert ("label" in exported.encoder_inputs) == model.conditional
+    assert list(exported.encoder_outputs) == (["mean", "logvar"] if model.variational else ["code"])
+    assert ("label" in exported.encoder_inputs) == model.conditional == ("label" in exported.decoder_inputs)
+    x = torch.as_tensor(np.asarray(digits_dataset.test.x[:6]))
+    labels = torch.tensor([3, 0, 10, 9, 1, 10]) if model.conditional else None    # 10: "unknown"
+    _matches_vaekit(model, tmp_path, x, labels)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("likelihood", ["continuous-bernoulli", "gaussian", "discretized-logistic"])
-def test_every_likelihood_mean_exports(tmp_path, digits_dataset, likelihood):
-    exported = export_onnx(_model(digits_dataset, likelihood=likelihood), tmp_path)
-    assert max(exported.max_difference.values()) <= TOLERANCE, exported.max_difference
+def test_the_dynamo_exporter_gives_the_same_graphs(tmp_path, digits_dataset):
+    """torch's torch.export-based exporter, the one left when torch drops the TorchScript one."""
+    pytest.importorskip("onnxscript", reason="the export extra: pip install 'vaekit[export]'")
+    model = _model(digits_dataset, arch="conv", channels=[8, 16])
+    exported = export_onnx(model, tmp_path, exporter="dynamo")
+    assert exported.exporter == "dynamo" and max(exported.max_difference.values()) <= TOLERANCE
+    for batch in (1, 7):
+        _matches_vaekit(model, tmp_path, torch.as_tensor(np.asarray(digits_dataset.test.x[:batch])))
 
 
-def test_conditional_model_takes_labels(tmp_path, digits_dataset):
-    model = _model(digits_dataset, model="cvae")
-    export_onnx(model, tmp_path)
-    x = torch.as_tensor(np.asarray(digits_dataset.test.x[:4]))
-    labels = np.array([3, 0, 10, 9])                     # 10: "unknown"
-    mean, _ = _run(tmp_path / "encoder.onnx", {"image": x.numpy(), "label": labels})
-    (image,) = _run(tmp_path / "decoder.onnx", {"code": mean, "label": labels})
-    with torch.no_grad():
-        y = torch.as_tensor(labels)
-        assert np.abs(mean - model.encode(x, y=y).mean.numpy()).max() <= TOLERANCE
-        assert np.abs(image - model.decode(torch.as_tensor(mean), y=y).numpy()).max() <= TOLERANCE
+def test_conditional_model_manifest_says_what_labels_mean(tmp_path, digits_dataset):
+    export_onnx(_model(digits_dataset, model="cvae"), tmp_path)
     manifest = json.loads((tmp_path / "export.json").read_text())
     assert manifest["encoder_inputs"] == {"image": ["B", 1, 8, 8], "label": ["B"]}
-    assert "or 10 for unknown" in manifest["notes"][0]
+    assert manifest["decoder_outputs"] == {"image": ["B", 1, 8, 8]}
+    assert manifest["notes"] == ["label: a class index 0-9 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), or 10 for unknown"]
 
 
 def test_a_posterior_the_export_does_not_cover_is_a_clear_error(tmp_path, digits_dataset):
@@ -101,7 +108,7 @@ def test_a_posterior_the_export_does_not_cover_is_a_clear_error(tmp_path, digits
         export_onnx(model, tmp_path)
 
 
-def test_command_line_export(tmp_path, digits_dataset, capsys, monkeypatch):
+def test_command_line_export(tmp_path, digits_dataset, capsys):
     from vaekit.cli.app import main
     from vaekit.training.trainer import train
 
@@ -120,7 +127,11 @@ def test_command_line_export(tmp_path, digits_dataset, capsys, monkeypatch):
     with torch.no_grad():
         assert np.abs(code - model.encode(torch.as_tensor(x)).mode().numpy()).max() <= TOLERANCE
 
-    monkeypatch.setitem(sys.modules, "onnxscript", None)   # as if the extra were not installed
-    assert main(["export", str(run), "--out", str(tmp_path / "elsewhere")]) == 2
-    assert capsys.readouterr().err.strip() == ("vaekit: error: ONNX export needs onnxscript, which is not installed: "
+
+def test_missing_library_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    from vaekit.cli.app import main
+
+    monkeypatch.setitem(sys.modules, "onnx", None)          # as if the extra were not installed
+    assert main(["export", str(tmp_path / "no-run")]) == 2  # checked before the run is opened
+    assert capsys.readouterr().err.strip() == ("vaekit: error: ONNX export needs onnx, which is not installed: "
                                                "pip install 'vaekit[export]'")

@@ -230,3 +230,26 @@ def test_tile_puts_grey_gaps_between_images():
     assert grid.shape == (1, 2 * 3 - 1, 2 * 4 - 1)
     assert (grid[0, :2, :3] == 0).all() and (grid[0, :2, 4:] == 1).all() and (grid[0, 3:, :3] == 0.25).all()
     assert (grid[0, 2, :] == 0.5).all() and (grid[0, :, 3] == 0.5).all() and (grid[0, 3:, 4:] == 0.5).all()
+
+
+@pytest.mark.slow
+def test_under_torchrun_only_rank_zero_records(tmp_path):
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", "-m", "vaekit",
+               "train", "--dataset", "digits", "--model", "ae", "--hidden", "32", "--latent-dim", "3", "--epochs", "1",
+               "--batch-size", "64", "--device", "cpu", "--log", "tensorboard,mlflow", "--out", "two"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "two"
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    events = _events(run / "tensorboard")
+    history = _history(run)
+    assert [s for s, _ in _scalars(events, "step/loss")] == list(range(1, history[-1]["step"] + 1))
+    client, logged = _mlflow_run(run)
+    assert len(client.search_runs([logged.info.experiment_id])) == 1
+    assert sorted(m.step for m in client.get_metric_history(logged.info.run_id, "step/loss")) == \
+        list(range(1, history[-1]["step"] + 1))

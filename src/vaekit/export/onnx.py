@@ -10,8 +10,8 @@
 A conditional model (cvae) takes a second input in both graphs, ``label`` (B,) int64: a class
 index, or the number of classes for "unknown". B is dynamic in every graph.
 
-Graphs come from torch's ``torch.export``-based exporter (``torch.onnx.export(..., dynamo=True)``,
-built on onnxscript; the TorchScript exporter is deprecated), with the weights inside the file.
+Graphs come from torch's TorchScript exporter while torch has it, else from its ``torch.export``-based
+one (:func:`exporters` says why), with the weights inside the file; nothing is fetched.
 When onnxruntime is installed the export is checked: both graphs run on seeded random inputs and
 their outputs are compared with vaekit's.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ INSTALL = "pip install 'vaekit[export]'"
 TOLERANCE = 1e-4          # the largest difference from vaekit's outputs the check accepts
 CHECK_BATCH = 5           # inputs per check: not the batch the graphs were traced with (2)
 MANIFEST = "export.json"
+TORCHSCRIPT_OPSET = 17    # the TorchScript exporter's newest well-supported opset; onnxruntime runs 7 to 23
 
 
 @dataclass
@@ -53,6 +55,7 @@ class OnnxExport:
     decoder_outputs: dict[str, list]
     max_difference: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    exporter: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -89,13 +92,22 @@ class DecoderGraph(nn.Module):
         return image.clamp(0.0, 1.0)
 
 
-def _require() -> None:
+def _require(exporter: str | None = None) -> str:
+    """The exporter to use (``exporter``, or the default of :func:`exporters`), after checking that what
+    it needs is installed."""
     from importlib.util import find_spec
 
-    missing = [name for name in ("onnx", "onnxscript") if find_spec(name) is None]
+    available = exporters()
+    if exporter is None:
+        exporter = available[0]
+    elif exporter not in available:
+        raise ConfigError(f"this torch ({torch.__version__}) has no {exporter} ONNX exporter: use {' or '.join(available)}")
+    needs = ("onnx",) if exporter == "torchscript" else ("onnx", "onnxscript")
+    missing = [name for name in needs if find_spec(name) is None]
     if missing:
         raise ConfigError(f"ONNX export needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
                           f"not installed: {INSTALL}")
+    return exporter
 
 
 def example_inputs(model, batch: int, *, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -111,12 +123,14 @@ def example_inputs(model, batch: int, *, seed: int = 0) -> tuple[dict[str, torch
     return encoder, decoder
 
 
-def export_onnx(model, out: str | Path, *, check: bool = True, opset: int | None = None) -> OnnxExport:
+def export_onnx(model, out: str | Path, *, check: bool = True, opset: int | None = None,
+                exporter: str | None = None) -> OnnxExport:
     """Write ``out``/encoder.onnx, ``out``/decoder.onnx and ``out``/export.json for ``model``.
 
     ``check``: run both graphs with onnxruntime (if installed) and record the largest difference
-    from vaekit's outputs; one above 1e-4 is logged as a warning."""
-    _require()
+    from vaekit's outputs; one above 1e-4 is logged as a warning. ``exporter``: "torchscript" or
+    "dynamo" (default: the first of :func:`exporters`)."""
+    exporter = _require(exporter)
     model = model.cpu().eval()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,8 +148,9 @@ def export_onnx(model, out: str | Path, *, check: bool = True, opset: int | None
     if model.conditional:
         result.notes.append(f"label: a class index 0-{len(model.class_names) - 1} ({', '.join(model.class_names)}), "
                             f"or {len(model.class_names)} for unknown")
-    _export(encoder_graph, encoder_in, encoder_out, result.encoder, opset, model)
-    _export(decoder_graph, decoder_in, ["image"], result.decoder, opset, model)
+    _export(encoder_graph, encoder_in, encoder_out, result.encoder, opset, model, exporter)
+    _export(decoder_graph, decoder_in, ["image"], result.decoder, opset, model, exporter)
+    result.exporter = exporter
     if check:
         result.max_difference = check_export(model, result)
         worst = max(result.max_difference.values(), default=0.0) if result.max_difference else 0.0
@@ -145,25 +160,56 @@ def export_onnx(model, out: str | Path, *, check: bool = True, opset: int | None
     return result
 
 
-def _export(graph: nn.Module, inputs: dict[str, torch.Tensor], output_names: list[str], path: Path,
-            opset: int | None, model) -> None:
-    """One graph to ``path`` (atomically), with the batch dimension of every input dynamic."""
-    batch = torch.export.Dim("batch")
-    dynamic = {name: {0: batch} for name in inputs}
+def exporters() -> tuple[str, ...]:
+    """The exporters this torch has, the default first: torch's TorchScript exporter while torch still
+    ships it (``torch.onnx.export(..., dynamo=False)``, deprecated since torch 2.9 but present in 2.13),
+    then its ``torch.export``-based one (``dynamo=True``, built on onnxscript). Both give graphs that
+    match vaekit to about 1e-7; the TorchScript one takes about 0.2 s a graph here, the other about
+    3 s (and 8 s more on its first call), most of it rebuilding its operator registry each time."""
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")       # the exporter's advice to its developers
-            program = torch.onnx.export(graph, (), kwargs=inputs, input_names=list(inputs), output_names=output_names,
-                                        dynamic_shapes=dynamic, opset_version=opset, dynamo=True,
-                                        external_data=False, verbose=False)
-    except RunError:
+        from torch.onnx import utils as torchscript_exporter
+    except ImportError:      # a torch without it
+        return ("dynamo",)
+    return ("torchscript", "dynamo") if callable(getattr(torchscript_exporter, "export", None)) else ("dynamo",)
+
+
+def _export(graph: nn.Module, inputs: dict[str, torch.Tensor], output_names: list[str], path: Path,
+            opset: int | None, model, exporter: str) -> None:
+    """One graph to ``path`` (atomically), with the batch dimension of every input and output dynamic."""
+    try:
+        with warnings.catch_warnings(), torch.no_grad(), _quiet_torch_logs(), replacing(path) as tmp:
+            warnings.simplefilter("ignore")       # the exporters' deprecation notices and advice to their developers
+            if exporter == "dynamo":
+                batch = torch.export.Dim("batch")
+                program = torch.onnx.export(graph, (), kwargs=inputs, input_names=list(inputs), output_names=output_names,
+                                            dynamic_shapes={name: {0: batch} for name in inputs}, opset_version=opset,
+                                            dynamo=True, external_data=False, verbose=False)
+                program.save(tmp, external_data=False)
+            else:
+                torch.onnx.export(graph, tuple(inputs.values()), tmp, input_names=list(inputs), output_names=output_names,
+                                  dynamic_axes={name: {0: "batch"} for name in [*inputs, *output_names]},
+                                  opset_version=opset or TORCHSCRIPT_OPSET, dynamo=False)
+    except (RunError, ConfigError):
         raise
-    except Exception as exc:  # the exporter raises many types; each means "this graph cannot be exported"
+    except Exception as exc:  # the exporters raise many types; each means "this graph cannot be exported"
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise RunError(f"--model {model.config.model} (--arch {model.config.arch}) could not be exported to ONNX: "
-                       f"{first[:300]}") from None
-    with replacing(path) as tmp:
-        program.save(tmp, external_data=False)
+        raise RunError(f"--model {model.config.model} (--arch {model.config.arch}) could not be exported to ONNX "
+                       f"({exporter} exporter): {first[:300]}") from None
+
+
+@contextmanager
+def _quiet_torch_logs():
+    """The exporters log to torch's loggers (e.g. that torchvision's operators are skipped): the
+    library stays silent, so those are raised to errors for the duration."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def check_export(model, exported: OnnxExport, *, seed: int = 1) -> dict[str, float] | None:
@@ -188,10 +234,12 @@ def check_export(model, exported: OnnxExport, *, seed: int = 1) -> dict[str, flo
     return differences
 
 
-def export_run(run: str | Path, out: str | Path | None = None, *, which: str = "best", check: bool = True) -> OnnxExport:
+def export_run(run: str | Path, out: str | Path | None = None, *, which: str = "best", check: bool = True,
+               exporter: str | None = None) -> OnnxExport:
     """Export a run folder's model (its ``which`` checkpoint) to ``out`` (default RUN/onnx)."""
     from vaekit.training.run import open_run
 
+    exporter = _require(exporter)           # before loading anything
     opened = open_run(run)
     model = opened.load_model(which, device="cpu")
-    return export_onnx(model, Path(out) if out is not None else opened.path / "onnx", check=check)
+    return export_onnx(model, Path(out) if out is not None else opened.path / "onnx", check=check, exporter=exporter)

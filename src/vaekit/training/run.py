@@ -23,7 +23,9 @@ from vaekit.errors import ConfigError, RunError
 from vaekit.files import atomic_write_text
 
 RUN_FORMAT = "vaekit-run/1"
-RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "eval.json", "checkpoints")
+# What --overwrite removes: the run's files, and what tracking (--log) and export wrote from it.
+RUN_FILES = ("run.json", "config.json", "metrics.jsonl", "eval.json", "checkpoints",
+             "tracking.json", "tensorboard", "mlruns", "onnx")
 
 
 def versions() -> dict[str, str]:

@@ -123,8 +123,10 @@ class Tracker:
     # The callbacks.
     def on_train_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         state = read_state(self.run_dir)
-        if start_epoch == 0:                   # a new run (perhaps --overwrite): nothing carries over
-            state.pop(self.name, None)
+        if start_epoch == 0:                   # a new run: nothing carries over
+            state = {name: mine for name, mine in state.items()
+                     if name != self.name and name in log_backends(self.trainer.config.log)}
+            write_state(self.run_dir, state)
         mine = self.open(state.get(self.name, {}), self.trainer.step if start_epoch else None)
         # Epochs the last session finished but did not record (killed between its checkpoint and its
         # trackers, or trained without this tracker): replay them from metrics.jsonl.
