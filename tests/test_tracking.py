@@ -186,6 +186,10 @@ def test_the_command_line_logs_to_both_and_evaluate_reaches_tensorboard(tmp_path
     small = ["--dataset", "digits", "--hidden", "32", "--latent-dim", "3", "--epochs", "1", "--batch-size", "64",
              "--device", "cpu"]
     assert main(["train", *small, "--log", "mlflow,tensorboard", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    _, logged = _mlflow_run(run)
+    assert f"tensorboard: {run / 'tensorboard'}  (view: tensorboard --logdir {run / 'tensorboard'})" in out
+    assert f"mlflow: run {logged.info.run_id} in {(run / 'mlruns').resolve().as_uri()}" in out
     assert json.loads((run / "config.json").read_text())["log"] == "mlflow,tensorboard"
     assert main(["evaluate", str(run), "--iw-samples", "3", "--no-regularity", "--device", "cpu"]) == 0
     values = json.loads((run / "eval.json").read_text())

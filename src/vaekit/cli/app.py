@@ -219,7 +219,16 @@ def _train(args) -> int:
         result = train(config, dataset, out, overwrite=args.overwrite, callbacks=[bar] if launched.is_main else [])
     if launched.is_main:
         print(render.train_summary(result))
+        _print_tracking(out)
     return 0
+
+
+def _print_tracking(run) -> None:
+    """Where --log wrote, and how to look (nothing without --log)."""
+    from vaekit.training.tracking import destinations
+
+    for name, where in destinations(run).items():
+        print(f"{name}: {where}" + (f"  (view: tensorboard --logdir {where})" if name == "tensorboard" else ""))
 
 
 def _launch():
@@ -271,6 +280,7 @@ def _resume(args, given) -> int:
         result = resume(args.resume, loader, epochs=given["epochs"], callbacks=[bar] if launched.is_main else [])
     if launched.is_main:
         print(render.train_summary(result))
+        _print_tracking(args.resume)
     return 0
 
 

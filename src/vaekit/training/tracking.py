@@ -175,6 +175,18 @@ class Tracker:
         write_state(self.run_dir, state)
 
 
+def destinations(run_dir: str | Path) -> dict[str, str]:
+    """Where a run's trackers wrote, for people: tracker name -> folder, or MLflow run and store."""
+    run_dir = Path(run_dir)
+    state = read_state(run_dir)
+    where = {}
+    if "tensorboard" in state:
+        where["tensorboard"] = str(run_dir / TENSORBOARD_DIR)
+    if "run_id" in state.get("mlflow", {}):
+        where["mlflow"] = f"run {state['mlflow']['run_id']} in {state['mlflow']['uri']}"
+    return where
+
+
 def epoch_scalars(record: dict[str, Any]) -> dict[str, float]:
     """The numbers of a metrics.jsonl line by name (``best`` as 0 or 1), without ``step``, the x axis."""
     values = {}
