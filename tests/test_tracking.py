@@ -83,6 +83,7 @@ def test_tensorboard_records_every_scalar_images_and_hparams(tmp_path, digits_da
     first_epoch = sum(v * n for (_, v), n in zip(steps[:per_epoch], sizes)) / sum(sizes)
     assert first_epoch == pytest.approx(history[0]["train_loss"], rel=1e-5)
     assert {"step/recon", "step/kl"} <= set(events.Tags()["scalars"])
+    assert [v for _, v in _scalars(events, "step/lr")] == pytest.approx([3e-3] * len(steps))
 
     # Image grids after each epoch: 8 validation images over their reconstructions, 16 samples, 8x8
     # tiles one pixel apart.
@@ -141,8 +142,11 @@ def test_resumed_tensorboard_curves_continue_without_duplicate_steps(tmp_path, d
 def test_mlflow_records_params_metrics_images_resume_and_evaluation(tmp_path, digits_dataset):
     from vaekit.evaluation.evaluate import evaluate
 
+    import vaekit
+
     run = tmp_path / "run"
-    train(quick_config(log="mlflow"), digits_dataset, run)
+    vaekit.train("digits", out=run, log="mlflow", hidden=[32], latent_dim=3, epochs=2, batch_size=64, lr=3e-3,
+                 device="cpu")                          # from Python: log is a training option like any other
     client, logged = _mlflow_run(run)
     assert Path(json.loads((run / "tracking.json").read_text())["mlflow"]["uri"].removeprefix("file://")) == (run / "mlruns").resolve()
     assert logged.info.status == "FINISHED" and logged.info.run_name == "run"

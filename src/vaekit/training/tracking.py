@@ -2,7 +2,8 @@
 
 The run folder stays the source of truth; trackers are training callbacks that copy what it records:
 
-* every step, the loss terms the progress bar shows (``step/loss``, ``step/recon``, ``step/kl``);
+* every step, the loss terms the progress bar shows (``step/loss``, ``step/recon``, ``step/kl``) and
+  the learning rate (``step/lr``);
 * every epoch, each number of the epoch's metrics.jsonl line under its own name (``train_loss``,
   ``val_loss``, ``lr``, ``elapsed_s``...), at the global step the epoch ended on;
 * every ``IMAGES_EVERY`` epochs and after the last, a grid of validation images over their
@@ -139,7 +140,9 @@ class Tracker:
         self._save_state(mine)
 
     def on_batch(self, *, epoch: int, batch: int, steps_per_epoch: int, values: dict[str, float]) -> None:
-        self.scalars({f"step/{name}": value for name, value in values.items()}, self.trainer.step)
+        scalars = {f"step/{name}": value for name, value in values.items()}
+        scalars["step/lr"] = float(self.trainer.optimizer.param_groups[0]["lr"])   # the rate this step used
+        self.scalars(scalars, self.trainer.step)
 
     def on_epoch_end(self, record: dict[str, Any]) -> None:
         step = int(record["step"])
