@@ -15,7 +15,7 @@ from vaekit.models import MODELS, build_model
 pytest.importorskip("onnx", reason="the export extra: pip install 'vaekit[export]'")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export extra: pip install 'vaekit[export]'")
 
-from vaekit.export.onnx import TOLERANCE, export_onnx  # noqa: E402
+from vaekit.export.onnx import TOLERANCE, export_onnx
 
 
 def _model(digits_dataset, **overrides):
@@ -135,3 +135,15 @@ def test_missing_library_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     assert main(["export", str(tmp_path / "no-run")]) == 2  # checked before the run is opened
     assert capsys.readouterr().err.strip() == ("vaekit: error: ONNX export needs onnx, which is not installed: "
                                                "pip install 'vaekit[export]'")
+
+
+def test_flat_vectors_export_with_their_own_shape(tmp_path):
+    from conftest import unlabelled_dataset
+
+    rng = np.random.default_rng(0)
+    data = unlabelled_dataset(*(rng.random((n, 12), dtype=np.float32) for n in (40, 10, 10)))
+    torch.manual_seed(0)
+    model = build_model(quick_config(likelihood="gaussian"), data.sample_shape).eval()
+    exported = export_onnx(model, tmp_path)
+    assert exported.encoder_inputs == {"image": ["B", 12]} and exported.decoder_outputs == {"image": ["B", 12]}
+    _matches_vaekit(model, tmp_path, torch.as_tensor(data.test.x[:5]))

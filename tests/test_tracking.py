@@ -21,8 +21,8 @@ from vaekit.training.trainer import Callback, resume, train
 pytest.importorskip("tensorboard", reason="the tracking extra: pip install 'vaekit[tracking]'")
 pytest.importorskip("mlflow", reason="the tracking extra: pip install 'vaekit[tracking]'")
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 
 @pytest.fixture(autouse=True)
@@ -273,3 +273,12 @@ def test_under_torchrun_only_rank_zero_records(tmp_path):
     assert len(client.search_runs([logged.info.experiment_id])) == 1
     assert sorted(m.step for m in client.get_metric_history(logged.info.run_id, "step/loss")) == \
         list(range(1, history[-1]["step"] + 1))
+
+
+def test_no_image_grids_for_flat_vectors():
+    from conftest import unlabelled_dataset
+    from vaekit.models import build_model
+
+    data = unlabelled_dataset(*(np.random.default_rng(0).random((n, 12), dtype=np.float32) for n in (20, 8, 8)))
+    model = build_model(quick_config(likelihood="gaussian"), data.sample_shape)
+    assert tracking.image_grids(model, data) == {}

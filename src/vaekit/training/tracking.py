@@ -78,7 +78,7 @@ def mlflow_uri(config: TrainConfig, run_dir: Path) -> str:
 
 
 # -- the training callbacks ----------------------------------------------------------------------
-def trackers(trainer) -> list["Tracker"]:
+def trackers(trainer) -> list[Tracker]:
     """The tracking callbacks for ``trainer``'s config (none without ``--log``). Only the process
     that writes the run folder gets them; tracking needs a run folder."""
     backends = log_backends(trainer.config.log)
@@ -304,9 +304,7 @@ def evaluation_scalars(values: dict[str, Any]) -> dict[str, float]:
     scalars: dict[str, float] = {}
 
     def add(name: str, value: Any) -> None:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            scalars[name] = float(value)
-        elif isinstance(value, bool):
+        if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
             scalars[name] = float(value)
 
     for key, value in values.items():
