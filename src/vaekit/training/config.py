@@ -22,6 +22,7 @@ from vaekit.models import MODELS, ModelOptions, model_class, model_options, opti
 from vaekit.models.options import flag
 
 SCHEDULES = ("constant", "cosine")
+TRACKERS = ("tensorboard", "mlflow")    # --log: vaekit.training.tracking
 DEFAULT_PSEUDO_INPUTS = 500     # Tomczak & Welling 2018
 PRIORS = ("standard", "vamp", "markov-codes")   # vaekit.nn.priors; which model takes which: its class's ``priors``
 DEFAULT_VAL_FRACTION = 0.1
@@ -29,7 +30,6 @@ VALIDATION_KEYS = {"val_fraction", "val_size"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
-TRACKERS = ("tensorboard", "mlflow")    # --log: vaekit.training.tracking
 
 
 @dataclass
@@ -61,14 +61,14 @@ class TrainConfig:
     # Speed settings for accelerators (vaekit.training.acceleration); off by default, see BENCHMARKS.md "Speed".
     precision: str = "fp32"             # fp32 | bf16: bfloat16 autocast of the training forward pass
     compile: str = "off"                # off | default | reduce-overhead (torch.compile; CUDA graphs on a GPU)
+    # Experiment tracking (vaekit.training.tracking): "none", or tensorboard and/or mlflow, comma-separated.
+    log: str = "none"
+    mlflow_uri: str | None = None       # the MLflow tracking store (None: a file store in RUN/mlruns)
     # Image folders larger than memory (vaekit.data.stream, vaekit.data.memmap).
     stream: str = "auto"                # auto: stream when the decoded folder exceeds max_memory; on; off
     cache: str = "none"                 # memmap: decode once into a memory-mapped uint8 .npy cache
     max_memory: float | None = None     # GiB the decoded data may take in memory (None: half the RAM)
     workers: int | None = None          # DataLoader processes reading streamed batches (None: 1 to 4)
-    # Experiment tracking (vaekit.training.tracking): "none", or tensorboard and/or mlflow, comma-separated.
-    log: str = "none"
-    mlflow_uri: str | None = None       # the MLflow tracking store (None: a file store in RUN/mlruns)
     # The model's own options: an instance of the dataclass its registry entry names (vaekit.models).
     # A dict of values given by name becomes one (an option the model lacks is refused); None: its defaults.
     options: ModelOptions | dict[str, Any] | None = None
@@ -226,6 +226,10 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
         return None
     if option_type is not None:
         return _convert(name, value, source, option_type)
+    if name == "log" and isinstance(value, (list, tuple)):   # log = ["tensorboard", "mlflow"] in a file
+        return ",".join(str(v) for v in value)
+    if name == "mlflow_uri":
+        return str(value)
     if name in ("hidden", "channels"):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
@@ -237,14 +241,11 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
             raise ConfigError(f"{name} in {source} must be a list of integers, not {value!r}") from None
     if name == "sigma":
         return str(value)
-    if name == "log" and isinstance(value, (list, tuple)):   # log = ["tensorboard", "mlflow"] in a file
-        return ",".join(str(v) for v in value)
     default = FIELDS[name].default
     kind = type(default) if default is not None else {"image_size": int, "patience": int, "grad_clip": float,
                                                        "data_dir": str, "likelihood": str, "max_memory": float,
                                                        "workers": int, "prior": str, "pseudo_inputs": int,
-                                                       "val_fraction": float, "val_size": int,
-                                                       "mlflow_uri": str}[name]
+                                                       "val_fraction": float, "val_size": int}[name]
     return _convert(name, value, source, kind)
 
 
@@ -314,6 +315,11 @@ def build_config(file: str | Path | None = None, overrides: dict[str, Any] | Non
     return _from_keys(values).resolved()
 
 
+def _choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown --{option} {value!r}: choose one of {', '.join(choices)}")
+
+
 def log_backends(value: str | None) -> tuple[str, ...]:
     """The trackers ``--log`` names, in order and once each: ``"mlflow,tensorboard"`` ->
     ("mlflow", "tensorboard"); ``"none"`` or empty -> (). An unknown name is a ConfigError."""
@@ -326,8 +332,3 @@ def log_backends(value: str | None) -> tuple[str, ...]:
         if name not in names:
             names.append(name)
     return tuple(names)
-
-
-def _choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown --{option} {value!r}: choose one of {', '.join(choices)}")
