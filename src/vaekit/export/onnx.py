@@ -4,8 +4,8 @@
   (B, latent_dim), the diagonal Gaussian posterior q(z|x), or ``code`` (B, latent_dim) for a model
   with a deterministic encoder (ae, wae-mmd; vq-vae's is the quantised code).
 * ``decoder.onnx``: ``code`` (B, latent_dim) -> ``image`` (B, *sample_shape), the mean of p(x|z)
-  (``model.decode``), clipped to [0, 1] as vaekit's figures clip it (only a Gaussian or squared-error
-  decoder can leave [0, 1]).
+  (``model.decode``); images are clipped to [0, 1] as vaekit's figures clip them (only a Gaussian or
+  squared-error decoder can leave [0, 1]), flat vectors are left as decoded.
 
 A conditional model (cvae) takes a second input in both graphs, ``label`` (B,) int64: a class
 index, or the number of classes for "unknown". B is dynamic in every graph.
@@ -81,7 +81,8 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """code [, label] -> image: ``model.decode``, clipped to [0, 1]."""
+    """code [, label] -> image: ``model.decode``; images (C, H, W) clipped to [0, 1], as vaekit's
+    figures show them (other data as decoded)."""
 
     def __init__(self, model):
         super().__init__()
@@ -89,7 +90,7 @@ class DecoderGraph(nn.Module):
 
     def forward(self, code: torch.Tensor, label: torch.Tensor | None = None):
         image = self.model.decode(code) if label is None else self.model.decode(code, y=label)
-        return image.clamp(0.0, 1.0)
+        return image.clamp(0.0, 1.0) if len(self.model.sample_shape) == 3 else image
 
 
 def _require(exporter: str | None = None) -> str:
