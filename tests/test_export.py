@@ -110,6 +110,7 @@ def test_a_posterior_the_export_does_not_cover_is_a_clear_error(tmp_path, digits
         export_onnx(model, tmp_path)
 
 
+@pytest.mark.slow
 def test_command_line_export(tmp_path, digits_dataset, capsys):
     from vaekit.cli.app import main
     from vaekit.training.trainer import train

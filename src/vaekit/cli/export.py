@@ -13,7 +13,7 @@ def register(commands) -> None:
     p.add_argument("--checkpoint", default="best", choices=["best", "last"],
                    help="which weights to export (default best, what vaekit.load uses)")
     p.add_argument("--exporter", choices=["torchscript", "dynamo"],
-                   help="torch's exporter to use (default torchscript while torch has it: 15 times faster here; "
+                   help="torch's exporter to use (default torchscript while torch has it: about 10 times faster; "
                         "dynamo: the torch.export-based one)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="skip running the graphs with onnxruntime against vaekit's outputs")

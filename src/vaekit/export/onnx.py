@@ -165,8 +165,8 @@ def exporters() -> tuple[str, ...]:
     """The exporters this torch has, the default first: torch's TorchScript exporter while torch still
     ships it (``torch.onnx.export(..., dynamo=False)``, deprecated since torch 2.9 but present in 2.13),
     then its ``torch.export``-based one (``dynamo=True``, built on onnxscript). Both give graphs that
-    match vaekit to about 1e-7; the TorchScript one takes about 0.2 s a graph here, the other about
-    3 s (and 8 s more on its first call), most of it rebuilding its operator registry each time."""
+    match vaekit to 3e-7 or better; the TorchScript one exports a model in a median 0.24 s here, the
+    other in 2.3 s, most of it rebuilding its operator registry each time (vaekit.bench.ecosystem)."""
     try:
         from torch.onnx import utils as torchscript_exporter
     except ImportError:      # a torch without it
