@@ -282,3 +282,19 @@ def test_no_image_grids_for_flat_vectors():
     data = unlabelled_dataset(*(np.random.default_rng(0).random((n, 12), dtype=np.float32) for n in (20, 8, 8)))
     model = build_model(quick_config(likelihood="gaussian"), data.sample_shape)
     assert tracking.image_grids(model, data) == {}
+
+
+@pytest.mark.slow
+def test_resume_can_start_tracking_a_run_with_its_whole_history(tmp_path, capsys):
+    from vaekit.cli.app import main
+
+    run = tmp_path / "run"
+    small = ["--dataset", "digits", "--hidden", "32", "--latent-dim", "3", "--batch-size", "64", "--device", "cpu"]
+    assert main(["train", *small, "--epochs", "1", "--out", str(run)]) == 0
+    assert not (run / "tensorboard").exists()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--log", "tensorboard"]) == 0
+    history = _history(run)
+    events = _events(run / "tensorboard")
+    assert _scalars(events, "val_loss") == [(r["step"], pytest.approx(r["val_loss"], rel=1e-6)) for r in history]
+    assert [s for s, _ in _scalars(events, "step/loss")] == list(range(history[0]["step"] + 1, history[1]["step"] + 1))
+    assert json.loads((run / "config.json").read_text())["log"] == "tensorboard"

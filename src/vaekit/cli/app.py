@@ -244,11 +244,10 @@ def _launch():
 def _resume(args, given) -> int:
     from vaekit.cli import render
     from vaekit.errors import ConfigError
-    from vaekit.training.run import config_dataset
-    from vaekit.training.trainer import resume
-
     from vaekit.training.config import log_backends
+    from vaekit.training.run import config_dataset
     from vaekit.training.tracking import require
+    from vaekit.training.trainer import resume
 
     extra = [k for k, v in given.items() if v is not None and k not in RESUME_OPTIONS]
     if extra or args.config or args.out:
