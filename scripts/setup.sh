@@ -10,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch first and exactly pinned: a looser request would let pip pick a newer CUDA build.
 .venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt "torch==2.13.0"
-.venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,tables]"
+# The test extras, tables, and the optional extras whose tests run with the real libraries (tracking, export).
+.venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,tables,tracking,export]"
 
 # Fashion-MNIST from Debian's package where apt is usable, so the main job needs no internet.
 # Elsewhere vaekit downloads it on first use (with checksums) into ~/.cache/vaekit.

@@ -91,8 +91,8 @@ def test_no_import_cycles_inside_vaekit():
     assert _cycles(graph) == []
 
 
-LAYERS = ["data", "nn", "models", "training", "latent", "disentanglement", "evaluation", "figures", "serve", "bench",
-          "cli"]
+LAYERS = ["data", "nn", "models", "training", "latent", "disentanglement", "evaluation", "export", "figures", "serve",
+          "bench", "cli"]
 
 
 def test_packages_import_only_the_layers_below_them():

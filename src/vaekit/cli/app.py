@@ -24,7 +24,7 @@ log = logging.getLogger("vaekit.cli")
 # Further command groups: each module has register(subparsers) and, like this one, imports torch
 # only inside its handlers.
 COMMAND_MODULES: list[str] = ["vaekit.cli.latent", "vaekit.cli.report", "vaekit.cli.serve", "vaekit.cli.models",
-                                 "vaekit.cli.bench", "vaekit.cli.recipes"]
+                                 "vaekit.cli.bench", "vaekit.cli.recipes", "vaekit.cli.export"]
 
 # Options of `vaekit train` that map one-to-one onto the TrainConfig fields every model shares: (flag, type, help).
 TRAIN_OPTIONS = [
@@ -67,6 +67,9 @@ TRAIN_OPTIONS = [
                            "are standardised on the training split and reported in their original units)"),
     ("--precision", str, "fp32 | bf16 (bfloat16 autocast of the training forward pass; default fp32)"),
     ("--compile", str, "off | default | reduce-overhead (torch.compile the networks; CUDA graphs on a GPU; default off)"),
+    ("--log", str, "record the run in tensorboard and/or mlflow, comma-separated (default none; RUN/tensorboard, "
+                   "RUN/mlruns; needs pip install 'vaekit[tracking]')"),
+    ("--mlflow-uri", str, "--log mlflow: the MLflow store, a folder or file: URI (default RUN/mlruns)"),
 ]
 # The commands that take the models' own flags, each with its own flags of the same name (sweep's
 # --beta takes a list).
@@ -226,6 +229,7 @@ def _train(args) -> int:
         return _resume(args, given)
     from vaekit.training.config import build_config
     from vaekit.training.run import check_run_dir, config_dataset
+    from vaekit.training.tracking import require
     from vaekit.training.trainer import check_distributable, train
 
     launched = _launch()
@@ -235,6 +239,7 @@ def _train(args) -> int:
             check_distributable(config)
         out = args.out or f"runs/{_slug(config.dataset)}-{config.model}"
         check_run_dir(out, overwrite=args.overwrite)  # before loading data: fail fast, touch nothing
+        require(config.log)
         dataset = config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
     if launched.is_main:
         render.dataset_warnings(dataset)
@@ -246,7 +251,16 @@ def _train(args) -> int:
         result = train(config, dataset, out, overwrite=args.overwrite, callbacks=[bar] if launched.is_main else [])
     if launched.is_main:
         print(render.train_summary(result))
+        _print_tracking(out)
     return 0
+
+
+def _print_tracking(run) -> None:
+    """Where --log wrote, and how to look (nothing without --log)."""
+    from vaekit.training.tracking import destinations
+
+    for name, where in destinations(run).items():
+        print(f"{name}: {where}" + (f"  (view: tensorboard --logdir {where})" if name == "tensorboard" else ""))
 
 
 def _launch():
@@ -274,16 +288,17 @@ def _said_by_rank_0(launched):
 def _resume(args, given) -> int:
     from vaekit.cli import render
     from vaekit.errors import ConfigError
+    from vaekit.training.config import log_backends
     from vaekit.training.data_location import find_data
     from vaekit.training.run import config_dataset, open_run
+    from vaekit.training.tracking import require
     from vaekit.training.trainer import resume
 
-    allowed = ("epochs", "data_dir", "dataset", "device", "workers")
-    extra = [k for k, v in given.items() if v is not None and k not in allowed]
+    extra = [k for k, v in given.items() if v is not None and k not in RESUME_OPTIONS]
     if extra or args.config or args.out:
         names = ", ".join("--" + k.replace("_", "-") for k in extra) or "--config/--out"
         raise ConfigError("--resume continues a run with its own settings; only --epochs, --dataset (where its data "
-                          f"are now), --data-dir, --device and --workers may be given (not {names})")
+                          f"are now), --data-dir, --device, --workers, --log and --mlflow-uri may be given (not {names})")
 
     def loader(config):
         if given["data_dir"]:
@@ -294,6 +309,12 @@ def _resume(args, given) -> int:
             config.workers = given["workers"]
         config.dataset = find_data(run.path, config.dataset, run.info["data"], dataset=given["dataset"],
                                    data_dir=given["data_dir"])
+        if given["log"] is not None:           # start (or stop) tracking a run from here on
+            config.log = ",".join(log_backends(given["log"])) or "none"
+        if given["mlflow_uri"] is not None:
+            config.mlflow_uri = given["mlflow_uri"]
+        config.validate()
+        require(config.log)
         return config_dataset(config, progress=render.DownloadBar() if launched.is_main else None)
 
     launched = _launch()
@@ -305,7 +326,12 @@ def _resume(args, given) -> int:
         result = resume(args.resume, loader, epochs=given["epochs"], callbacks=[bar] if launched.is_main else [])
     if launched.is_main:
         print(render.train_summary(result))
+        _print_tracking(args.resume)
     return 0
+
+
+# What `vaekit train --resume RUN` may change: where the data are and how the run is observed.
+RESUME_OPTIONS = ("epochs", "data_dir", "dataset", "device", "workers", "log", "mlflow_uri")
 
 
 def _slug(name: str) -> str:

@@ -364,6 +364,9 @@ def evaluate(run: str | Path, *, split: str = "test", iw_samples: int = 1000, se
         result.run, result.dataset = str(Path(run)), data.name
         values = result.to_dict()
         if write:
+            from vaekit.training.tracking import log_evaluation
+
             atomic_write_text(Path(run) / "eval.json", json.dumps(values, indent=2) + "\n")
             write_card(run)  # README.md's evaluation section
+            log_evaluation(run, values)      # to TensorBoard / MLflow, if the run was trained with --log
     return values

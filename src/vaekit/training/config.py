@@ -22,6 +22,7 @@ from vaekit.models import MODELS, ModelOptions, model_class, model_options, opti
 from vaekit.models.options import flag
 
 SCHEDULES = ("constant", "cosine")
+TRACKERS = ("tensorboard", "mlflow")    # --log: vaekit.training.tracking
 DEFAULT_PSEUDO_INPUTS = 500     # Tomczak & Welling 2018
 PRIORS = ("standard", "vamp", "markov-codes")   # vaekit.nn.priors; which model takes which: its class's ``priors``
 DEFAULT_VAL_FRACTION = 0.1
@@ -64,6 +65,9 @@ class TrainConfig:
     # Speed settings for accelerators (vaekit.training.acceleration); off by default, see BENCHMARKS.md "Speed".
     precision: str = "fp32"             # fp32 | bf16: bfloat16 autocast of the training forward pass
     compile: str = "off"                # off | default | reduce-overhead (torch.compile; CUDA graphs on a GPU)
+    # Experiment tracking (vaekit.training.tracking): "none", or tensorboard and/or mlflow, comma-separated.
+    log: str = "none"
+    mlflow_uri: str | None = None       # the MLflow tracking store (None: a file store in RUN/mlruns)
     # Image folders larger than memory (vaekit.data.stream, vaekit.data.memmap).
     stream: str = "auto"                # auto: stream when the decoded folder exceeds max_memory; on; off
     cache: str = "none"                 # memmap: decode once into a memory-mapped uint8 .npy cache
@@ -101,6 +105,7 @@ class TrainConfig:
             cfg.pseudo_inputs = DEFAULT_PSEUDO_INPUTS
         cfg.options = cfg.options.resolve(cfg)
         cfg.sigma = str(cfg.sigma)
+        cfg.log = ",".join(log_backends(cfg.log)) or "none"
         cfg.validate()
         return cfg
 
@@ -126,6 +131,8 @@ class TrainConfig:
             raise ConfigError(f"--max-memory must be a positive number of GiB, not {self.max_memory}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"--workers must be 0 or more, not {self.workers}")
+        if self.mlflow_uri is not None and "mlflow" not in log_backends(self.log):
+            raise ConfigError("--mlflow-uri says where --log mlflow writes: add --log mlflow, or leave it out")
         self.options.validate(self)
         priors = model_class(self.model).priors
         if self.prior is not None:
@@ -243,6 +250,10 @@ def _coerce(name: str, value: Any, source: str, option_type: type | None) -> Any
         return None
     if option_type is not None:
         return _convert(name, value, source, option_type)
+    if name == "log" and isinstance(value, (list, tuple)):   # log = ["tensorboard", "mlflow"] in a file
+        return ",".join(str(v) for v in value)
+    if name == "mlflow_uri":
+        return str(value)
     if name in ("hidden", "channels"):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
@@ -351,3 +362,17 @@ def names_table(dataset: str) -> bool:
 def _choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"unknown --{option} {value!r}: choose one of {', '.join(choices)}")
+
+
+def log_backends(value: str | None) -> tuple[str, ...]:
+    """The trackers ``--log`` names, in order and once each: ``"mlflow,tensorboard"`` ->
+    ("mlflow", "tensorboard"); ``"none"`` or empty -> (). An unknown name is a ConfigError."""
+    names: list[str] = []
+    for name in str(value or "none").lower().split(","):
+        name = name.strip()
+        if name in ("", "none"):
+            continue
+        _choice("log", name, ("none", *TRACKERS))
+        if name not in names:
+            names.append(name)
+    return tuple(names)

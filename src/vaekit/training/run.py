@@ -19,6 +19,7 @@ How each epoch is committed, and recovered after a kill, is in :mod:`vaekit.trai
 from __future__ import annotations
 
 import json
+import shutil
 import logging
 import platform
 import time
@@ -37,7 +38,9 @@ log = logging.getLogger(__name__)
 
 RUN_FORMAT = "vaekit-run/1"
 # What vaekit writes into a run folder, and so what --overwrite may remove (nothing else).
-RUN_FILES = ("run.json", "config.json", METRICS, "eval.json", "report.html")
+RUN_FILES = ("run.json", "config.json", METRICS, "eval.json", "report.html", "tracking.json")
+# Folders that tracking (--log) and export write whole: --overwrite removes them with the run.
+OUTPUT_FOLDERS = ("tensorboard", "mlruns", "onnx")
 CHECKPOINT_FILES = (LAST, BEST)
 FIGURES = "figures"
 # The figures the latent-space commands write by default, as RUN/figures/<name>.png.
@@ -107,7 +110,7 @@ def is_run(path: Path) -> bool:
 
 def _foreign_files(path: Path) -> list[str]:
     """The names in ``path`` that vaekit would write, in a folder that is not a vaekit run."""
-    names = (*RUN_FILES, CHECKPOINTS, FIGURES)
+    names = (*RUN_FILES, CHECKPOINTS, FIGURES, *OUTPUT_FOLDERS)
     return [name for name in names if (path / name).exists()]
 
 
@@ -143,6 +146,8 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool) -> None:
         # run.json, the marker, goes last: a kill midway leaves a folder --overwrite still recognises.
         _empty(path / CHECKPOINTS, CHECKPOINT_FILES)
         _empty(path / FIGURES, tuple(f"{name}.png" for name in FIGURE_NAMES))
+        for name in OUTPUT_FOLDERS:
+            shutil.rmtree(path / name, ignore_errors=True)
         for name in reversed(RUN_FILES):
             (path / name).unlink(missing_ok=True)
     remove_temporaries(path)

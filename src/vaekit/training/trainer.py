@@ -23,6 +23,7 @@ import torch
 
 from vaekit.training import acceleration
 from vaekit.training import distributed
+from vaekit.training import tracking
 from vaekit.training.checkpoint import Checkpoint, load_checkpoint, training_state
 from vaekit.training.commit import commit_epoch
 from vaekit.training.config import TrainConfig
@@ -53,6 +54,10 @@ class Callback:
 
     def on_epoch_end(self, record: dict[str, Any]) -> None:
         """After each epoch, with its metrics record (the line written to metrics.jsonl)."""
+
+    def on_train_end(self, *, result: "TrainResult | None" = None, error: BaseException | None = None) -> None:
+        """After training, with its result, or with the ``error`` that stopped it (then ``result`` is
+        None). Optional: callbacks without it are skipped."""
 
 
 @dataclass
@@ -170,6 +175,7 @@ class Trainer:
         self.best_epoch = 0
         self.epochs_since_best = 0
         self.history: list[dict[str, Any]] = []
+        self.callbacks += tracking.trackers(self)  # --log: TensorBoard, MLflow (rank 0 only)
 
     # -- checkpoints -----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -493,11 +499,23 @@ def _start_again(path: Path) -> None:
 def _finish(trainer: Trainer) -> TrainResult:
     """Train to the end, then wait for every process before the group is torn down: a rank that tore
     down Gloo while rank 0 was still writing its last checkpoint was sometimes aborted at exit."""
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except BaseException as error:
+        _end_callbacks(trainer.callbacks, error=error)
+        raise
     if trainer.run_dir is not None:
         write_card(trainer.run_dir)  # the model card now holds the whole training budget
+    _end_callbacks(trainer.callbacks, result=result)
     trainer.group.barrier()
     return result
+
+
+def _end_callbacks(callbacks, **outcome) -> None:
+    for cb in callbacks:
+        end = getattr(cb, "on_train_end", None)      # optional (the CLI's progress bar has none)
+        if end is not None:
+            end(**outcome)
 
 
 def _launch(group: distributed.Group, config: TrainConfig) -> dict[str, Any] | None:
