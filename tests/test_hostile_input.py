@@ -179,7 +179,7 @@ def test_kl_warmup_must_be_a_finite_number_of_epochs(capsys, tmp_path, value):
 @pytest.mark.parametrize("args, words", [
     (["sample", "{run}", "--seed", "-1"], "--seed must be a whole number from 0 to 4294967295, not -1"),
     (["interpolate", "{run}", "--seed", str(2 ** 40)], "--seed must be a whole number"),
-    (["reconstruct", "{run}", "--out", "{tmp}/fig.txt"], ".txt is not an image format; use .png"),
+    (["reconstruct", "{run}", "--out", "{tmp}/fig.txt"], ".txt is not an image format: write a figure as .png"),
     (["reconstruct", "{run}", "--out", "{tmp}"], "cannot write the figure to"),
     (["traverse", "{run}", "--range", "inf"], "a finite --range > 0"),
     (["traverse", "{run}", "--range", "nan"], "a finite --range > 0"),

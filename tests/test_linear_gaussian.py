@@ -126,13 +126,13 @@ def test_linear_vae_reaches_the_true_nll_of_linear_gaussian_data(tmp_path, sigma
 
 @pytest.mark.slow
 def test_a_deep_vae_beats_the_linear_baselines_on_nonlinear_data():
-    """Points near a noisy circle in 2-D, lifted nonlinearly into 5 features: one latent unit
-    suffices for a deep model, while pPCA and FA with one factor must call most of it noise."""
+    """Points near a noisy circle in 2-D, lifted nonlinearly into 5 features: two latent units
+    suffice for a deep model, while pPCA and FA with two factors must call the nonlinear part noise."""
     rng = np.random.default_rng(7)
     angle = rng.uniform(0, 2 * np.pi, 12000)
     base = np.stack([np.cos(angle), np.sin(angle)], 1) * 3
     x = np.concatenate([base, np.sin(2 * base), base[:, :1] * base[:, 1:]], 1) + rng.normal(size=(12000, 5)) * 0.05
-    config = TrainConfig(dataset="<array>", likelihood="gaussian", hidden=[64, 64], latent_dim=1, epochs=10,
+    config = TrainConfig(dataset="<array>", likelihood="gaussian", hidden=[64, 64], latent_dim=2, epochs=10,
                          batch_size=32, device="cpu").resolved()
     _, result = fit_and_evaluate(x, config)
-    assert result["nll"] < min(result["ppca_nll"], result["fa_nll"]) - 1.0
+    assert result["nll"] < min(result["ppca_nll"], result["fa_nll"]) - 3.0   # measured: 1.70 against FA's 8.67

@@ -216,7 +216,7 @@ def test_table_commands_write_figures(runs, capsys, tmp_path, command, options, 
                               "trained on the table breast-cancer (30 features)"),
     (["interpolate", "{cancer}", "--grid", "0", "1", "2", "3"], "interpolate --grid (a grid of decoded images) needs a run"),
     (["arithmetic", "{cancer}", "--plus", "0", "--attributes", "a.csv"], "--attributes names images of an image folder"),
-    (["traverse", "{cancer}", "--out", "t.csv"], "--out t.csv: write a figure as .png (or .pdf, .svg)"),
+    (["traverse", "{cancer}", "--out", "t.csv"], "--out t.csv: .csv is not an image format: write a figure as .png (or .pdf, .svg)"),
     (["sample", "{cancer}", "--out", "s.txt"], "or .csv / .npy for the decoded values"),
     (["sample", "{digits}", "--out", "{tmp}/s.csv"], "a CSV holds the rows of a table, and this run was trained on images"),
 ])

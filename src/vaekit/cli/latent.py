@@ -133,23 +133,32 @@ def _open(args):
 
 def _model(args):
     """The run's best model alone, for commands that need no data (a run trained from arrays has none on disk)."""
+    from vaekit.limits import check_seed
     from vaekit.training.device import resolve_device
     from vaekit.training.run import open_run
 
+    check_seed(args.seed)
+    _check_out(args)
     return open_run(args.run).load_model("best", device=resolve_device(args.device))
 
 
 def _check_out(args) -> None:
-    """Refuse an --out this command cannot write before any work is done."""
+    """Refuse an --out this command cannot write before any work is done: an image format, or .csv /
+    .npy for the commands that write decoded values."""
     from vaekit.errors import ConfigError
+    from vaekit.figures.plots import figure_format
 
     if args.out is None:
         return
-    suffix = Path(args.out).suffix.lower()
     values = (".csv", ".npy") if args.writes_values else ()
-    if suffix not in FIGURE_SUFFIXES + values:
+    if Path(args.out).suffix.lower() in values:
+        return
+    try:
+        figure_format(args.out)
+    except ConfigError:
         also = ", or .csv / .npy for the decoded values" if values else ""
-        raise ConfigError(f"--out {args.out}: write a figure as .png (or .pdf, .svg){also}")
+        suffix = Path(args.out).suffix.lower()
+        raise ConfigError(f"--out {args.out}: {suffix} is not an image format: write a figure as .png (or .pdf, .svg){also}") from None
 
 
 def _show(made, args, name: str, feature_names=None) -> int:
@@ -195,11 +204,14 @@ def _sample(args) -> int:
     from vaekit.figures import images as figures
 
     # Sampling the prior needs no data; the mixture is fitted to the encoded training set.
+    # A table's samples are shown beside its test rows, so table runs load their data too.
     model, dataset = _open(args) if args.sampler == "gmm" else (_model(args), None)
+    if dataset is None and model.feature_names is not None:
+        model, dataset = _open(args)
     label = _label_of(model, args.label, args.class_name)
     made = figures.samples(model, dataset, n=args.n, sampler=args.sampler, temperature=args.temperature,
                            seed=args.seed, components=args.components, cols=args.cols, condition=label)
-    return _show(made, args, "sample", dataset.feature_names)
+    return _show(made, args, "sample", model.feature_names)
 
 
 def _label_of(model, label: int | None, class_name: str | None) -> int | None:

@@ -44,7 +44,7 @@ OUTPUT_FOLDERS = ("tensorboard", "mlruns", "onnx")
 CHECKPOINT_FILES = (LAST, BEST)
 FIGURES = "figures"
 # The figures the latent-space commands write by default, as RUN/figures/<name>.png.
-FIGURE_NAMES = ("reconstruct", "sample", "interpolate", "interpolate-grid", "traverse", "latent-map", "arithmetic",
+FIGURE_NAMES = ("reconstruct", "sample", "decode", "interpolate", "interpolate-grid", "traverse", "latent-map", "arithmetic",
                 "denoise")
 
 
