@@ -63,14 +63,29 @@ class OnnxExport:
         return values
 
 
+def _data_scaling(graph: nn.Module, model) -> bool:
+    """Give ``graph`` the standardisation of real-valued data (tables) as float32 buffers, so the
+    exported graphs take and give values in the data's original units; False for other data."""
+    scaling = getattr(model, "scaling", None)
+    if scaling is None:
+        return False
+    graph.register_buffer("data_mean", torch.as_tensor(scaling.mean, dtype=torch.float32))
+    graph.register_buffer("data_scale", torch.as_tensor(scaling.scale, dtype=torch.float32))
+    return True
+
+
 class EncoderGraph(nn.Module):
-    """image [, label] -> (mean, logvar) or code: the tensors of ``model.encode``."""
+    """image [, label] -> (mean, logvar) or code: the tensors of ``model.encode``. A table's rows go in
+    in their original units (standardised inside the graph, as vaekit trained on them)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.scaled = _data_scaling(self, model)
 
     def forward(self, image: torch.Tensor, label: torch.Tensor | None = None):
+        if self.scaled:
+            image = (image - self.data_mean) / self.data_scale
         posterior = self.model.encode(image) if label is None else self.model.encode(image, y=label)
         if isinstance(posterior, DiagonalGaussian):
             return posterior.mean, posterior.logvar
@@ -82,14 +97,17 @@ class EncoderGraph(nn.Module):
 
 class DecoderGraph(nn.Module):
     """code [, label] -> image: ``model.decode``; images (C, H, W) clipped to [0, 1], as vaekit's
-    figures show them (other data as decoded)."""
+    figures show them; a table's rows in the data's original units (other data as decoded)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.scaled = _data_scaling(self, model)
 
     def forward(self, code: torch.Tensor, label: torch.Tensor | None = None):
         image = self.model.decode(code) if label is None else self.model.decode(code, y=label)
+        if self.scaled:
+            return image * self.data_scale + self.data_mean
         return image.clamp(0.0, 1.0) if len(self.model.sample_shape) == 3 else image
 
 
