@@ -66,7 +66,7 @@ class OnnxExport:
 def _data_scaling(graph: nn.Module, model) -> bool:
     """Give ``graph`` the standardisation of real-valued data (tables) as float32 buffers, so the
     exported graphs take and give values in the data's original units; False for other data."""
-    scaling = getattr(model, "scaling", None)
+    scaling = model.scaling
     if scaling is None:
         return False
     graph.register_buffer("data_mean", torch.as_tensor(scaling.mean, dtype=torch.float32))
