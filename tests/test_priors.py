@@ -201,3 +201,25 @@ def test_a_bad_prior_is_one_line_and_nothing_is_written(arguments, message, tmp_
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_mixture_density_without_autograd_is_the_direct_sum():
+    """The evaluation's expanded (matrix-product) form of the mixture log-density equals the direct
+    form, also for small variances where the expansion subtracts large terms."""
+    import math
+
+    from vaekit.nn.distributions import DiagonalGaussian
+    from vaekit.nn.priors import mixture_log_prob, mixture_log_prob_matmul
+
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(50, 6, generator=g, dtype=torch.float64) * 2
+    logvar = torch.empty(50, 6, dtype=torch.float64).uniform_(-9, 1, generator=g)
+    components = DiagonalGaussian(mean, logvar)
+    z = torch.cat([mean[:7] + 1e-3 * torch.randn(7, 6, generator=g, dtype=torch.float64),
+                   torch.randn(3, 4, 6, generator=g, dtype=torch.float64).reshape(12, 6)]).reshape(19, 6)
+    direct = torch.stack([torch.logsumexp(components.log_prob(row.unsqueeze(0)), dim=0) for row in z]) - math.log(50)
+    with torch.no_grad():
+        assert torch.allclose(mixture_log_prob_matmul(z, components), direct, atol=1e-8, rtol=0)
+        assert torch.allclose(mixture_log_prob(z.float(), components).double(), direct, rtol=1e-5, atol=1e-3)
+    grad_z = z.clone().requires_grad_()
+    assert torch.allclose(mixture_log_prob(grad_z, components), direct, atol=1e-9)   # the autograd path

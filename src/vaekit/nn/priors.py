@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from vaekit.errors import RunError
-from vaekit.nn.distributions import DiagonalGaussian, standard_normal_log_prob
+from vaekit.nn.distributions import LOG_2PI, DiagonalGaussian, standard_normal_log_prob
 
 # Rows of codes scored against the mixture at once: the (rows, K, L) intermediate stays near 64 MiB.
 MIXTURE_CHUNK_VALUES = 2**24
@@ -85,13 +85,39 @@ class StandardNormal(Prior):
 def mixture_log_prob(z: torch.Tensor, components: DiagonalGaussian) -> torch.Tensor:
     """log (1/K) sum_k N(z; mean_k, diag exp(logvar_k)), summed over dimensions; z (..., L) -> (...).
 
-    Rows of z are taken in chunks so that the (rows, K, L) intermediate stays near 64 MiB."""
+    Rows of z are taken in chunks so that the (rows, K, L) intermediate stays near 64 MiB. Without
+    autograd (evaluation: K importance samples per image, each scored against every component) the
+    same sum is computed by :func:`mixture_log_prob_matmul`."""
+    if not torch.is_grad_enabled() or not (z.requires_grad or components.mean.requires_grad):
+        return mixture_log_prob_matmul(z, components)
     means = components.mean
     flat = z.reshape(-1, z.shape[-1])
     rows = max(1, MIXTURE_CHUNK_VALUES // (means.shape[0] * means.shape[1]))
     parts = [torch.logsumexp(components.log_prob(flat[i:i + rows].unsqueeze(1)), dim=-1)
              for i in range(0, flat.shape[0], rows)]
     return torch.cat(parts).view(z.shape[:-1]) - math.log(means.shape[0])
+
+
+def mixture_log_prob_matmul(z: torch.Tensor, components: DiagonalGaussian) -> torch.Tensor:
+    """:func:`mixture_log_prob` with the quadratic form expanded into two matrix products, in float64:
+
+        sum_d (z_d - m_kd)^2 / v_kd = (z^2) . (1/v_k) - 2 z . (m_k / v_k) + sum_d m_kd^2 / v_kd,
+
+    which never builds the (rows, K, L) tensor. The expansion subtracts large terms when a variance is
+    small, hence float64 (it agrees with the direct form to about 1e-9 nats; tested). Scoring 5,000
+    importance samples of 100 images against 500 VampPrior components went from minutes to seconds."""
+    mean, logvar = components.mean.double(), components.logvar.double()          # (K, L)
+    precision = torch.exp(-logvar)
+    dims = mean.shape[1]
+    constant = -0.5 * (logvar.sum(1) + (mean.pow(2) * precision).sum(1) + dims * LOG_2PI) - math.log(mean.shape[0])
+    flat = z.reshape(-1, dims)
+    rows = max(1, MIXTURE_CHUNK_VALUES // mean.shape[0])
+    parts = []
+    for i in range(0, flat.shape[0], rows):
+        chunk = flat[i:i + rows].double()
+        quad = chunk.pow(2) @ precision.T - 2 * (chunk @ (mean * precision).T)   # (rows, K)
+        parts.append(torch.logsumexp(constant - 0.5 * quad, dim=-1))
+    return torch.cat(parts).view(z.shape[:-1]).to(z.dtype)
 
 
 class VampPrior(Prior):
