@@ -187,3 +187,14 @@ def test_cli_trains_a_table_and_warns_about_a_short_budget(tmp_path, capsys):
     assert model.feature_names == ["length", "width", "depth"]
     decoded = model.to_data_units(model.decode(__import__("torch").zeros(1, 2))).detach().numpy()
     assert 50 < decoded[0, 2] < 150          # 'depth' is about 100 in the table's units, not ~0
+
+
+def test_values_near_the_float64_limit_standardise_to_finite_values():
+    """Squares and differences of values near 1e308 overflow; the scaling is computed so that they do not."""
+    from vaekit.data.arrays import dataset_from_arrays
+
+    x = np.array([[1e308, -1e308], [-1e308, 1e308], [1e308, 1e308], [0, -1e308], [5, 3]] * 4)
+    data = dataset_from_arrays(x, val_fraction=0.2, test_fraction=0.2)
+    assert all(np.isfinite(data.split(part).x).all() for part in ("train", "val", "test"))
+    assert np.allclose(data.scaling.inverse(data.train.x[:1]) / 1e308, np.round(data.scaling.inverse(data.train.x[:1]) / 1e308),
+                       atol=1e-6)

@@ -44,8 +44,11 @@ class Scaling:
         columns before this, so meeting one here is an error that names it.
         """
         values = np.asarray(train_x, dtype=np.float64)
+        # Moments of x / bound, then scaled back: squares of values near 1e308 would overflow float64.
+        bound = np.abs(values).max(0) if per_feature else np.asarray(np.abs(values).max())
+        bound = np.where((bound > 0) & np.isfinite(bound), bound, 1.0)
         if per_feature:
-            mean, scale = values.mean(0), values.std(0)
+            mean, scale = (values / bound).mean(0) * bound, (values / bound).std(0) * bound
             flat = scale.reshape(-1)
             constant = np.flatnonzero(~(flat > 0))
             if constant.size:
@@ -54,9 +57,11 @@ class Scaling:
                 raise DataError(f"{label} is constant over the training split ({float(mean.reshape(-1)[index]):g}), so it "
                                 "cannot be standardised: leave that column out")
         else:
-            mean, scale = np.asarray(values.mean()), np.asarray(values.std())
+            mean, scale = np.asarray((values / bound).mean() * bound), np.asarray((values / bound).std() * bound)
             if not scale > 0:
                 raise DataError("the training data are constant, so they cannot be standardised: check the data")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+            raise DataError("the values are too large to standardise in float64: rescale them first")
         return cls(mean=mean, scale=scale, sample_shape=tuple(values.shape[1:]))
 
     @property
@@ -69,7 +74,8 @@ class Scaling:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Original units -> standardised float32."""
-        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+        # x / s - m / s rather than (x - m) / s: the difference of two values near 1e308 overflows.
+        return (np.asarray(x, dtype=np.float64) / self.scale - self.mean / self.scale).astype(np.float32)
 
     def inverse(self, u):
         """Standardised -> original units; keeps the type of ``u`` (a NumPy array or a torch tensor)."""

@@ -70,7 +70,7 @@ def real_valued_dataset(values: np.ndarray, labels: np.ndarray | None, class_nam
 def drop_constant_features(values: np.ndarray, names: list[str], *, explicit: bool,
                            where: str) -> tuple[np.ndarray, list[str]]:
     """Leave out features with one value throughout (with a warning); refuse them if ``explicit``."""
-    constant = [i for i in range(values.shape[1]) if np.ptp(values[:, i]) == 0]
+    constant = [i for i in range(values.shape[1]) if values[:, i].max() == values[:, i].min()]
     if not constant:
         return values, names
     first = constant[0]
