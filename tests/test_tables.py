@@ -198,3 +198,14 @@ def test_values_near_the_float64_limit_standardise_to_finite_values():
     assert all(np.isfinite(data.split(part).x).all() for part in ("train", "val", "test"))
     assert np.allclose(data.scaling.inverse(data.train.x[:1]) / 1e308, np.round(data.scaling.inverse(data.train.x[:1]) / 1e308),
                        atol=1e-6)
+
+
+def test_a_value_beyond_float32_after_standardising_is_a_one_line_error():
+    """Found by the loader property test: a held-out value 3e38 from a training split with SD 0.43."""
+    x = np.ones((3, 2, 2), np.float32)
+    x[0, 0, 0], x[1, 0, 0] = 3e38, 0.0
+    from vaekit.data.scaling import Scaling
+
+    scaling = Scaling.fit(x[1:2].astype(np.float64), per_feature=False)
+    with pytest.raises(DataError, match=r"lie 6.93e\+38 standard deviations from the training split.s mean"):
+        scaling.transform(x[:1])

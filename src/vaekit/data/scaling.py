@@ -75,7 +75,14 @@ class Scaling:
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Original units -> standardised float32."""
         # x / s - m / s rather than (x - m) / s: the difference of two values near 1e308 overflows.
-        return (np.asarray(x, dtype=np.float64) / self.scale - self.mean / self.scale).astype(np.float32)
+        standardised = np.asarray(x, dtype=np.float64) / self.scale - self.mean / self.scale
+        with np.errstate(over="ignore"):
+            values = standardised.astype(np.float32)
+        if not np.isfinite(values).all():
+            worst = float(np.abs(standardised).max())
+            raise DataError(f"some values lie {worst:.3g} standard deviations from the training split's mean, beyond what "
+                            "float32 holds: check the data for outliers, or rescale it")
+        return values
 
     def inverse(self, u):
         """Standardised -> original units; keeps the type of ``u`` (a NumPy array or a torch tensor)."""
