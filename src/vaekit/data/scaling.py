@@ -47,8 +47,9 @@ class Scaling:
         # Moments of x / bound, then scaled back: squares of values near 1e308 would overflow float64.
         bound = np.abs(values).max(0) if per_feature else np.asarray(np.abs(values).max())
         bound = np.where((bound > 0) & np.isfinite(bound), bound, 1.0)
+        scaled = values / bound
         if per_feature:
-            mean, scale = (values / bound).mean(0) * bound, (values / bound).std(0) * bound
+            mean, scale = scaled.mean(0) * bound, scaled.std(0) * bound
             flat = scale.reshape(-1)
             constant = np.flatnonzero(~(flat > 0))
             if constant.size:
@@ -57,7 +58,7 @@ class Scaling:
                 raise DataError(f"{label} is constant over the training split ({float(mean.reshape(-1)[index]):g}), so it "
                                 "cannot be standardised: leave that column out")
         else:
-            mean, scale = np.asarray((values / bound).mean() * bound), np.asarray((values / bound).std() * bound)
+            mean, scale = np.asarray(scaled.mean() * bound), np.asarray(scaled.std() * bound)
             if not scale > 0:
                 raise DataError("the training data are constant, so they cannot be standardised: check the data")
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):

@@ -247,14 +247,14 @@ def evaluate_model(model, dataset, *, split: str = "test", iw_samples: int = 100
     recon = totals["recon"] / n
     kl = totals["kl"] / n if variational else None
     nll = totals["nll"] / n if variational else None
-    proper, discrete, notes = likelihood_on_data(lik, eval_x, real_valued=getattr(dataset, "scaling", None) is not None)
+    scaling = dataset.scaling   # real-valued data: standardised for the model (vaekit.data.scaling)
+    proper, discrete, notes = likelihood_on_data(lik, eval_x, real_valued=scaling is not None)
     honest_bits = variational and proper and discrete
     latent_means = torch.cat(means)
     active = int((latent_means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()) if variational else None
     notes.extend(model.evaluation_notes)
     if variational and model.prior.evaluation_note:
         notes.append(model.prior.evaluation_note)
-    scaling = getattr(dataset, "scaling", None)
     log_jacobian = scaling.log_jacobian if scaling is not None else None
     if log_jacobian is not None:
         # -log p_x(x) = -log p_u(u) + sum log s (vaekit.data.scaling): the model saw u = (x - m) / s.
