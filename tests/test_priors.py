@@ -203,9 +203,10 @@ def test_a_bad_prior_is_one_line_and_nothing_is_written(arguments, message, tmp_
     assert not (tmp_path / "run").exists()
 
 
-def test_the_mixture_density_without_autograd_is_the_direct_sum():
-    """The evaluation's expanded (matrix-product) form of the mixture log-density equals the direct
-    form, also for small variances where the expansion subtracts large terms."""
+def test_the_mixture_density_and_its_gradients_are_the_direct_sum():
+    """The expanded (matrix-product) form of the mixture log-density equals the direct form, and so do
+    its gradients with respect to the codes and to the components, also for small variances where the
+    expansion subtracts large terms."""
     import math
 
     from vaekit.nn.distributions import DiagonalGaussian
@@ -223,3 +224,16 @@ def test_the_mixture_density_without_autograd_is_the_direct_sum():
         assert torch.allclose(mixture_log_prob(z.float(), components).double(), direct, rtol=1e-5, atol=1e-3)
     grad_z = z.clone().requires_grad_()
     assert torch.allclose(mixture_log_prob(grad_z, components), direct, atol=1e-9)   # the autograd path
+
+    def gradients(log_density):
+        leaves = [z.clone().requires_grad_(), mean.clone().requires_grad_(), logvar.clone().requires_grad_()]
+        weights = torch.linspace(-1, 2, z.shape[0], dtype=torch.float64)    # not all ones: rows must not mix
+        (weights * log_density(leaves[0], DiagonalGaussian(leaves[1], leaves[2]))).sum().backward()
+        return [leaf.grad for leaf in leaves]
+
+    def direct_form(points, mixture):
+        return torch.logsumexp(mixture.log_prob(points.unsqueeze(1)), dim=1) - math.log(50)
+
+    for expanded, reference in zip(gradients(mixture_log_prob), gradients(direct_form)):
+        assert reference.abs().max() > 1e-3
+        assert torch.allclose(expanded, reference, rtol=1e-7, atol=1e-7)
