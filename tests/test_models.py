@@ -485,6 +485,27 @@ def test_vq_prior_is_fitted_to_the_training_codes():
     assert set(map(tuple, samples.view(-1, 2).tolist())) <= set(map(tuple, model.codebook.tolist()))
 
 
+def test_hvae_min_logvar_floors_the_heads_and_keeps_the_loss_finite():
+    """A top-down p(z1|z2) whose log-variance runs to -100 (the NaN a Fashion-MNIST HVAE + VampPrior run hit
+    at epoch 28) overflows exp(-logvar) in float32; --min-logvar floors every head's log-variance there."""
+    x = _binary(6)
+    losses = {}
+    for floor in (None, -6.0):
+        model = _model("hvae", latent_dim=4, top_latent_dim=2, min_logvar=floor)
+        with torch.no_grad():
+            model.top_down[-1].bias[2:] = -100.0            # the log-variance half of p(z1|z2)'s output
+            model.top_head[-1].bias[2:] = -100.0            # and of q(z2|x)
+        q2, estimate = model.bottom_up(x)
+        p1 = model.conditional_prior(q2.mean)
+        if floor is not None:
+            assert float(p1.logvar.min()) == floor and float(q2.logvar.min()) == floor
+            assert float(estimate.logvar.min()) >= floor
+        losses[floor] = model(x, generator=torch.Generator().manual_seed(0)).loss
+    assert not torch.isfinite(losses[None])
+    assert torch.isfinite(losses[-6.0])
+    losses[-6.0].backward()
+
+
 def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo():
     model, x = _model("hvae", latent_dim=4, top_latent_dim=2), _binary(6)
     eps = torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float32)

@@ -32,7 +32,7 @@ from torch import nn
 
 from vaekit.errors import ConfigError
 from vaekit.models.base import ModelOutput
-from vaekit.models.options import option
+from vaekit.models.options import FINITE, option
 from vaekit.models.vae import VAE, VAEOptions
 from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.nn.networks import build_networks
@@ -43,6 +43,9 @@ from vaekit.nn.priors import TopDown, build_prior
 class HierarchicalVAEOptions(VAEOptions):
     top_latent_dim: int | None = option(None, "dimensions of the top level z2; z1 gets the rest of --latent-dim",
                                         computed="half of --latent-dim")
+    min_logvar: float | None = option(None, "floor of the log-variances of q(z2|x), the bottom-up estimate and "
+                                      "p(z1|z2), as Tomczak & Welling's HVAE (-6); without it p(z1|z2) can drive a "
+                                      "log-variance past float32's range, and the loss becomes NaN", check=FINITE)
 
     def resolve(self, config) -> "HierarchicalVAEOptions":
         top = max(1, config.latent_dim // 2) if self.top_latent_dim is None else self.top_latent_dim
@@ -84,10 +87,16 @@ class HierarchicalVAE(VAE):
         return TopDown(top, self.bottom_dim, self.conditional_prior)
 
     # -- the two levels ----------------------------------------------------------------------------
+    def _gaussian(self, params: torch.Tensor) -> DiagonalGaussian:
+        """The Gaussian of a head's output [mean, log-variance], the log-variance floored at --min-logvar."""
+        mean, logvar = params.chunk(2, -1)
+        floor = self.options.min_logvar
+        return DiagonalGaussian(mean, logvar if floor is None else logvar.clamp(min=floor))
+
     def bottom_up(self, x) -> tuple[DiagonalGaussian, DiagonalGaussian]:
         """(q(z2|x), the bottom-up estimate for z1)."""
         d = self.encoder(x)
-        return DiagonalGaussian(*self.top_head(d).chunk(2, -1)), DiagonalGaussian(*self.bottom_head(d).chunk(2, -1))
+        return self._gaussian(self.top_head(d)), self._gaussian(self.bottom_head(d))
 
     def top_posterior(self, x) -> DiagonalGaussian:
         """q(z2|x): what a VampPrior on the top level mixes."""
@@ -95,7 +104,7 @@ class HierarchicalVAE(VAE):
 
     def conditional_prior(self, z2) -> DiagonalGaussian:
         """p(z1 | z2)."""
-        return DiagonalGaussian(*self.top_down(z2).chunk(2, -1))
+        return self._gaussian(self.top_down(z2))
 
     # -- the toolkit interface ---------------------------------------------------------------------
     def encode(self, x) -> DiagonalGaussian:

@@ -35,6 +35,7 @@ class Check:
     words: str
 
 
+FINITE = Check(lambda v: math.isfinite(v), "a finite number")
 NON_NEGATIVE = Check(lambda v: v >= 0 and math.isfinite(v), "a non-negative number")
 POSITIVE = Check(lambda v: v > 0 and math.isfinite(v), "a positive number")
 FRACTION = Check(lambda v: 0 <= v < 1, "in [0, 1)")
