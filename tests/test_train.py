@@ -105,6 +105,25 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, digits_dataset,
     assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_diverging_model_says_what_to_try(tmp_path, digits_dataset, monkeypatch):
+    """The NaN error ends with the model's own advice: an HVAE without a log-variance floor names --min-logvar."""
+    from vaekit.models.hvae import HierarchicalVAE
+
+    original = HierarchicalVAE.forward
+
+    def poisoned(self, x, **kwargs):
+        out = original(self, x, **kwargs)
+        out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(HierarchicalVAE, "forward", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 1 \(epoch 1\): set --min-logvar -6, or try a lower --lr"):
+        train(quick_config(model="hvae", latent_dim=4, epochs=1), digits_dataset, tmp_path / "open")
+    with pytest.raises(TrainingDiverged, match=r"step 1 \(epoch 1\): try a lower --lr") as floored:
+        train(quick_config(model="hvae", latent_dim=4, min_logvar=-6.0, epochs=1), digits_dataset, tmp_path / "floored")
+    assert "--min-logvar" not in str(floored.value)
+
+
 def test_early_stopping(tmp_path, digits_dataset, monkeypatch):
     import vaekit.training.trainer as trainer
 

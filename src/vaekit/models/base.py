@@ -222,6 +222,10 @@ class AutoEncoder(nn.Module):
     def after_epoch(self, batches: Iterable[torch.Tensor]) -> None:
         """Called after each epoch with the training data in order (a lazy iterable: untouched, it costs nothing)."""
 
+    def divergence_advice(self) -> str:
+        """What to try when the training loss becomes NaN or infinite (the end of that one-line error)."""
+        return "try a lower --lr, --grad-clip 1.0 or --kl-warmup 5"
+
 
 def _network_input(values, network: nn.Module, call: str) -> torch.Tensor:
     """``values`` as a tensor: a tensor as it is (the training path pays nothing), a NumPy array or

@@ -87,6 +87,10 @@ class HierarchicalVAE(VAE):
         return TopDown(top, self.bottom_dim, self.conditional_prior)
 
     # -- the two levels ----------------------------------------------------------------------------
+    def divergence_advice(self) -> str:
+        advice = super().divergence_advice()
+        return advice if self.options.min_logvar is not None else f"set --min-logvar -6, or {advice}"
+
     def _gaussian(self, params: torch.Tensor) -> DiagonalGaussian:
         """The Gaussian of a head's output [mean, log-variance], the log-variance floored at --min-logvar."""
         mean, logvar = params.chunk(2, -1)

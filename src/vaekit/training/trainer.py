@@ -279,7 +279,7 @@ class Trainer:
         noise = torch.Generator(device=self.device).manual_seed(self.group.noise_seed(seed + 1))
         if isinstance(self.train_x, batches.StreamedBatches):
             self.train_x.start_epoch(order)  # workers start reading this epoch's batches, in this order
-        meter = EpochMeter(self.device)
+        meter = EpochMeter(self.device, self.model.divergence_advice())
         started = time.perf_counter()
         lr = beta = None
         for batch in range(self.steps_per_epoch):
@@ -337,7 +337,8 @@ class EpochMeter:
 
     ACCELERATOR_CHECK_EVERY = 25
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, advice: str):
+        self.advice = advice        # the model's words on what to try if the loss diverges
         self.check_every = 1 if device.type == "cpu" else self.ACCELERATOR_CHECK_EVERY
         self.sums = torch.zeros(3, device=device, dtype=torch.float64)       # loss, recon, kl
         self.pending = torch.zeros(3, device=device, dtype=torch.float64)    # since the last check
@@ -358,7 +359,7 @@ class EpochMeter:
         if not torch.isfinite(self.pending).all():
             raise TrainingDiverged(
                 f"the loss became NaN or infinite at step {step} (epoch {epoch + 1}): "
-                "try a lower --lr, --grad-clip 1.0 or --kl-warmup 5; the last good checkpoint is kept")
+                f"{self.advice}; the last good checkpoint is kept")
         self.sums += self.pending
         self.pending.zero_()
 
