@@ -109,6 +109,7 @@ def curves_figure(rows: list[dict], path: Path, references: list[dict] = ()) -> 
     ax = figure.add_subplot(1, 1, 1)
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     low = min(min(r["published"], r["vaekit"]) for r in rows)
+    labelled: list[float] = []      # published numbers already labelled: a close one goes to the right
     for r, colour in zip(rows, colours):
         minutes = [p["minutes"] for p in r["curve"]]
         ax.plot(minutes, [p["val_loss"] for p in r["curve"]], color=colour, lw=1.2,
@@ -116,11 +117,13 @@ def curves_figure(rows: list[dict], path: Path, references: list[dict] = ()) -> 
         ax.plot([minutes[-1]], [r["vaekit"]], "o", color=colour, ms=6,
                 label=f"  test NLL {r['vaekit']:.2f} (S = {r['iw_samples']}) after {minutes[-1]:.0f} min")
         ax.axhline(r["published"], color=colour, ls="--", lw=0.8)
-        ax.text(0.01, r["published"] + 0.1, f"{r['recipe']}: published {r['published']:.2f}",
+        column = sum(abs(r["published"] - other) < 0.4 for other in labelled)
+        labelled.append(r["published"])
+        ax.text(0.01 + 0.33 * column, r["published"] + 0.1, f"{r['recipe']}: published {r['published']:.2f}",
                 transform=ax.get_yaxis_transform(), color=colour, fontsize=8)
-    for ref in references:
+    for ref, dashes in zip(references, ["--", "-.", ":"] * len(references)):
         minutes = [p["minutes"] for p in ref["curve"]]
-        ax.plot(minutes, [p["val_loss"] for p in ref["curve"]], color="grey", lw=1.0, ls="--",
+        ax.plot(minutes, [p["val_loss"] for p in ref["curve"]], color="grey", lw=1.0, ls=dashes,
                 label=f"{ref['label']}: validation −ELBO")
         ax.plot([minutes[-1]], [ref["nll"]], "o", color="grey", ms=5,
                 label=f"  test NLL {ref['nll']:.2f} (S = {ref['iw_samples']}) after {minutes[-1]:.0f} min")
