@@ -113,7 +113,8 @@ def test_model_contract(name, tiny_digits, tmp_path):
 
 
 def test_every_model_declares_its_options():
-    """Each option has help, a default once resolved (free bits: off), one type wherever it is declared,
+    """Each option has help, a default once resolved (or off: declared None and not computed, as free bits and
+    hvae's --min-logvar), one type wherever it is declared,
     and a name no shared key has; the resolved config is flat and round-trips through JSON."""
     from vaekit.training.config import FIELDS
 
@@ -124,8 +125,10 @@ def test_every_model_declares_its_options():
         for info in model_options(name):
             assert info.help and info.kind in (int, float, str) and info.name not in FIELDS, (name, info)
             assert kinds.setdefault(info.name, info.kind) is info.kind, (name, info.name)
-            if info.name != "free_bits":
+            if info.default is not None or info.computed is not None:
                 assert getattr(cfg.options, info.name) is not None, (name, info.name)
+            elif info.name not in ("free_bits", "min_logvar"):
+                raise AssertionError(f"{name}: {info.name} is off by default; add it to the list above if meant")
         assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).resolved() == cfg
 
 
