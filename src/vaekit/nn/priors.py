@@ -83,14 +83,8 @@ class StandardNormal(Prior):
 
 
 def mixture_log_prob(z: torch.Tensor, components: DiagonalGaussian) -> torch.Tensor:
-    """log (1/K) sum_k N(z; mean_k, diag exp(logvar_k)), summed over dimensions; z (..., L) -> (...).
-
-    Computed by :func:`mixture_log_prob_matmul`, in training (with autograd) as in evaluation."""
-    return mixture_log_prob_matmul(z, components)
-
-
-def mixture_log_prob_matmul(z: torch.Tensor, components: DiagonalGaussian) -> torch.Tensor:
-    """:func:`mixture_log_prob` with the quadratic form expanded into two matrix products, in float64:
+    """log (1/K) sum_k N(z; mean_k, diag exp(logvar_k)), summed over dimensions; z (..., L) -> (...), in
+    training (with autograd) as in evaluation. The quadratic form is expanded into two matrix products, in float64:
 
         sum_d (z_d - m_kd)^2 / v_kd = (z^2) . (1/v_k) - 2 z . (m_k / v_k) + sum_d m_kd^2 / v_kd,
 
