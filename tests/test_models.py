@@ -509,8 +509,10 @@ def test_hvae_min_logvar_floors_the_heads_and_keeps_the_loss_finite():
     losses[-6.0].backward()
 
 
-def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo():
-    model, x = _model("hvae", latent_dim=4, top_latent_dim=2), _binary(6)
+@pytest.mark.parametrize("reads", ["z1", "both"])
+def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo(reads):
+    model, x = _model("hvae", latent_dim=4, top_latent_dim=2, decoder_reads=reads), _binary(6)
+    assert model.decoder[0].in_features == (2 if reads == "z1" else 4)      # p(x|z1) or p(x|z1, z2)
     eps = torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float32)
     with torch.no_grad():
         bound, _ = importance_weighted_bound(model, x, 1, generator=torch.Generator().manual_seed(3))
@@ -524,7 +526,7 @@ def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo():
         var1 = 1 / ((-lvh).exp() + (-lvp).exp())
         m1 = (mh * (-lvh).exp() + mp * (-lvp).exp()) * var1
         z1 = m1 + var1.sqrt() * eps[0, :, :2]
-        logits = model.decoder(z1)[:, 0].flatten(1)
+        logits = model.decoder(z1 if reads == "z1" else torch.cat([z1, z2], 1))[:, 0].flatten(1)
         elbo = (td.Bernoulli(logits=logits).log_prob(x.flatten(1)).sum(1)
                 + td.Normal(mp, (0.5 * lvp).exp()).log_prob(z1).sum(1) + td.Normal(0.0, 1.0).log_prob(z2).sum(1)
                 - td.Normal(m1, var1.sqrt()).log_prob(z1).sum(1) - td.Normal(m2, (0.5 * lv2).exp()).log_prob(z2).sum(1))

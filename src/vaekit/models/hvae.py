@@ -2,6 +2,7 @@
 variational autoencoders").
 
 Generative model, top down:  z2 ~ p(z2),  z1 ~ p(z1 | z2) = N(mu_p(z2), sigma_p^2(z2)),  x ~ p(x | z1),
+or x ~ p(x | z1, z2) with ``--decoder-reads both`` (the decoder reads the concatenation [z1, z2]),
 with p(z2) = N(0, I), or a VampPrior over the top level (``--prior vamp``: Tomczak & Welling 2018's
 HVAE, whose p(z2) mixes q(z2 | u_k) over learned pseudo-inputs). The prior object is
 ``vaekit.nn.priors.TopDown``.
@@ -19,7 +20,7 @@ importance-weighted bound uses the same proposal q(z1, z2 | x) = q(z2|x) q(z1|x,
 ``log_importance_weights``.
 
 The code the latent toolkit sees is the concatenation z = [z1, z2] (``--latent-dim`` in total,
-``--top-latent-dim`` of it for z2): ``decode(z)`` decodes z1, the prior scores and samples both
+``--top-latent-dim`` of it for z2): ``decode(z)`` decodes z1 (or both levels), the prior scores and samples both
 levels, and ``encode(x)`` returns q(z1 | x, z2 = E[z2|x]) next to q(z2|x) (a diagonal summary for
 plots; evaluation uses the exact two-level proposal).
 """
@@ -38,6 +39,8 @@ from vaekit.nn.distributions import DiagonalGaussian
 from vaekit.nn.networks import build_networks
 from vaekit.nn.priors import TopDown, build_prior
 
+DECODER_INPUTS = ("z1", "both")
+
 
 @dataclass
 class HierarchicalVAEOptions(VAEOptions):
@@ -46,6 +49,8 @@ class HierarchicalVAEOptions(VAEOptions):
     min_logvar: float | None = option(None, "floor of the log-variances of q(z2|x), the bottom-up estimate and "
                                       "p(z1|z2), as Tomczak & Welling's HVAE (-6); without it p(z1|z2) can drive a "
                                       "log-variance past float32's range, and the loss becomes NaN", check=FINITE)
+    decoder_reads: str = option("z1", "what the decoder p(x|.) reads: z1 (ladder-style, Sønderby et al.) or both "
+                                "levels [z1, z2] (Tomczak & Welling's HVAE, p(x|z1, z2))", choices=DECODER_INPUTS)
 
     def resolve(self, config) -> "HierarchicalVAEOptions":
         top = max(1, config.latent_dim // 2) if self.top_latent_dim is None else self.top_latent_dim
@@ -66,8 +71,9 @@ class HierarchicalVAE(VAE):
     def __init__(self, config, sample_shape, *, class_names=None):
         super().__init__(config, sample_shape, class_names=class_names)
         width = max(64, 4 * config.latent_dim)
-        # The bottom-up features d come from the configured encoder; the decoder reads z1 only.
-        self.encoder, self.decoder = build_networks(config.arch, self.sample_shape, self.bottom_dim, width,
+        # The bottom-up features d come from the configured encoder; the decoder reads z1, or z1 and z2.
+        decoder_in = self.latent_dim if self.options.decoder_reads == "both" else self.bottom_dim
+        self.encoder, self.decoder = build_networks(config.arch, self.sample_shape, decoder_in, width,
                                                     self.likelihood.params_per_value, config.hidden, config.channels)
         self.bottom_head = nn.Sequential(nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
         self.top_head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 2 * self.top_dim))
@@ -117,7 +123,8 @@ class HierarchicalVAE(VAE):
         return DiagonalGaussian(torch.cat([q1.mean, q2.mean], -1), torch.cat([q1.logvar, q2.logvar], -1))
 
     def decoder_params(self, z):
-        return self.decoder(z[..., :self.bottom_dim])
+        """p(x | z1) or p(x | z1, z2) (``--decoder-reads``) from the concatenated code z = [z1, z2]."""
+        return self.decoder(z if self.options.decoder_reads == "both" else z[..., :self.bottom_dim])
 
     # -- bounds ------------------------------------------------------------------------------------
     def log_importance_weights(self, x, noise):
@@ -130,7 +137,8 @@ class HierarchicalVAE(VAE):
         q1 = estimate.precision_weighted(p1)                                  # broadcasts over n
         z1 = q1.reparameterize(eps1)
         targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
-        log_px_z = self.likelihood.log_prob(self.decoder(z1.reshape(n * batch, -1)), targets).view(n, batch)
+        codes = torch.cat([z1, z2], -1).reshape(n * batch, -1)
+        log_px_z = self.likelihood.log_prob(self.decoder_params(codes), targets).view(n, batch)
         log_w = (log_px_z + p1.log_prob(z1) + self.prior.top.log_prob(z2) - q1.log_prob(z1) - q2.log_prob(z2))
         return log_px_z, log_w
 
@@ -140,7 +148,7 @@ class HierarchicalVAE(VAE):
         p1 = self.conditional_prior(z2)
         q1 = estimate.precision_weighted(p1)
         z1 = q1.sample(generator=generator)
-        recon = -self.log_likelihood(x, z1).mean()
+        recon = -self.log_likelihood(x, torch.cat([z1, z2], -1)).mean()
         kl1 = q1.kl_per_dim(p1).mean(0)
         top = self.prior.top
         if top.closed_form:
