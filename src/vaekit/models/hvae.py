@@ -122,9 +122,12 @@ class HierarchicalVAE(VAE):
         q1 = estimate.precision_weighted(self.conditional_prior(q2.mean))
         return DiagonalGaussian(torch.cat([q1.mean, q2.mean], -1), torch.cat([q1.logvar, q2.logvar], -1))
 
+    def decode_levels(self, z1, z2):
+        """Likelihood parameters of p(x | z1), or of p(x | z1, z2) with ``--decoder-reads both``."""
+        return self.decoder(torch.cat([z1, z2], -1) if self.options.decoder_reads == "both" else z1)
+
     def decoder_params(self, z):
-        """p(x | z1) or p(x | z1, z2) (``--decoder-reads``) from the concatenated code z = [z1, z2]."""
-        return self.decoder(z if self.options.decoder_reads == "both" else z[..., :self.bottom_dim])
+        return self.decode_levels(z[..., :self.bottom_dim], z[..., self.bottom_dim:])
 
     # -- bounds ------------------------------------------------------------------------------------
     def log_importance_weights(self, x, noise):
@@ -137,8 +140,8 @@ class HierarchicalVAE(VAE):
         q1 = estimate.precision_weighted(p1)                                  # broadcasts over n
         z1 = q1.reparameterize(eps1)
         targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
-        codes = torch.cat([z1, z2], -1).reshape(n * batch, -1)
-        log_px_z = self.likelihood.log_prob(self.decoder_params(codes), targets).view(n, batch)
+        params = self.decode_levels(z1.reshape(n * batch, -1), z2.reshape(n * batch, -1))
+        log_px_z = self.likelihood.log_prob(params, targets).view(n, batch)
         log_w = (log_px_z + p1.log_prob(z1) + self.prior.top.log_prob(z2) - q1.log_prob(z1) - q2.log_prob(z2))
         return log_px_z, log_w
 
@@ -148,7 +151,7 @@ class HierarchicalVAE(VAE):
         p1 = self.conditional_prior(z2)
         q1 = estimate.precision_weighted(p1)
         z1 = q1.sample(generator=generator)
-        recon = -self.log_likelihood(x, torch.cat([z1, z2], -1)).mean()
+        recon = -self.likelihood.log_prob(self.decode_levels(z1, z2), x).mean()
         kl1 = q1.kl_per_dim(p1).mean(0)
         top = self.prior.top
         if top.closed_form:
