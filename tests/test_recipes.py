@@ -387,3 +387,68 @@ def test_published_may_be_left_out_and_score_defaults_to_nll(tmp_path):
     file.write_text('model = "vae"\n\n[recipe]\n' + RECIPE_TABLE + "iw-samples = 10\n")
     recipe = load_recipe(str(file))
     assert (recipe.score, recipe.published, recipe.iw_samples, recipe.disentanglement_points) == ("nll", None, 10, None)
+
+
+# -- the staged MIG curve (python -m vaekit.bench.disentanglement_curve) -----------------------------------
+def _short_tcvae(tmp_path: Path, epochs: int) -> Path:
+    """dsprites-beta-tcvae with fewer epochs, as a recipe file."""
+    text = (ROOT / "recipes" / "dsprites-beta-tcvae.toml").read_text()
+    assert "\nepochs = 30\n" in text
+    path = tmp_path / f"tcvae-{epochs}.toml"
+    path.write_text(text.replace("\nepochs = 30\n", f"\nepochs = {epochs}\n"))
+    return path
+
+
+def _stages(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["stages"]
+
+
+def test_a_mig_curve_cut_short_resumes_to_the_uninterrupted_one(tiny_dsprites, tmp_path, monkeypatch):
+    from vaekit.bench import disentanglement_curve as staged
+
+    recipe = _short_tcvae(tmp_path, epochs=3)
+    whole = staged.curve(str(recipe), tmp_path / "whole", every=1, points=40, json_path=tmp_path / "whole.json")
+    assert [row["epoch"] for row in whole] == [1, 2, 3] and _stages(tmp_path / "whole.json") == whole
+    assert len({row["val_loss"] for row in whole}) == 3
+
+    # Killed while scoring the second stage: the run holds two epochs, the curve one stage.
+    score, calls = staged.score_stage, []
+
+    def killed_on_the_second(model, ground_truth, **kwargs):
+        calls.append(model)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return score(model, ground_truth, **kwargs)
+
+    monkeypatch.setattr(staged, "score_stage", killed_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        staged.curve(str(recipe), tmp_path / "cut", every=1, points=40, json_path=tmp_path / "cut.json")
+    assert [row["epoch"] for row in _stages(tmp_path / "cut.json")] == [1]
+    assert staged.trained_epochs(tmp_path / "cut") == 2
+
+    monkeypatch.setattr(staged, "score_stage", score)
+    resumed = staged.curve(str(recipe), tmp_path / "cut", every=1, points=40, json_path=tmp_path / "cut.json",
+                           resume_run=True)
+    same = ("epoch", "step", "val_loss", "mig", "mig_per_factor")
+    assert [[row[key] for key in same] for row in resumed] == [[row[key] for key in same] for row in whole]
+    assert _stages(tmp_path / "cut.json") == resumed
+    # Nothing left to train: resuming a finished curve returns it as it is.
+    assert staged.curve(str(recipe), tmp_path / "cut", every=1, points=40, json_path=tmp_path / "cut.json",
+                        resume_run=True) == resumed
+
+
+def test_a_curve_resumes_only_its_own_json(tiny_dsprites, tmp_path, monkeypatch, capsys):
+    from vaekit.bench import disentanglement_curve as staged
+
+    recipe = _short_tcvae(tmp_path, epochs=2)
+    staged.curve(str(recipe), tmp_path / "run", every=1, points=40, json_path=tmp_path / "curve.json")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"recipe": "dsprites-vae", "points": 40, "stages": []}))
+    monkeypatch.setattr("sys.argv", ["disentanglement_curve", str(recipe), "--every", "1", "--points", "40",
+                                     "--out", str(tmp_path / "run"), "--json", str(other), "--resume"])
+    with pytest.raises(SystemExit) as stopped:
+        staged.main()
+    message = str(stopped.value)
+    assert message.startswith("disentanglement_curve: error: ") and "\n" not in message
+    assert "'dsprites-vae'" in message and "'tcvae-2'" in message
+    assert json.loads(other.read_text())["stages"] == []        # nothing written over
