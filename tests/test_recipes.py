@@ -409,6 +409,8 @@ def test_a_mig_curve_cut_short_resumes_to_the_uninterrupted_one(tiny_dsprites, t
     recipe = _short_tcvae(tmp_path, epochs=3)
     whole = staged.curve(str(recipe), tmp_path / "whole", every=1, points=40, json_path=tmp_path / "whole.json")
     assert [row["epoch"] for row in whole] == [1, 2, 3] and _stages(tmp_path / "whole.json") == whole
+    batch = load_recipe("dsprites-beta-tcvae").values["batch-size"]
+    assert json.loads((tmp_path / "whole.json").read_text())["batch_size"] == batch
     assert len({row["val_loss"] for row in whole}) == 3
 
     # Killed while scoring the second stage: the run holds two epochs, the curve one stage.

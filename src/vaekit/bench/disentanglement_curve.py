@@ -8,7 +8,7 @@ Trains recipe RECIPE (a name from ``vaekit recipes`` or a recipe file) into RUN 
 --epochs N``, so with the recipes' constant learning rate the stages add up to one uninterrupted run
 (resuming is bit-exact). After each stage it measures the MIG (Chen et al. 2018) of the encoder mean on
 ``--points`` factor samples, with the same random stream at every stage, and writes the curve so far
-(epoch, step, training wall time, validation loss, MIG and its per-factor gaps) to the JSON file, so
+(epoch, step, training wall time, validation loss, MIG and its per-factor gaps; the batch size) to the JSON file, so
 a run cut short still leaves its curve. The scoring time is not counted as training time.
 
 ``--resume`` continues a run cut short, and its curve: it keeps the JSON's stages up to the run's last
@@ -44,11 +44,10 @@ def score_stage(model, ground_truth, *, points: int, seed: int = 0) -> dict:
 
 def trained_epochs(run_dir: Path) -> int:
     """The epochs in ``run_dir``'s last checkpoint (0 when it has none)."""
-    from vaekit.training.checkpoint import load_checkpoint, training_state
     from vaekit.training.run import open_run
+    from vaekit.training.trainer import last_checkpoint
 
-    last = open_run(run_dir).checkpoint_path("last")
-    return training_state(load_checkpoint(last), last)["epoch"] if last.exists() else 0
+    return last_checkpoint(open_run(run_dir))[1]
 
 
 def earlier_stages(json_path: Path | None, recipe_name: str, points: int, upto: int) -> list[dict]:
@@ -96,7 +95,8 @@ def curve(recipe_name: str, out: Path, *, every: int, points: int, json_path: Pa
         print(f"epoch {row['epoch']}: MIG {row['mig']:.3f} after {row['elapsed_s'] / 60:.1f} min of training",
               file=sys.stderr)
         if json_path is not None:
-            json_path.write_text(json.dumps({"recipe": recipe.name, "points": points, "stages": rows}, indent=2) + "\n")
+            written = {"recipe": recipe.name, "points": points, "batch_size": config.batch_size, "stages": rows}
+            json_path.write_text(json.dumps(written, indent=2) + "\n")
 
     if resume_run:
         with open_for_writing(out):          # first finishes an epoch's commit that a kill left half done

@@ -121,7 +121,7 @@ def curves_figure(rows: list[dict], path: Path, references: list[dict] = ()) -> 
         labelled.append(r["published"])
         ax.text(0.01 + 0.33 * column, r["published"] + 0.1, f"{r['recipe']}: published {r['published']:.2f}",
                 transform=ax.get_yaxis_transform(), color=colour, fontsize=8)
-    for ref, dashes in zip(references, ["--", "-.", ":"] * len(references)):
+    for ref, dashes in zip(references, ["--", "-.", ":", (0, (4, 1, 1, 1, 1, 1))] * len(references)):
         minutes = [p["minutes"] for p in ref["curve"]]
         ax.plot(minutes, [p["val_loss"] for p in ref["curve"]], color="grey", lw=1.0, ls=dashes,
                 label=f"{ref['label']}: validation −ELBO")
@@ -138,7 +138,8 @@ def curves_figure(rows: list[dict], path: Path, references: list[dict] = ()) -> 
 
 
 def mig_figure(curve_files: list[Path], path: Path, *, published: dict[str, float] | None = None) -> Path:
-    """MIG against training minutes from the disentanglement_curve JSON files."""
+    """MIG against the training images seen (steps times batch size), from the disentanglement_curve JSON
+    files: comparable across batch sizes, and across runs that shared the CPU or had it alone."""
     from vaekit.figures.plots import new_figure, save_figure
 
     figure = new_figure(8.0, 4.5)
@@ -146,13 +147,14 @@ def mig_figure(curve_files: list[Path], path: Path, *, published: dict[str, floa
     for file in curve_files:
         data = json.loads(file.read_text(encoding="utf-8"))
         stages = data["stages"]
-        ax.plot([s["elapsed_s"] / 60 for s in stages], [s["mig"] for s in stages], marker="o", ms=3, label=data["recipe"])
+        images = [s["step"] * data["batch_size"] / 1e6 for s in stages]
+        ax.plot(images, [s["mig"] for s in stages], marker="o", ms=3, label=f"{data['recipe']} (batch {data['batch_size']})")
     for name, value in (published or {}).items():
         ax.axhline(value, ls="--", lw=0.8, color="grey")
         ax.text(0.01, value + 0.005, f"{name}: published ≈ {value:.2f}", transform=ax.get_yaxis_transform(), fontsize=8)
     ax.axhline(0.2, ls=":", lw=0.8, color="black")
     ax.text(0.01, 0.205, "MIG 0.2, the issue's bar", transform=ax.get_yaxis_transform(), fontsize=8)
-    ax.set_xlabel("training wall time on the 2-core CPU (minutes)")
+    ax.set_xlabel("training images seen (millions)")
     ax.set_ylabel("MIG (10,000 factor samples)")
     ax.set_ylim(0, max(0.5, ax.get_ylim()[1]))
     ax.set_title("dSprites: MIG of the encoder mean while training")
