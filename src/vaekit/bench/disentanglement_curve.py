@@ -43,11 +43,11 @@ def score_stage(model, ground_truth, *, points: int, seed: int = 0) -> dict:
 
 
 def trained_epochs(run_dir: Path) -> int:
-    """The epochs in ``run_dir``'s last checkpoint (0 when it has none)."""
+    """The epochs in ``run_dir``'s last checkpoint, read from its metadata (0 when it has none)."""
+    from vaekit.training.commit import checkpoint_epoch
     from vaekit.training.run import open_run
-    from vaekit.training.trainer import last_checkpoint
 
-    return last_checkpoint(open_run(run_dir))[1]
+    return checkpoint_epoch(open_run(run_dir).checkpoint_path("last")) or 0
 
 
 def earlier_stages(json_path: Path | None, recipe_name: str, points: int, upto: int) -> list[dict]:

@@ -138,7 +138,7 @@ def recover(run_dir: Path) -> list[str]:
     epoch = state.get("epoch")
     if not isinstance(epoch, int):
         return _report(run_dir, done)
-    if epoch >= 1 and state.get("best_epoch") == epoch and _epoch_of(run_dir / CHECKPOINTS / BEST) != epoch:
+    if epoch >= 1 and state.get("best_epoch") == epoch and checkpoint_epoch(run_dir / CHECKPOINTS / BEST) != epoch:
         _best_from_last(last, run_dir / CHECKPOINTS / BEST)
         done.append(f"wrote best.safetensors of epoch {epoch} again from last.safetensors")
     done += _repair_metrics(run_dir / METRICS, epoch, meta.get("record"))
@@ -151,7 +151,8 @@ def _report(run_dir: Path, done: list[str]) -> list[str]:
     return done
 
 
-def _epoch_of(path: Path) -> int | None:
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a checkpoint file holds, from its metadata alone; None if it is missing or unreadable."""
     from vaekit.training.checkpoint import load_metadata
 
     if not path.is_file():

@@ -459,23 +459,18 @@ def resume(run_dir: str | Path, dataset_loader, *, epochs: int | None = None, ca
         distributed.leave()
 
 
-def last_checkpoint(run) -> tuple[Checkpoint | None, int]:
-    """An opened run's last checkpoint (None before its first) and the epochs it holds."""
-    last = run.checkpoint_path("last")
-    if not (last.exists() or run.checkpoint_path("best").exists()):
-        return None, 0
-    checkpoint = load_checkpoint(last)
-    return checkpoint, training_state(checkpoint, last)["epoch"]
-
-
 def _resume(run_dir: str | Path, dataset_loader, *, epochs: int | None, callbacks) -> TrainResult:
     run = open_run(run_dir)
     config = run.config
     if epochs is not None:
         config.epochs = epochs
         config.validate()
-    checkpoint, done = last_checkpoint(run)
+    checkpoint = None
+    done = 0
     last = run.checkpoint_path("last")
+    if last.exists() or run.checkpoint_path("best").exists():
+        checkpoint = load_checkpoint(last)
+        done = training_state(checkpoint, last)["epoch"]
     if done >= config.epochs:
         raise RunError(f"{run.path} has already trained {done} epochs (asked for {config.epochs}): "
                        f"pass --epochs N with N > {done} to train longer")
