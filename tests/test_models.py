@@ -19,6 +19,7 @@ from vaekit.training.config import TrainConfig, build_config
 from vaekit.errors import ConfigError
 from vaekit.evaluation.evaluate import evaluate_model, importance_weighted_bound
 from vaekit.models import MODELS, build_model, model_options
+from vaekit.nn.networks import GatedDense
 from vaekit.training.trainer import resume, train
 
 # Small enough that each model trains, resumes and evaluates in well under a second.
@@ -509,10 +510,29 @@ def test_hvae_min_logvar_floors_the_heads_and_keeps_the_loss_finite():
     losses[-6.0].backward()
 
 
-@pytest.mark.parametrize("reads", ["z1", "both"])
-def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo(reads):
-    model, x = _model("hvae", latent_dim=4, top_latent_dim=2, decoder_reads=reads), _binary(6)
-    assert model.decoder[0].in_features == (2 if reads == "z1" else 4)      # p(x|z1) or p(x|z1, z2)
+def _conditional_q1_by_hand(model, d, z2, arch):
+    """q(z1|x, z2)'s mean and variance from conditional inference's weights, one Linear over [d, z2]."""
+    head = model.z1_head
+    merged = torch.nn.Linear(d.shape[-1] + z2.shape[-1], head.from_features.out_features)
+    merged.weight.copy_(torch.cat([head.from_features.weight, head.from_top.weight], 1))
+    merged.bias.copy_(head.from_features.bias)
+    h = merged(torch.cat([d, z2], -1))
+    if arch == "gated":
+        value, gate = h.chunk(2, -1)
+        h = value * torch.sigmoid(gate)
+    else:
+        h = torch.relu(h)
+    m1, lv1 = head.out(h).chunk(2, -1)
+    return m1, lv1.exp()
+
+
+@pytest.mark.parametrize("reads, inference, arch", [("z1", "ladder", "mlp"), ("both", "ladder", "mlp"),
+                                                    ("both", "conditional", "gated"), ("z1", "conditional", "mlp")])
+def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo(reads, inference, arch):
+    model = _model("hvae", latent_dim=4, top_latent_dim=2, decoder_reads=reads, inference=inference, arch=arch)
+    x = _binary(6)
+    first = model.decoder[0].linear if arch == "gated" else model.decoder[0]
+    assert first.in_features == (2 if reads == "z1" else 4)                  # p(x|z1) or p(x|z1, z2)
     eps = torch.randn(1, 6, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float32)
     with torch.no_grad():
         bound, _ = importance_weighted_bound(model, x, 1, generator=torch.Generator().manual_seed(3))
@@ -520,11 +540,15 @@ def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo(re
         # The single-sample ELBO written out with torch.distributions.
         d = model.encoder(x)
         m2, lv2 = model.top_head(d).chunk(2, -1)
-        mh, lvh = model.bottom_head(d).chunk(2, -1)
         z2 = m2 + (0.5 * lv2).exp() * eps[0, :, 2:]
         mp, lvp = model.top_down(z2).chunk(2, -1)
-        var1 = 1 / ((-lvh).exp() + (-lvp).exp())
-        m1 = (mh * (-lvh).exp() + mp * (-lvp).exp()) * var1
+        if inference == "ladder":
+            mh, lvh = model.bottom_head(d).chunk(2, -1)
+            var1 = 1 / ((-lvh).exp() + (-lvp).exp())
+            m1 = (mh * (-lvh).exp() + mp * (-lvp).exp()) * var1
+        else:
+            assert not hasattr(model, "bottom_head")
+            m1, var1 = _conditional_q1_by_hand(model, d, z2, arch)
         z1 = m1 + var1.sqrt() * eps[0, :, :2]
         logits = model.decoder(z1 if reads == "z1" else torch.cat([z1, z2], 1))[:, 0].flatten(1)
         elbo = (td.Bernoulli(logits=logits).log_prob(x.flatten(1)).sum(1)
@@ -545,6 +569,31 @@ def test_hvae_one_sample_iw_weight_is_the_elbo_and_its_mean_the_analytic_elbo(re
 
     ours = DiagonalGaussian(q.mean, 2 * q.stddev.log()).kl_per_dim(DiagonalGaussian(p.mean, 2 * p.stddev.log()))
     torch.testing.assert_close(ours, td.kl_divergence(q, p))
+
+
+def test_hvae_conditional_head_scores_many_samples_of_z2_as_one_at_a_time():
+    """The importance-weighted bound feeds (n, B, L2) samples of z2 beside one d per input: the
+    broadcast must give what each sample alone gives, and q(z1|x, z2) must depend on z2."""
+    model = _model("hvae", latent_dim=6, top_latent_dim=2, inference="conditional", arch="gated", min_logvar=-6.0)
+    x = _binary(5)
+    with torch.no_grad():
+        q2, d = model.bottom_up(x)
+        z2 = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(0))
+        together = model.bottom_posterior(d, z2, model.conditional_prior(z2))
+        for i in range(3):
+            alone = model.bottom_posterior(d, z2[i], model.conditional_prior(z2[i]))
+            torch.testing.assert_close(together.mean[i], alone.mean)
+            torch.testing.assert_close(together.logvar[i], alone.logvar)
+        assert (together.mean[0] - together.mean[1]).abs().max() > 1e-3
+        model.z1_head.out.bias[4:] = -100.0                  # the log-variance half: floored at -6
+        assert model.bottom_posterior(d, z2, None).logvar.min().item() == -6.0
+    gated = sum(isinstance(m, GatedDense) for m in model.top_down)
+    assert gated == 2                                          # p(z1|z2): two hidden layers of gated units
+
+
+def test_hvae_rejects_an_unknown_inference():
+    with pytest.raises(ConfigError, match="unknown --inference 'mean-field': choose one of ladder, conditional"):
+        _model("hvae", inference="mean-field")
 
 
 def test_factor_vae_discriminator_learns_and_the_vae_loss_does_not_train_it():

@@ -7,10 +7,17 @@ with p(z2) = N(0, I), or a VampPrior over the top level (``--prior vamp``: Tomcz
 HVAE, whose p(z2) mixes q(z2 | u_k) over learned pseudo-inputs). The prior object is
 ``vaekit.nn.priors.TopDown``.
 
-Inference: a deterministic bottom-up pass d = f(x) gives q(z2 | x) and a bottom-up estimate
-N(mu_hat, sigma_hat^2) for z1; going down, that estimate is merged with the generative p(z1 | z2)
-by precision weighting (their eq. 17-19, ``DiagonalGaussian.precision_weighted``), so
-q(z1 | x, z2) shares the top-down path with the generative model. The ELBO is
+Inference: a deterministic bottom-up pass d = f(x) gives q(z2 | x). Then, by ``--inference``:
+
+- ``ladder`` (the default): d also gives a bottom-up estimate N(mu_hat, sigma_hat^2) for z1; going
+  down, it is merged with the generative p(z1 | z2) by precision weighting (their eq. 17-19,
+  ``DiagonalGaussian.precision_weighted``), so q(z1 | x, z2) shares the top-down path with the
+  generative model;
+- ``conditional``: q(z1 | x, z2) is a network of its own, one hidden layer of ``--arch``'s units over
+  [d, z2], and p(z1 | z2) has two hidden layers of them: Tomczak & Welling's HVAE, whose q(z1|x, z2)
+  and p(z1|z2) are gated networks (theirs reads x through a layer of its own; this one reads d).
+
+The ELBO is
 
     E_q[ log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x,z2) - log q(z2|x) ],
 
@@ -36,21 +43,27 @@ from vaekit.models.base import ModelOutput
 from vaekit.models.options import FINITE, option
 from vaekit.models.vae import VAE, VAEOptions
 from vaekit.nn.distributions import DiagonalGaussian
-from vaekit.nn.networks import build_networks
+from vaekit.nn.networks import build_networks, dense_stack
 from vaekit.nn.priors import TopDown, build_prior
 
 DECODER_INPUTS = ("z1", "both")
+INFERENCES = ("ladder", "conditional")
 
 
 @dataclass
 class HierarchicalVAEOptions(VAEOptions):
     top_latent_dim: int | None = option(None, "dimensions of the top level z2; z1 gets the rest of --latent-dim",
                                         computed="half of --latent-dim")
-    min_logvar: float | None = option(None, "floor of the log-variances of q(z2|x), the bottom-up estimate and "
-                                      "p(z1|z2), as Tomczak & Welling's HVAE (-6); without it p(z1|z2) can drive a "
-                                      "log-variance past float32's range, and the loss becomes NaN", check=FINITE)
+    min_logvar: float | None = option(None, "floor of the log-variances of q(z2|x), q(z1|x, z2) (or the ladder's "
+                                      "bottom-up estimate) and p(z1|z2), as Tomczak & Welling's HVAE (-6); without it "
+                                      "p(z1|z2) can drive a log-variance past float32's range, and the loss becomes NaN",
+                                      check=FINITE)
     decoder_reads: str = option("z1", "what the decoder p(x|.) reads: z1 (ladder-style, Sønderby et al.) or both "
                                 "levels [z1, z2] (Tomczak & Welling's HVAE, p(x|z1, z2))", choices=DECODER_INPUTS)
+    inference: str = option("ladder", "how q(z1|x, z2) is formed: ladder (a bottom-up estimate merged with p(z1|z2) "
+                            "by precision weighting, Sønderby et al.) or conditional (a network of its own over the "
+                            "bottom-up features and z2, and p(z1|z2) of two hidden layers, as Tomczak & Welling's "
+                            "HVAE)", choices=INFERENCES)
 
     def resolve(self, config) -> "HierarchicalVAEOptions":
         top = max(1, config.latent_dim // 2) if self.top_latent_dim is None else self.top_latent_dim
@@ -63,10 +76,34 @@ class HierarchicalVAEOptions(VAEOptions):
                               f"(hvae splits --latent-dim between its two levels), not {self.top_latent_dim}")
 
 
+class ConditionalHead(nn.Module):
+    """The parameters of q(z1 | x, z2) from the bottom-up features d (B, F) and z2 (B, L2) or (n, B, L2):
+    one hidden layer of ``arch``'s units over [d, z2], then a Linear. The hidden layer's product is
+    written A d + B z2 + c, the same map as one Linear over the concatenation, so that d's part is
+    computed once per input and not once per sample of z2 (the importance-weighted bound draws thousands)."""
+
+    def __init__(self, arch: str, features: int, top_dim: int, width: int, out: int):
+        super().__init__()
+        self.gated = arch == "gated"
+        units = 2 * width if self.gated else width      # gated: rows [W; V] as GatedDense
+        self.from_features = nn.Linear(features, units)
+        self.from_top = nn.Linear(top_dim, units, bias=False)
+        self.out = nn.Linear(width, out)
+
+    def forward(self, d: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        h = self.from_features(d) + self.from_top(z2)    # (B, U) broadcasts over (n, B, U)
+        if self.gated:
+            value, gate = h.chunk(2, -1)
+            h = value * torch.sigmoid(gate)
+        else:
+            h = torch.relu(h)
+        return self.out(h)
+
+
 class HierarchicalVAE(VAE):
     joint_proposal = True
     evaluation_notes = ("two latent levels: kl is the Monte-Carlo estimate of KL(q(z1,z2|x) || p(z1,z2)) over the "
-                        "evaluation's K samples (kl_per_dim is not reported); nll uses the ladder proposal q(z2|x) q(z1|x,z2)",)
+                        "evaluation's K samples (kl_per_dim is not reported); nll uses the two-level proposal q(z2|x) q(z1|x,z2)",)
 
     def __init__(self, config, sample_shape, *, class_names=None):
         super().__init__(config, sample_shape, class_names=class_names)
@@ -75,9 +112,14 @@ class HierarchicalVAE(VAE):
         decoder_in = self.latent_dim if self.options.decoder_reads == "both" else self.bottom_dim
         self.encoder, self.decoder = build_networks(config.arch, self.sample_shape, decoder_in, width,
                                                     self.likelihood.params_per_value, config.hidden, config.channels)
-        self.bottom_head = nn.Sequential(nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
         self.top_head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 2 * self.top_dim))
-        self.top_down = nn.Sequential(nn.Linear(self.top_dim, width), nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
+        if self.options.inference == "ladder":
+            self.bottom_head = nn.Sequential(nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
+            self.top_down = nn.Sequential(nn.Linear(self.top_dim, width), nn.ReLU(),
+                                          nn.Linear(width, 2 * self.bottom_dim))
+        else:
+            self.z1_head = ConditionalHead(config.arch, width, self.top_dim, width, 2 * self.bottom_dim)
+            self.top_down = dense_stack(config.arch, [self.top_dim, width, width, 2 * self.bottom_dim])
 
     @property
     def top_dim(self) -> int:
@@ -103,10 +145,19 @@ class HierarchicalVAE(VAE):
         floor = self.options.min_logvar
         return DiagonalGaussian(mean, logvar if floor is None else logvar.clamp(min=floor))
 
-    def bottom_up(self, x) -> tuple[DiagonalGaussian, DiagonalGaussian]:
-        """(q(z2|x), the bottom-up estimate for z1)."""
+    def bottom_up(self, x) -> tuple[DiagonalGaussian, DiagonalGaussian | torch.Tensor]:
+        """(q(z2|x), what q(z1|x, z2) reads of x): the ladder's bottom-up estimate for z1, or the
+        features d themselves for conditional inference."""
         d = self.encoder(x)
-        return self._gaussian(self.top_head(d)), self._gaussian(self.bottom_head(d))
+        q2 = self._gaussian(self.top_head(d))
+        return q2, (self._gaussian(self.bottom_head(d)) if self.options.inference == "ladder" else d)
+
+    def bottom_posterior(self, context, z2, p1: DiagonalGaussian) -> DiagonalGaussian:
+        """q(z1 | x, z2) from ``bottom_up``'s context for x (B, ...) and z2 with its p(z1|z2), both
+        (B, ...) or (n, B, ...)."""
+        if self.options.inference == "ladder":
+            return context.precision_weighted(p1)                          # broadcasts over n
+        return self._gaussian(self.z1_head(context, z2))
 
     def top_posterior(self, x) -> DiagonalGaussian:
         """q(z2|x): what a VampPrior on the top level mixes."""
@@ -118,8 +169,8 @@ class HierarchicalVAE(VAE):
 
     # -- the toolkit interface ---------------------------------------------------------------------
     def encode(self, x) -> DiagonalGaussian:
-        q2, estimate = self.bottom_up(x)
-        q1 = estimate.precision_weighted(self.conditional_prior(q2.mean))
+        q2, context = self.bottom_up(x)
+        q1 = self.bottom_posterior(context, q2.mean, self.conditional_prior(q2.mean))
         return DiagonalGaussian(torch.cat([q1.mean, q2.mean], -1), torch.cat([q1.logvar, q2.logvar], -1))
 
     def decode_levels(self, z1, z2):
@@ -133,11 +184,11 @@ class HierarchicalVAE(VAE):
     def log_importance_weights(self, x, noise):
         """log p(x|z1) and log w = log p(x, z1, z2) - log q(z1, z2 | x) for noise (n, B, L), each (n, B)."""
         n, batch = noise.shape[:2]
-        q2, estimate = self.bottom_up(x)
+        q2, context = self.bottom_up(x)
         eps1, eps2 = self.prior.split(noise)
         z2 = q2.reparameterize(eps2)                                          # (n, B, L2)
         p1 = self.conditional_prior(z2)
-        q1 = estimate.precision_weighted(p1)                                  # broadcasts over n
+        q1 = self.bottom_posterior(context, z2, p1)
         z1 = q1.reparameterize(eps1)
         targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
         params = self.decode_levels(z1.reshape(n * batch, -1), z2.reshape(n * batch, -1))
@@ -146,10 +197,10 @@ class HierarchicalVAE(VAE):
         return log_px_z, log_w
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
-        q2, estimate = self.bottom_up(x)
+        q2, context = self.bottom_up(x)
         z2 = q2.sample(generator=generator)
         p1 = self.conditional_prior(z2)
-        q1 = estimate.precision_weighted(p1)
+        q1 = self.bottom_posterior(context, z2, p1)
         z1 = q1.sample(generator=generator)
         recon = -self.likelihood.log_prob(self.decode_levels(z1, z2), x).mean()
         kl1 = q1.kl_per_dim(p1).mean(0)

@@ -64,6 +64,12 @@ def _gated_mlp(widths: list[int]) -> list[nn.Module]:
     return layers
 
 
+def dense_stack(arch: str, widths: list[int]) -> nn.Sequential:
+    """Hidden layers of the arch's units (gated for ``gated``, Linear + ReLU otherwise), then a plain
+    Linear: widths [in, hidden..., out]. For the small networks inside a model (heads, conditional priors)."""
+    return nn.Sequential(*(_gated_mlp if arch == "gated" else _mlp)(widths))
+
+
 def conv_sizes(size: int) -> list[int]:
     """Spatial sizes of the conv stack: halve (kernel 4, stride 2, padding 1) while the side is >= 8.
 
