@@ -473,6 +473,28 @@ def test_damaged_checkpoint_metadata_is_a_one_line_error(small_run, tmp_path, di
         resume(run, lambda cfg: digits_dataset, epochs=3)
 
 
+def test_optimizer_state_shaped_unlike_its_parameters_is_a_one_line_error(small_run, tmp_path, digits_dataset):
+    """torch pairs optimizer state with parameters by position without checking shapes, and its fused
+    Adam reads past a smaller buffer (a segmentation fault, met when a model's layers were re-ordered):
+    a state that does not fit is refused before the first step, and the checkpoint is left as it was."""
+    from vaekit.training.checkpoint import load_checkpoint, write_checkpoint
+
+    run = _copy(small_run, tmp_path)
+    last = run / "checkpoints/last.safetensors"
+    checkpoint = load_checkpoint(last)
+    tensors = dict(checkpoint.tensors)
+    shapes = {k: v.shape for k, v in tensors.items() if k.startswith("optim.") and k.endswith(".exp_avg")}
+    first, other = next((a, b) for a in shapes for b in shapes if shapes[a] != shapes[b])
+    for name in ("exp_avg", "exp_avg_sq"):             # two parameters' moments trade places
+        a, b = first.replace("exp_avg", name), other.replace("exp_avg", name)
+        tensors[a], tensors[b] = tensors[b], tensors[a]
+    write_checkpoint(last, tensors, checkpoint.meta)
+    before = last.read_bytes()
+    with pytest.raises(RunError, match=r"optimizer state does not fit the model in config.json \(exp_avg of parameter \d+ is "):
+        resume(run, lambda cfg: digits_dataset, epochs=3)
+    assert last.read_bytes() == before
+
+
 @pytest.mark.parametrize("name, content, needle", [
     ("c.toml", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not text"),
     ("c.toml", b"hidden = [inf]\n", "hidden"),

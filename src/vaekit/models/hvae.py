@@ -112,9 +112,12 @@ class HierarchicalVAE(VAE):
         decoder_in = self.latent_dim if self.options.decoder_reads == "both" else self.bottom_dim
         self.encoder, self.decoder = build_networks(config.arch, self.sample_shape, decoder_in, width,
                                                     self.likelihood.params_per_value, config.hidden, config.channels)
-        self.top_head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 2 * self.top_dim))
-        if self.options.inference == "ladder":
+        # The order of registration is the order of the optimizer's state in a checkpoint: keep it.
+        ladder = self.options.inference == "ladder"
+        if ladder:
             self.bottom_head = nn.Sequential(nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
+        self.top_head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 2 * self.top_dim))
+        if ladder:
             self.top_down = nn.Sequential(nn.Linear(self.top_dim, width), nn.ReLU(),
                                           nn.Linear(width, 2 * self.bottom_dim))
         else:

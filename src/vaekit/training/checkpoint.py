@@ -121,6 +121,27 @@ class Checkpoint:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RunError(f"this checkpoint's {key.replace('_', ' ')} state is damaged ({type(exc).__name__}: {exc}): "
                            "train the run again, or resume from a backup of last.safetensors") from None
+        mismatch = _state_mismatch(optimizer)
+        if mismatch is not None:
+            raise RunError(f"this checkpoint's {key.replace('_', ' ')} state does not fit the model in config.json "
+                           f"({mismatch}): the run folder is inconsistent")
+
+
+# Per-parameter state tensors shaped as their parameter (Adam, AdamW, SGD with momentum).
+_PARAMETER_SHAPED = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer")
+
+
+def _state_mismatch(optimizer: torch.optim.Optimizer) -> str | None:
+    """What in the loaded state is shaped unlike its parameter, or None. torch pairs state with
+    parameters by position and does not check shapes; its fused Adam then reads past the end of a
+    smaller buffer (a segmentation fault), so the check comes before the first step."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, param in enumerate(params):
+        for name, value in optimizer.state.get(param, {}).items():
+            if name in _PARAMETER_SHAPED and torch.is_tensor(value) and value.shape != param.shape:
+                return (f"{name} of parameter {index} is {tuple(value.shape)}, the parameter "
+                        f"{tuple(param.shape)}")
+    return None
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
