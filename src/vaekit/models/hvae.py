@@ -43,7 +43,7 @@ from vaekit.models.base import ModelOutput
 from vaekit.models.options import FINITE, option
 from vaekit.models.vae import VAE, VAEOptions
 from vaekit.nn.distributions import DiagonalGaussian
-from vaekit.nn.networks import build_networks, dense_stack
+from vaekit.nn.networks import build_networks, dense_stack, gate_units
 from vaekit.nn.priors import TopDown, build_prior
 
 DECODER_INPUTS = ("z1", "both")
@@ -92,12 +92,7 @@ class ConditionalHead(nn.Module):
 
     def forward(self, d: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         h = self.from_features(d) + self.from_top(z2)    # (B, U) broadcasts over (n, B, U)
-        if self.gated:
-            value, gate = h.chunk(2, -1)
-            h = value * torch.sigmoid(gate)
-        else:
-            h = torch.relu(h)
-        return self.out(h)
+        return self.out(gate_units(h) if self.gated else torch.relu(h))
 
 
 class HierarchicalVAE(VAE):

@@ -53,8 +53,14 @@ class GatedDense(nn.Module):
         self.linear = nn.Linear(fan_in, 2 * fan_out)   # rows [:fan_out] are W, b; rows [fan_out:] are V, c
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        value, gate = self.linear(x).split(self.fan_out, dim=-1)
-        return value * torch.sigmoid(gate)
+        return gate_units(self.linear(x))
+
+
+def gate_units(h: torch.Tensor) -> torch.Tensor:
+    """Gated units from the two products side by side, h = [W x + b, V x + c]: their first half times
+    the sigmoid of their second."""
+    value, gate = h.chunk(2, dim=-1)
+    return value * torch.sigmoid(gate)
 
 
 def _gated_mlp(widths: list[int]) -> list[nn.Module]:
