@@ -108,16 +108,20 @@ class HierarchicalVAE(VAE):
         self.encoder, self.decoder = build_networks(config.arch, self.sample_shape, decoder_in, width,
                                                     self.likelihood.params_per_value, config.hidden, config.channels)
         # The order of registration is the order of the optimizer's state in a checkpoint: keep it.
-        ladder = self.options.inference == "ladder"
-        if ladder:
+        if self.ladder:
             self.bottom_head = nn.Sequential(nn.ReLU(), nn.Linear(width, 2 * self.bottom_dim))
         self.top_head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 2 * self.top_dim))
-        if ladder:
+        if self.ladder:
             self.top_down = nn.Sequential(nn.Linear(self.top_dim, width), nn.ReLU(),
                                           nn.Linear(width, 2 * self.bottom_dim))
         else:
             self.z1_head = ConditionalHead(config.arch, width, self.top_dim, width, 2 * self.bottom_dim)
             self.top_down = dense_stack(config.arch, [self.top_dim, width, width, 2 * self.bottom_dim])
+
+    @property
+    def ladder(self) -> bool:
+        """Ladder inference (a bottom-up estimate merged with p(z1|z2)), else a conditional network."""
+        return self.options.inference == "ladder"
 
     @property
     def top_dim(self) -> int:
@@ -148,12 +152,12 @@ class HierarchicalVAE(VAE):
         features d themselves for conditional inference."""
         d = self.encoder(x)
         q2 = self._gaussian(self.top_head(d))
-        return q2, (self._gaussian(self.bottom_head(d)) if self.options.inference == "ladder" else d)
+        return q2, (self._gaussian(self.bottom_head(d)) if self.ladder else d)
 
     def bottom_posterior(self, context, z2, p1: DiagonalGaussian) -> DiagonalGaussian:
         """q(z1 | x, z2) from ``bottom_up``'s context for x (B, ...) and z2 with its p(z1|z2), both
         (B, ...) or (n, B, ...)."""
-        if self.options.inference == "ladder":
+        if self.ladder:
             return context.precision_weighted(p1)                          # broadcasts over n
         return self._gaussian(self.z1_head(context, z2))
 
