@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 LOG_2PI = math.log(2.0 * math.pi)
+REDUCED_PRECISION = (torch.bfloat16, torch.float16)   # what autocast gives; the latent maths runs in float32
 
 
 # -- formulas -----------------------------------------------------------------------------------------
@@ -84,6 +85,10 @@ class DiagonalGaussian:
     deterministic = False
 
     def __init__(self, mean: torch.Tensor, logvar: torch.Tensor):
+        # Under bf16 autocast the heads come out in bfloat16 (8 bits of mantissa: a KL of 20 nats
+        # would move in steps of 0.125); the samples, densities and KLs are computed in float32.
+        if mean.dtype in REDUCED_PRECISION:
+            mean, logvar = mean.float(), logvar.float()
         self.mean = mean
         self.logvar = logvar
 
