@@ -87,18 +87,23 @@ def _status_mib(key: str) -> float | None:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "unknown"
+    """The machine a benchmark ran on. ``cpu_bf16``: whether the CPU has bfloat16 dot products
+    (AVX512-BF16 or AMX), which decides whether ``--precision bf16`` pays on it; None without /proc/cpuinfo."""
+    cpu, bf16 = platform.processor() or "unknown", None
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
+        info = ""
+    for line in info.splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    if info:
+        bf16 = "avx512_bf16" in info or "amx_bf16" in info
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     from vaekit import __version__
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"cpu": cpu, "cpu_bf16": bf16, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "vaekit": __version__,
             "python": platform.python_version(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "load_average": list(load) if load else None}
