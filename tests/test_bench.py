@@ -145,3 +145,14 @@ def test_nll_timed_in_parts_gives_the_numbers_of_one_call():
     per_image = 5 * flops["iw_sample"] + flops["encoder"]
     slowest = min(parted["matmul_gflops_beside"])
     assert parted["bound_seconds"] <= 250 * per_image / (slowest * 1e9) + 1e-12
+
+
+def test_step_timer_builds_the_recipe_with_overrides_and_trains():
+    from vaekit.bench.precision import step_timer
+
+    config, timed = step_timer("fashion-mnist-hvae-vamp", pseudo_inputs=7, batch_size=4)
+    assert (config.model, config.prior, config.pseudo_inputs, config.batch_size) == ("hvae", "vamp", 7, 4)
+    assert tuple(config.hidden) == (300, 300)             # the rest is the recipe's
+    assert timed("fp32", 2) > 0
+    with pytest.raises(TypeError):
+        step_timer("fashion-mnist-vae", no_such_setting=1)

@@ -1,0 +1,65 @@
+"""What the best recipe's training step costs, and what could make it cheaper: the bf16 step of
+``fashion-mnist-hvae-vamp``'s model with fewer pseudo-inputs, and with ``--compile default``.
+
+Each variant takes whole training steps (as ``vaekit.bench.precision`` times them: one batch of 100
+binarised images, fused Adam) in bf16, the variants alternated in one process for ``--repeats``
+rounds of ``--steps`` steps; the figure is each variant's median. Fewer pseudo-inputs is a different
+model (Tomczak & Welling use 500), so this says only what it would buy in speed.
+
+    python -m vaekit.bench.vamp_step [--repeats 5] [--steps 20] [--json benchmarks/results/vamp-step.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+from vaekit.bench.measure import machine
+from vaekit.bench.precision import step_timer
+
+RECIPE = "fashion-mnist-hvae-vamp"
+VARIANTS = {
+    "500 pseudo-inputs (the recipe)": {},
+    "300 pseudo-inputs": {"pseudo_inputs": 300},
+    "250 pseudo-inputs": {"pseudo_inputs": 250},
+    "200 pseudo-inputs": {"pseudo_inputs": 200},
+    "500 pseudo-inputs, --compile default": {"compile": "default"},
+}
+
+
+def measure(repeats: int = 5, steps: int = 20, precision: str = "bf16") -> list[dict]:
+    timers = {}
+    for name, overrides in VARIANTS.items():
+        _, timed = step_timer(RECIPE, **overrides)
+        timed(precision, 1)                                  # compiles, for the compiled variant
+        timers[name] = timed
+    times = {name: [] for name in VARIANTS}
+    for _ in range(repeats):
+        for name, timed in timers.items():
+            times[name].append(1000 * timed(precision, steps))
+    recipe = statistics.median(times[next(iter(VARIANTS))])
+    return [{"variant": name, "ms_per_step": statistics.median(values), "relative_to_recipe": statistics.median(values) / recipe,
+             "samples_ms": values} for name, values in times.items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    cpu = machine()
+    rows = measure(args.repeats, args.steps)
+    print(f"{cpu['cpu']}, {cpu['torch_threads']} threads, torch {cpu['torch']}, bf16 dot products: {cpu['cpu_bf16']}")
+    print(f"| {RECIPE}, bf16 step | ms/step | against the recipe |")
+    print("|---|---:|---:|")
+    for row in rows:
+        print(f"| {row['variant']} | {row['ms_per_step']:.1f} | {row['relative_to_recipe']:.2f}x |")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": cpu, "recipe": RECIPE, "precision": "bf16", "repeats": args.repeats,
+                       "steps": args.steps, "rows": rows}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
