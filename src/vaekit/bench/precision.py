@@ -73,15 +73,24 @@ def measure(recipes=RECIPES, repeats: int = 5, steps: int = 20) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def step_arguments(doc: str) -> argparse.Namespace:
+    """The options of a step benchmark (this one, ``vamp_step``): ``--repeats``, ``--steps``, ``--json``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--json")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def machine_line(cpu: dict) -> str:
+    return f"{cpu['cpu']}, {cpu['torch_threads']} threads, torch {cpu['torch']}, bf16 dot products: {cpu['cpu_bf16']}"
+
+
+def main() -> None:
+    args = step_arguments(__doc__)
     cpu = machine()
     rows = measure(repeats=args.repeats, steps=args.steps)
-    print(f"{cpu['cpu']}, {cpu['torch_threads']} threads, torch {cpu['torch']}, bf16 dot products: {cpu['cpu_bf16']}")
+    print(machine_line(cpu))
     print("| recipe's model | fp32 ms/step | bf16 ms/step | fp32 / bf16 |")
     print("|---|---:|---:|---:|")
     for row in rows:

@@ -10,12 +10,11 @@ model (Tomczak & Welling use 500), so this says only what it would buy in speed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 
 from vaekit.bench.measure import machine
-from vaekit.bench.precision import step_timer
+from vaekit.bench.precision import machine_line, step_arguments, step_timer
 
 RECIPE = "fashion-mnist-hvae-vamp"
 VARIANTS = {
@@ -43,14 +42,10 @@ def measure(repeats: int = 5, steps: int = 20, precision: str = "bf16") -> list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    args = step_arguments(__doc__)
     cpu = machine()
     rows = measure(args.repeats, args.steps)
-    print(f"{cpu['cpu']}, {cpu['torch_threads']} threads, torch {cpu['torch']}, bf16 dot products: {cpu['cpu_bf16']}")
+    print(machine_line(cpu))
     print(f"| {RECIPE}, bf16 step | ms/step | against the recipe |")
     print("|---|---:|---:|")
     for row in rows:
