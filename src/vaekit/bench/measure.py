@@ -89,7 +89,7 @@ def _status_mib(key: str) -> float | None:
 def machine() -> dict:
     """The machine a benchmark ran on. ``cpu_bf16``: whether the CPU has bfloat16 dot products
     (AVX512-BF16 or AMX), which decides whether ``--precision bf16`` pays on it; None without /proc/cpuinfo."""
-    cpu, bf16 = platform.processor() or "unknown", None
+    cpu = platform.processor() or "unknown"
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -98,8 +98,7 @@ def machine() -> dict:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    if info:
-        bf16 = "avx512_bf16" in info or "amx_bf16" in info
+    bf16 = ("avx512_bf16" in info or "amx_bf16" in info) if info else None
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     from vaekit import __version__
 

@@ -28,14 +28,14 @@ RECIPES = ("fashion-mnist-vae", "fashion-mnist-vamp", "fashion-mnist-hvae", "fas
 PRECISIONS = ("fp32", "bf16")
 
 
-def step_timer(recipe: str, seed: int = 0, compile: str = "off", **overrides):
+def step_timer(recipe: str, seed: int = 0, compile_mode: str = "off", **overrides):
     """A function that times ``steps`` training steps of ``recipe``'s model at a precision, in seconds per step.
 
-    ``overrides`` replace the recipe's settings (``pseudo_inputs=250``); ``compile`` is ``--compile``."""
+    ``overrides`` replace the recipe's settings (``pseudo_inputs=250``); ``compile_mode`` is ``--compile``."""
     config = dataclasses.replace(load_recipe(recipe).config(), **overrides)
     torch.manual_seed(seed)
     model = build_model(config, (1, 28, 28))
-    acceleration.compile_networks(model, compile)
+    acceleration.compile_networks(model, compile_mode)
     optimizer = make_optimizer(model, config)
     x = (torch.rand(config.batch_size, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) < 0.3).float()
     device = torch.device("cpu")
