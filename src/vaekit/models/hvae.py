@@ -40,9 +40,10 @@ from torch import nn
 
 from vaekit.errors import ConfigError
 from vaekit.models.base import ModelOutput
-from vaekit.models.options import FINITE, option
+from vaekit.models.iwae import check_sample_memory
+from vaekit.models.options import FINITE, at_least, option
 from vaekit.models.vae import VAE, VAEOptions
-from vaekit.nn.distributions import DiagonalGaussian
+from vaekit.nn.distributions import DiagonalGaussian, log_mean_exp
 from vaekit.nn.networks import build_networks, dense_stack, gate_units
 from vaekit.nn.priors import TopDown, build_prior
 
@@ -64,6 +65,9 @@ class HierarchicalVAEOptions(VAEOptions):
                             "by precision weighting, Sønderby et al.) or conditional (a network of its own over the "
                             "bottom-up features and z2, and p(z1|z2) of two hidden layers, as Tomczak & Welling's "
                             "HVAE)", choices=INFERENCES)
+    iw_k: int = option(1, "importance samples K of the training bound: 1 trains on the ELBO; K > 1 on the "
+                       "K-sample importance-weighted bound of Burda et al. over the two-level proposal (the KL "
+                       "weight of the warm-up scales each sample's log p(z1, z2) - log q(z1, z2|x))", check=at_least(1))
 
     def resolve(self, config) -> "HierarchicalVAEOptions":
         top = max(1, config.latent_dim // 2) if self.top_latent_dim is None else self.top_latent_dim
@@ -74,6 +78,9 @@ class HierarchicalVAEOptions(VAEOptions):
         if self.top_latent_dim is not None and not 1 <= self.top_latent_dim < config.latent_dim:
             raise ConfigError(f"--top-latent-dim must be between 1 and --latent-dim - 1 = {config.latent_dim - 1} "
                               f"(hvae splits --latent-dim between its two levels), not {self.top_latent_dim}")
+        if self.iw_k > 1 and self.free_bits:
+            raise ConfigError("--free-bits applies to the ELBO's KL per dimension: use it with --iw-k 1, not "
+                              f"--iw-k {self.iw_k}")
 
 
 class ConditionalHead(nn.Module):
@@ -183,8 +190,9 @@ class HierarchicalVAE(VAE):
         return self.decode_levels(z[..., :self.bottom_dim], z[..., self.bottom_dim:])
 
     # -- bounds ------------------------------------------------------------------------------------
-    def log_importance_weights(self, x, noise):
-        """log p(x|z1) and log w = log p(x, z1, z2) - log q(z1, z2 | x) for noise (n, B, L), each (n, B)."""
+    def _weighted_samples(self, x, noise):
+        """The two-level proposal's samples for noise (n, B, L), scored: log p(x|z1, z2), log p(z1|z2) -
+        log q(z1|x, z2) and log p(z2) - log q(z2|x), each (n, B), and q(z1|x, z2), p(z1|z2) themselves."""
         n, batch = noise.shape[:2]
         q2, context = self.bottom_up(x)
         eps1, eps2 = self.prior.split(noise)
@@ -195,10 +203,37 @@ class HierarchicalVAE(VAE):
         targets = x.unsqueeze(0).expand(n, *x.shape).reshape(n * batch, *x.shape[1:])
         params = self.decode_levels(z1.reshape(n * batch, -1), z2.reshape(n * batch, -1))
         log_px_z = self.likelihood.log_prob(params, targets).view(n, batch)
-        log_w = (log_px_z + p1.log_prob(z1) + self.prior.top.log_prob(z2) - q1.log_prob(z1) - q2.log_prob(z2))
-        return log_px_z, log_w
+        return (log_px_z, p1.log_prob(z1) - q1.log_prob(z1), self.prior.top.log_prob(z2) - q2.log_prob(z2),
+                q1, p1)
+
+    def log_importance_weights(self, x, noise):
+        """log p(x|z1) and log w = log p(x, z1, z2) - log q(z1, z2 | x) for noise (n, B, L), each (n, B)."""
+        log_px_z, ratio_bottom, ratio_top, _, _ = self._weighted_samples(x, noise)
+        return log_px_z, log_px_z + ratio_bottom + ratio_top
+
+    def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
+        super().prepare_training(n_train, steps_per_epoch)
+        if self.options.iw_k > 1:
+            check_sample_memory(self, int(self.options.iw_k), n_train)
+
+    def _importance_weighted(self, x, weight, generator) -> ModelOutput:
+        """-L_K, with the KL weight on each sample's log-ratio of prior to proposal:
+        log w_k = log p(x|z_k) + weight * (log p(z_k) - log q(z_k|x)); at weight 1, the K-sample bound.
+        ``recon`` and ``kl`` are the ELBO's parts over the K samples (the bottom level's KL closed form
+        given each z2, the top level's a Monte-Carlo estimate)."""
+        k = int(self.options.iw_k)
+        noise = torch.randn((k, x.shape[0], self.iw_noise_dim), generator=generator, device=x.device,
+                            dtype=next(self.parameters()).dtype)
+        log_px_z, ratio_bottom, ratio_top, q1, p1 = self._weighted_samples(x, noise)
+        bound = log_mean_exp(log_px_z + weight * (ratio_bottom + ratio_top)).mean()
+        kl1 = q1.kl_per_dim(p1).mean((0, 1))
+        kl_top = -ratio_top.mean()
+        return ModelOutput(loss=-bound, recon=-log_px_z.mean(), kl=kl1.sum() + kl_top, kl_per_dim=None,
+                           extras={"kl_top": kl_top, "kl_bottom": kl1.sum(), "iw_bound": bound})
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
+        if self.options.iw_k > 1:
+            return self._importance_weighted(x, self.beta if beta is None else beta, generator)
         q2, context = self.bottom_up(x)
         z2 = q2.sample(generator=generator)
         p1 = self.conditional_prior(z2)

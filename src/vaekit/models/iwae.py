@@ -24,6 +24,15 @@ class IWAEOptions(ModelOptions):
     iw_k: int = option(5, "importance samples K of the training bound", check=at_least(1))
 
 
+def check_sample_memory(model, k: int, n_train: int) -> None:
+    """Refuse a K whose training step cannot fit in memory, before the first step: each step decodes
+    K samples per image, and holds their targets and likelihood parameters at once."""
+    batch, values = min(model.config.batch_size, n_train), math.prod(model.sample_shape)
+    check_memory(4 * k * batch * values * (1 + model.likelihood.params_per_value),
+                 f"--iw-k {k} ({k * batch:,} decoded samples of {values:,} values in each step of {batch} images)",
+                 "use a smaller --iw-k or --batch-size")
+
+
 class IWAE(VAE):
     @property
     def evaluation_notes(self) -> tuple[str, ...]:
@@ -31,12 +40,7 @@ class IWAE(VAE):
                 "ELBO (K = 1) of the same model, nll the estimate with evaluation's K",)
 
     def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
-        """Refuse a K whose training step cannot fit in memory, before the first step: each step
-        decodes K samples per image, and holds their targets and likelihood parameters at once."""
-        k, batch, values = int(self.options.iw_k), min(self.config.batch_size, n_train), math.prod(self.sample_shape)
-        check_memory(4 * k * batch * values * (1 + self.likelihood.params_per_value),
-                     f"--iw-k {k} ({k * batch:,} decoded samples of {values:,} values in each step of {batch} images)",
-                     "use a smaller --iw-k or --batch-size")
+        check_sample_memory(self, int(self.options.iw_k), n_train)
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
         posterior = self.encode(x)
