@@ -591,6 +591,64 @@ def test_hvae_conditional_head_scores_many_samples_of_z2_as_one_at_a_time():
     assert gated == 2                                          # p(z1|z2): two hidden layers of gated units
 
 
+@pytest.mark.parametrize("prior", ["standard", "vamp"])
+def test_hvae_iw_k_trains_on_the_k_sample_bound_of_the_evaluations_weights(prior):
+    """--iw-k K: the loss is -mean log (1/K) sum_k w_k over the same two-level weights the evaluation
+    scores (checked against torch.distributions above), the KL weight on each log p(z) - log q(z|x)."""
+    k, x = 5, _binary(6)
+    vamp = {"pseudo_inputs": 3} if prior == "vamp" else {}
+    model = _model("hvae", latent_dim=4, top_latent_dim=2, inference="conditional", arch="gated", prior=prior,
+                   iw_k=k, **vamp)
+    noise = torch.randn(k, 6, 4, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        log_px_z, log_w = model.log_importance_weights(x, noise)
+        for weight in (1.0, 0.3):
+            out = model(x, beta=weight, generator=torch.Generator().manual_seed(7))
+            tempered = (log_px_z + weight * (log_w - log_px_z)).double()
+            expected = (torch.logsumexp(tempered, 0) - math.log(k)).mean()
+            torch.testing.assert_close(out.loss.double(), -expected, rtol=0, atol=1e-4)
+            torch.testing.assert_close(out.extras["iw_bound"], -out.loss)
+        # At weight 1 it is the evaluation's K-sample estimate itself, and recon is the weights' E[log p(x|z)].
+        out = model(x, generator=torch.Generator().manual_seed(7))
+        bound, mean_log_px = importance_weighted_bound(model, x, k, noise=noise)
+        torch.testing.assert_close(-out.loss.double(), bound.mean(), rtol=0, atol=1e-4)
+        torch.testing.assert_close(out.recon.double(), -mean_log_px.mean(), rtol=0, atol=1e-4)
+        # kl: the closed-form bottom level given each z2 plus the top level's Monte-Carlo estimate; in
+        # expectation it is E[log q - log p], so over many samples it meets the weights' mean.
+        torch.testing.assert_close(out.kl, out.extras["kl_bottom"] + out.extras["kl_top"])
+        many = _model("hvae", latent_dim=4, top_latent_dim=2, inference="conditional", arch="gated", prior=prior,
+                      iw_k=4000, **vamp)
+        terms = many(x, generator=torch.Generator().manual_seed(8))
+        wide = torch.randn(4000, 6, 4, generator=torch.Generator().manual_seed(9))
+        log_px_z, log_w = many.log_importance_weights(x, wide)
+        torch.testing.assert_close(float(terms.kl), float((log_px_z - log_w).mean()), rtol=0.03, atol=0.05)
+
+
+def test_hvae_iw_bound_is_tighter_with_more_samples_and_trains_every_part():
+    x = _binary(32).repeat(8, 1, 1, 1)
+    bounds = {}
+    for k in (1, 20):
+        model = _model("hvae", latent_dim=4, top_latent_dim=2, inference="conditional", arch="gated", prior="vamp",
+                       pseudo_inputs=3, iw_k=k)
+        with torch.no_grad():
+            bounds[k] = -float(model(x, generator=torch.Generator().manual_seed(1)).loss)
+    assert bounds[20] > bounds[1] + 0.1
+    model.train()
+    model(x[:8], beta=0.5, generator=torch.Generator().manual_seed(2)).loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []                        # encoder, both heads, p(z1|z2), decoder and the pseudo-inputs
+
+
+def test_hvae_iw_k_is_checked_before_training():
+    with pytest.raises(ConfigError, match="--iw-k must be at least 1, not 0"):
+        _model("hvae", iw_k=0)
+    with pytest.raises(ConfigError, match="--free-bits applies to the ELBO's KL per dimension: use it with --iw-k 1"):
+        _model("hvae", iw_k=3, free_bits=0.1)
+    assert _model("hvae").options.iw_k == 1                     # the ELBO, as before
+    notes = (" ".join(_model("hvae").evaluation_notes), " ".join(_model("hvae", iw_k=3).evaluation_notes))
+    assert "importance-weighted bound with K" not in notes[0] and "bound with K = 3 samples; nelbo is the ELBO" in notes[1]
+
+
 def test_hvae_rejects_an_unknown_inference():
     with pytest.raises(ConfigError, match="unknown --inference 'mean-field': choose one of ladder, conditional"):
         _model("hvae", inference="mean-field")

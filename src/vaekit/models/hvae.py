@@ -24,7 +24,8 @@ The ELBO is
 whose KL part is KL(q(z2|x) || p(z2)) + E_q(z2|x) KL(q(z1|x,z2) || p(z1|z2)): the second closed form
 per dimension given the sampled z2, the first too for N(0, I) (else its one-sample estimate). The
 importance-weighted bound uses the same proposal q(z1, z2 | x) = q(z2|x) q(z1|x,z2) through
-``log_importance_weights``.
+``log_importance_weights``; with ``--iw-k K`` (K > 1) training maximises that K-sample bound (Burda et
+al. 2016, eq. 8) in place of the ELBO.
 
 The code the latent toolkit sees is the concatenation z = [z1, z2] (``--latent-dim`` in total,
 ``--top-latent-dim`` of it for z2): ``decode(z)`` decodes z1 (or both levels), the prior scores and samples both
@@ -40,7 +41,7 @@ from torch import nn
 
 from vaekit.errors import ConfigError
 from vaekit.models.base import ModelOutput
-from vaekit.models.iwae import check_sample_memory
+from vaekit.models.iwae import check_sample_memory, training_note
 from vaekit.models.options import FINITE, at_least, option
 from vaekit.models.vae import VAE, VAEOptions
 from vaekit.nn.distributions import DiagonalGaussian, log_mean_exp
@@ -104,8 +105,14 @@ class ConditionalHead(nn.Module):
 
 class HierarchicalVAE(VAE):
     joint_proposal = True
-    evaluation_notes = ("two latent levels: kl is the Monte-Carlo estimate of KL(q(z1,z2|x) || p(z1,z2)) over the "
-                        "evaluation's K samples (kl_per_dim is not reported); nll uses the two-level proposal q(z2|x) q(z1|x,z2)",)
+
+    @property
+    def evaluation_notes(self) -> tuple[str, ...]:
+        notes = ("two latent levels: kl is the Monte-Carlo estimate of KL(q(z1,z2|x) || p(z1,z2)) over the "
+                 "evaluation's K samples (kl_per_dim is not reported); nll uses the two-level proposal q(z2|x) q(z1|x,z2)",)
+        if self.options.iw_k > 1:
+            notes += (training_note(int(self.options.iw_k)),)
+        return notes
 
     def __init__(self, config, sample_shape, *, class_names=None):
         super().__init__(config, sample_shape, class_names=class_names)

@@ -24,6 +24,12 @@ class IWAEOptions(ModelOptions):
     iw_k: int = option(5, "importance samples K of the training bound", check=at_least(1))
 
 
+def training_note(k: int) -> str:
+    """What eval.json says of a model trained on the K-sample bound."""
+    return (f"trained on the importance-weighted bound with K = {k} samples; nelbo is the ELBO (K = 1) of the "
+            "same model, nll the estimate with evaluation's K")
+
+
 def check_sample_memory(model, k: int, n_train: int) -> None:
     """Refuse a K whose training step cannot fit in memory, before the first step: each step decodes
     K samples per image, and holds their targets and likelihood parameters at once."""
@@ -36,8 +42,7 @@ def check_sample_memory(model, k: int, n_train: int) -> None:
 class IWAE(VAE):
     @property
     def evaluation_notes(self) -> tuple[str, ...]:
-        return (f"trained on the importance-weighted bound with K = {self.options.iw_k} samples; nelbo is the "
-                "ELBO (K = 1) of the same model, nll the estimate with evaluation's K",)
+        return (training_note(int(self.options.iw_k)),)
 
     def prepare_training(self, n_train: int, steps_per_epoch: int) -> None:
         check_sample_memory(self, int(self.options.iw_k), n_train)
