@@ -156,3 +156,25 @@ def test_step_timer_builds_the_recipe_with_overrides_and_trains():
     assert timed("fp32", 2) > 0
     with pytest.raises(TypeError):
         step_timer("fashion-mnist-vae", no_such_setting=1)
+
+
+def test_recipe_curves_show_the_elbo_also_for_a_run_trained_on_the_iw_bound(tmp_path):
+    from vaekit.bench.recipe_results import reference_curve
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [{"epoch": 1, "seconds": 60.0},                                                   # no validation
+             {"epoch": 2, "seconds": 60.0, "elapsed_s": 130.0, "val_loss": 229.0, "val_recon": 210.0, "val_kl": 20.0,
+              "val_iw_bound": -229.0},
+             {"epoch": 3, "seconds": 60.0, "elapsed_s": 195.0, "val_loss": 228.0, "val_recon": 209.0, "val_kl": 20.5,
+              "val_iw_bound": -228.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (run / "eval.json").write_text(json.dumps({"nll": 226.5, "iw_samples": 5000}))
+    curve = reference_curve("iw", run)["curve"]
+    assert [(p["epoch"], p["minutes"], p["val_loss"]) for p in curve] == [(2, 130.0 / 60, 230.0), (3, 3.25, 229.5)]
+    elbo_run = tmp_path / "elbo"
+    elbo_run.mkdir()
+    (elbo_run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "seconds": 6.0, "val_loss": 231.0, "val_recon": 211.0,
+                                                        "val_kl": 19.0}) + "\n")
+    (elbo_run / "eval.json").write_text(json.dumps({"nll": 227.0, "iw_samples": 5000}))
+    assert [p["val_loss"] for p in reference_curve("elbo", elbo_run)["curve"]] == [231.0]

@@ -34,11 +34,14 @@ def _records(run: Path) -> list[dict]:
 
 def _curve(records: list[dict]) -> list[dict]:
     """Validation -ELBO against training minutes: ``elapsed_s`` (training and validation), or for runs
-    from before vaekit recorded it, the summed training seconds of the epochs (validation left out)."""
+    from before vaekit recorded it, the summed training seconds of the epochs (validation left out).
+    A run trained on the importance-weighted bound (``--iw-k``) logs that bound as its loss: its -ELBO
+    is the logged reconstruction plus KL, so that every curve is the same quantity."""
     total, points = 0.0, []
     for r in records:
         total += r["seconds"]
-        points.append({"minutes": r.get("elapsed_s", total) / 60, "epoch": r["epoch"], "val_loss": r["val_loss"]})
+        elbo = r["val_recon"] + r["val_kl"] if "val_iw_bound" in r else r["val_loss"]
+        points.append({"minutes": r.get("elapsed_s", total) / 60, "epoch": r["epoch"], "val_loss": elbo})
     return points
 
 
