@@ -156,6 +156,9 @@ def test_step_timer_builds_the_recipe_with_overrides_and_trains():
     assert timed("fp32", 2) > 0
     with pytest.raises(TypeError):
         step_timer("fashion-mnist-vae", no_such_setting=1)
+    config, timed = step_timer("fashion-mnist-hvae-vamp", pseudo_inputs=7, batch_size=4, model_options={"iw_k": 3})
+    assert (config.options.iw_k, config.options.inference, config.pseudo_inputs) == (3, "conditional", 7)
+    assert timed("bf16", 1) > 0
 
 
 def test_recipe_curves_show_the_elbo_also_for_a_run_trained_on_the_iw_bound(tmp_path):

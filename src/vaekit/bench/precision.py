@@ -28,11 +28,14 @@ RECIPES = ("fashion-mnist-vae", "fashion-mnist-vamp", "fashion-mnist-hvae", "fas
 PRECISIONS = ("fp32", "bf16")
 
 
-def step_timer(recipe: str, seed: int = 0, compile_mode: str = "off", **overrides):
+def step_timer(recipe: str, seed: int = 0, compile_mode: str = "off", model_options: dict | None = None, **overrides):
     """A function that times ``steps`` training steps of ``recipe``'s model at a precision, in seconds per step.
 
-    ``overrides`` replace the recipe's settings (``pseudo_inputs=250``); ``compile_mode`` is ``--compile``."""
+    ``overrides`` replace the recipe's settings (``pseudo_inputs=250``), ``model_options`` its model's own
+    options (``{"iw_k": 4}``); ``compile_mode`` is ``--compile``."""
     config = dataclasses.replace(load_recipe(recipe).config(), **overrides)
+    if model_options:
+        config = dataclasses.replace(config, options=dataclasses.replace(config.options, **model_options))
     torch.manual_seed(seed)
     model = build_model(config, (1, 28, 28))
     acceleration.compile_networks(model, compile_mode)
