@@ -41,6 +41,19 @@ def test_training_without_a_terminal_prints_a_progress_line_every_few_seconds():
     assert stream.getvalue().splitlines() == lines       # the ticker stopped with the block
 
 
+def test_an_epoch_line_names_the_importance_weighted_bound_and_gives_the_elbo_beside_it():
+    stream = Piped()
+    record = {"epoch": 2, "train_loss": 224.5, "val_loss": 225.98, "val_recon": 209.83, "val_kl": 17.46,
+              "images_per_s": 2613.0, "best": True}
+    bar = render.TrainBar(stream=stream, every=60)
+    bar.epochs = 250
+    bar.on_epoch_end({**record, "val_iw_bound": -225.98})
+    bar.on_epoch_end(record)
+    iw, elbo = stream.getvalue().splitlines()
+    assert iw == "epoch   2/250  loss 224.50  val 225.98  (IW bound; -ELBO 227.29 = recon 209.83 + kl 17.46)  2,613 img/s *"
+    assert elbo == "epoch   2/250  loss 224.50  val 225.98  (recon 209.83 + kl 17.46)  2,613 img/s *"
+
+
 def test_counted_work_without_a_terminal_prints_progress_and_a_terminal_gets_only_the_bar():
     stream = Piped()
     with render.CountBar("evaluating", unit="img", stream=stream, every=0.05) as progress:

@@ -158,7 +158,10 @@ class TrainBar:
             self.bar.close()
             self.bar = None
         terms = [f"loss {record['train_loss']:.2f}", f"val {record['val_loss']:.2f}"]
-        if "val_kl" in record:
+        if "val_iw_bound" in record:      # the loss is the importance-weighted bound: show the -ELBO beside it
+            elbo = record["val_recon"] + record["val_kl"]
+            terms.append(f"(IW bound; -ELBO {elbo:.2f} = recon {record['val_recon']:.2f} + kl {record['val_kl']:.2f})")
+        elif "val_kl" in record:
             terms.append(f"(recon {record['val_recon']:.2f} + kl {record['val_kl']:.2f})")
         mark = " *" if record.get("best") else ""
         print(f"epoch {record['epoch']:>3}/{self.epochs}  " + "  ".join(terms)

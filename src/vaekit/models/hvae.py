@@ -239,8 +239,9 @@ class HierarchicalVAE(VAE):
                            extras={"kl_top": kl_top, "kl_bottom": kl1.sum(), "iw_bound": bound})
 
     def forward(self, x, *, beta=None, generator=None, step=None, y=None) -> ModelOutput:
+        weight = self.beta if beta is None else beta
         if self.options.iw_k > 1:
-            return self._importance_weighted(x, self.beta if beta is None else beta, generator)
+            return self._importance_weighted(x, weight, generator)
         q2, context = self.bottom_up(x)
         z2 = q2.sample(generator=generator)
         p1 = self.conditional_prior(z2)
@@ -257,7 +258,6 @@ class HierarchicalVAE(VAE):
             kl_per_dim = None
             kl_top = top.kl(q2, z2).mean()
             kl, penalty = kl1.sum() + kl_top, self._free_bits(kl1) + kl_top
-        weight = self.beta if beta is None else beta
         return ModelOutput(loss=recon + weight * penalty, recon=recon, kl=kl, kl_per_dim=kl_per_dim,
                            extras={"kl_top": kl_top, "kl_bottom": kl1.sum()})
 
