@@ -468,7 +468,8 @@ class _FixedNoiseModel:
     def __init__(self, model, eps):
         self.model, self.eps = model, eps
         self.sample_shape, self.likelihood, self.latent_dim = model.sample_shape, model.likelihood, model.latent_dim
-        self.prior, self.iw_noise_dim, self.parameters = model.prior, model.iw_noise_dim, model.parameters
+        self.prior, self.iw_noise_dim, self.iw_noise = model.prior, model.iw_noise_dim, model.iw_noise
+        self.parameters = model.parameters
 
     def encode(self, x):
         q = self.model.encode(x)

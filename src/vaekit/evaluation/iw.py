@@ -34,12 +34,6 @@ def _rows_per_chunk(model, memory_cap_bytes: int, chunk_bytes: int) -> int:
     return max(1, min(memory_cap_bytes // (4 * 8 * values), chunk_bytes // (4 * values)))
 
 
-def draw_noise(model, batch: int, k: int, generator: torch.Generator | None, device) -> torch.Tensor:
-    """The standard normal noise of the IW bound for ``batch`` images, shaped (K, B, noise dim)."""
-    dtype = next(model.parameters()).dtype
-    return torch.randn((k, batch, model.iw_noise_dim), generator=generator, device=device, dtype=dtype)
-
-
 @torch.inference_mode()
 def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None,
                               noise: torch.Tensor | None = None, memory_cap_bytes: int = 512 * 2**20,
@@ -61,7 +55,7 @@ def importance_weighted_bound(model, x: torch.Tensor, k: int, *, generator: torc
     # All the noise is drawn at once (it is small: K x B x L), so the estimate for a given seed does
     # not depend on how the decoder work is chunked.
     if noise is None:
-        noise = draw_noise(model, batch, k, generator, x.device)
+        noise = model.iw_noise(k, batch, generator, x.device)
     elif posterior is not None and noise.shape[1:] != posterior.mean.shape:
         raise ValueError(f"noise of shape {tuple(noise.shape)} does not fit codes of shape {tuple(posterior.mean.shape)}")
     # Decoder chunks: samples per chunk, then the K log-likelihoods (K x B, small), then the rest of
@@ -128,7 +122,7 @@ def iw_estimates(model, x: torch.Tensor, k: int, *, generator: torch.Generator |
                                          y=None if y is None else y[part])
 
     def draw(start: int) -> torch.Tensor:
-        return draw_noise(model, len(x[start:start + batch_size]), k, generator, x.device)
+        return model.iw_noise(k, len(x[start:start + batch_size]), generator, x.device)
 
     results: list[tuple[torch.Tensor, ...]] = []
 

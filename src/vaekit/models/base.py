@@ -18,7 +18,7 @@ What a model is, as class attributes (read directly by the trainer, the evaluati
 * ``generative``: codes from ``model.prior`` decode to meaningful data (not so for the AE);
 * ``conditional``: the model takes class labels ``y`` (the trainer passes each batch's labels);
 * ``joint_proposal``: the IW bound's proposal is not one diagonal Gaussian over z, so the model
-  scores importance samples itself (``log_importance_weights``, with ``iw_noise_dim`` noise values);
+  scores importance samples itself (``log_importance_weights``, with ``iw_noise_dim`` noise values, drawn by ``iw_noise``);
 * ``priors``: the priors its maths allows (``--prior``), ``default_prior`` the one it gets;
 * ``single_process_reason``: why torchrun training is refused (None: it is not);
 * ``renamed_weights``: checkpoint names of older versions mapped to today's;
@@ -185,6 +185,11 @@ class AutoEncoder(nn.Module):
     def iw_noise_dim(self) -> int:
         """Standard-normal values per importance sample (the code's size unless ``joint_proposal``)."""
         return self.latent_dim
+
+    def iw_noise(self, k: int, batch: int, generator: torch.Generator | None, device) -> torch.Tensor:
+        """The standard-normal noise of K importance samples for ``batch`` inputs, shaped (K, B, iw_noise_dim)."""
+        dtype = next(self.parameters()).dtype
+        return torch.randn((k, batch, self.iw_noise_dim), generator=generator, device=device, dtype=dtype)
 
     def log_importance_weights(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p(x|z), log p(x, z) - log q(z|x)) for noise (n, B, iw_noise_dim), each (n, B).

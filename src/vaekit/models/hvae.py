@@ -228,9 +228,7 @@ class HierarchicalVAE(VAE):
         log w_k = log p(x|z_k) + weight * (log p(z_k) - log q(z_k|x)); at weight 1, the K-sample bound.
         ``recon`` and ``kl`` are the ELBO's parts over the K samples (the bottom level's KL closed form
         given each z2, the top level's a Monte-Carlo estimate)."""
-        k = int(self.options.iw_k)
-        noise = torch.randn((k, x.shape[0], self.iw_noise_dim), generator=generator, device=x.device,
-                            dtype=next(self.parameters()).dtype)
+        noise = self.iw_noise(int(self.options.iw_k), x.shape[0], generator, x.device)
         log_px_z, ratio_bottom, ratio_top, q1, p1 = self._weighted_samples(x, noise)
         bound = log_mean_exp(log_px_z + weight * (ratio_bottom + ratio_top)).mean()
         kl1 = q1.kl_per_dim(p1).mean((0, 1))
