@@ -89,16 +89,9 @@ def _status_mib(key: str) -> float | None:
 def machine() -> dict:
     """The machine a benchmark ran on. ``cpu_bf16``: whether the CPU has bfloat16 dot products
     (AVX512-BF16 or AMX), which decides whether ``--precision bf16`` pays on it; None without /proc/cpuinfo."""
-    cpu = platform.processor() or "unknown"
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        info = ""
-    for line in info.splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    bf16 = ("avx512_bf16" in info or "amx_bf16" in info) if info else None
+    from vaekit.training.acceleration import bf16_dot_products, cpu_name
+
+    cpu, bf16 = cpu_name(), bf16_dot_products(torch.device("cpu"))
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     from vaekit import __version__
 

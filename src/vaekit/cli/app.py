@@ -65,7 +65,8 @@ TRAIN_OPTIONS = [
     ("--missing", str, "tables: error | drop (rows with a missing value; default error)"),
     ("--standardize", str, "real-valued data: auto | on | off (default auto: tables, and arrays with values outside [0, 1], "
                            "are standardised on the training split and reported in their original units)"),
-    ("--precision", str, "fp32 | bf16 (bfloat16 autocast of the training forward pass; default fp32)"),
+    ("--precision", str, "fp32 | bf16 | auto (bfloat16 autocast of the training forward pass; auto: bf16 where the "
+                         "device has bfloat16 dot products, else fp32; default fp32)"),
     ("--compile", str, "off | default | reduce-overhead (torch.compile the networks; CUDA graphs on a GPU; default off)"),
     ("--log", str, "record the run in tensorboard and/or mlflow, comma-separated (default none; RUN/tensorboard, "
                    "RUN/mlruns; needs pip install 'vaekit[tracking]')"),
@@ -244,6 +245,7 @@ def _train(args) -> int:
     if launched.is_main:
         render.dataset_warnings(dataset)
         render.budget_warnings(config, dataset)
+        render.precision_hint(args.config, config)
         print(render.train_header(config, dataset, out))
         if launched.distributed:
             print(render.launch_line(config, launched.world_size))

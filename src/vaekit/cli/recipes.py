@@ -27,6 +27,10 @@ def register(commands) -> None:
     quick.add_argument("--dataset", metavar="NAME|PATH", help="train and evaluate on this data instead")
     quick.add_argument("--val-size", type=int, metavar="N", help="validation samples (with a smaller --dataset)")
     quick.add_argument("--device", help="auto | cpu | cuda | mps (default: the recipe's, auto)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="a recipe that trains in bf16: auto (default) trains its [recipe.without-bf16] settings "
+                        "(fp32, the epochs that fit the same hour) where the device has no bfloat16 dot products, "
+                        "where bf16 is several times slower; fp32 trains them anywhere; bf16 keeps the file's")
     p.set_defaults(handler=_reproduce)
 
 
@@ -49,6 +53,11 @@ def _recipes(args) -> int:
         print("changes from the protocol:")
         for change in recipe.changes:
             print(f"  - {change}")
+        if recipe.without_bf16 is not None:
+            from vaekit.evaluation.reproduce import fallback_settings
+
+            print(f"without bf16: {fallback_settings(recipe)}  (where the device has no bfloat16 dot products; "
+                  "`vaekit reproduce` takes them by itself there)")
         print(f"file:      {recipe.path}")
         return 0
     recipes = list_recipes()
@@ -72,7 +81,7 @@ def _published(recipe) -> str:
 
 def _reproduce(args) -> int:
     from vaekit.cli import render
-    from vaekit.evaluation.reproduce import reproduce
+    from vaekit.evaluation.reproduce import fallback_settings, reproduce, training_plan
     from vaekit.training.recipes import load_recipe
 
     recipe = load_recipe(args.name)          # an unknown name fails here, before anything is loaded
@@ -81,10 +90,15 @@ def _reproduce(args) -> int:
     print(f"reproducing {recipe.name}: {recipe.title}\npaper: {recipe.paper}, {published}")
     overrides = {"epochs": args.epochs, "dataset": args.dataset, "val_size": args.val_size,
                  "device": args.device}
+    _, fallback = training_plan(recipe, overrides, args.precision)
+    if fallback:
+        why = ("asked for with --precision fp32" if args.precision == "fp32" else
+               "this device has no bfloat16 dot products, where bf16 is several times slower than fp32")
+        print(f"training the recipe's settings without bf16 ({fallback_settings(recipe)}): {why}")
     with render.TrainBar() as bar, render.CountBar("evaluating", unit="img") as evaluating:
         result = reproduce(args.name, args.out, iw_samples=args.iw_samples,
                            disentanglement_points=args.disentanglement_points, overrides=overrides,
-                           overwrite=args.overwrite, callbacks=[bar], progress=evaluating,
+                           precision=args.precision, overwrite=args.overwrite, callbacks=[bar], progress=evaluating,
                            load_progress=render.DownloadBar())
     print(render.reproduction(result))
     return 0

@@ -192,6 +192,26 @@ def budget_warnings(config, dataset) -> None:
         print(f"vaekit: warning: {warning}", file=sys.stderr)
 
 
+def precision_hint(config_file, config) -> None:
+    """Where a recipe file that trains in bf16 is trained on hardware without bfloat16 dot products
+    (the trainer warns that bf16 is slow there), the options of the recipe's settings for it."""
+    if config_file is None or config.precision != "bf16":
+        return
+    from vaekit.errors import ConfigError
+    from vaekit.evaluation.reproduce import fallback_settings
+    from vaekit.training.device import resolve_device
+    from vaekit.training.recipes import read_recipe
+
+    try:
+        recipe = read_recipe(config_file)
+    except ConfigError:                     # a config file that is not a recipe
+        return
+    if recipe.without_bf16 is not None and recipe.needs_fallback(resolve_device(config.device)):
+        print(f"vaekit: hint: this device has no bfloat16 dot products, where the bf16 of {recipe.name} is several "
+              f"times slower; its settings for such hardware: add {fallback_settings(recipe)} "
+              f"(`vaekit reproduce {recipe.name}` takes them by itself)", file=sys.stderr)
+
+
 SHORT_TRAINING_STEPS = 1000
 
 
@@ -257,6 +277,8 @@ def reproduction(result) -> str:
     lines = [f"{'':<10}{score.heading:>{width}}", published, ours,
              f"time: training {_duration(result.train_seconds)}, evaluation {_duration(result.eval_seconds)}",
              f"run saved to {result.run}"]
+    if result.without_bf16:
+        lines.insert(-1, "trained the recipe's settings without bf16 ([recipe.without-bf16] in its file)")
     if not result.faithful:
         changed = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in result.overrides.items())
         if budget != recipe_budget:

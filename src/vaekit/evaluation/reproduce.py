@@ -7,6 +7,10 @@ The training and evaluation are the same calls as ``vaekit train --config RECIPE
   --iw-samples 1 --no-regularity``, with the recipe's N. The NLL is then not the point, so it costs a
   single sample per image; eval.json holds all five disentanglement scores, the MIG is the recipe's.
 
+A recipe that trains in bf16 trains its ``[recipe.without-bf16]`` settings instead where the device is
+not known to have bfloat16 dot products (``precision="auto"``, the default): there bf16 would take
+several times as long as the fp32 settings the recipe gives for the same hour.
+
 Each part is timed with a wall clock.
 """
 from __future__ import annotations
@@ -17,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.errors import ConfigError
+from vaekit.training.config import TrainConfig
 from vaekit.training.recipes import Recipe, load_recipe
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Reproduction:
     train_seconds: float
     eval_seconds: float
     overrides: dict[str, Any]       # what was changed from the recipe (empty for a faithful reproduction)
+    without_bf16: bool = False      # whether it trained the recipe's [recipe.without-bf16] settings
 
     @property
     def gap(self) -> float | None:
@@ -56,14 +64,47 @@ class Reproduction:
                 and self.disentanglement_points == self.recipe.disentanglement_points)
 
 
+def training_plan(recipe: Recipe, overrides: dict[str, Any] | None = None,
+                  precision: str = "auto") -> tuple[TrainConfig, bool]:
+    """The config a reproduction trains, and whether it is the recipe's ``[recipe.without-bf16]`` settings.
+
+    ``precision``: ``auto`` takes those settings for a bf16 recipe where the device is not known to
+    have bfloat16 dot products; ``fp32`` takes them for a bf16 recipe anywhere; ``bf16`` keeps the
+    file's settings (and trains an fp32 recipe in bf16, a change from the recipe). ``overrides``
+    (None values: not given) go on top."""
+    from vaekit.training.device import resolve_device
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown --precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if precision == "bf16" and recipe.precision != "bf16":
+        given["precision"] = "bf16"
+    if precision == "fp32":
+        fallback = recipe.precision == "bf16"
+    elif precision == "auto":
+        fallback = recipe.needs_fallback(resolve_device(recipe.config(given).device))
+    else:
+        fallback = False
+    return recipe.config(given, without_bf16=fallback), fallback
+
+
+def fallback_settings(recipe: Recipe) -> str:
+    """The ``[recipe.without-bf16]`` settings as options: ``--precision fp32 --epochs 180 --kl-warmup 60``."""
+    keys = recipe.without_bf16 or {"precision": "fp32"}
+    return " ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+                    for k, v in keys.items())
+
+
 def reproduce(name: str, out: str | Path | None = None, *, iw_samples: int | None = None,
               disentanglement_points: int | None = None, overrides: dict[str, Any] | None = None,
-              overwrite: bool = False, callbacks=(), progress=None, load_progress=None) -> Reproduction:
+              precision: str = "auto", overwrite: bool = False, callbacks=(), progress=None,
+              load_progress=None) -> Reproduction:
     """Train recipe ``name`` into ``out`` (default ``runs/NAME``), then evaluate it by the recipe's score:
     its test NLL with ``iw_samples`` importance samples, or its MIG with ``disentanglement_points``
     points (each by default the recipe's; the one that does not apply to the recipe's score is refused).
-    ``overrides`` change config keys (for a quick check: ``{"epochs": 1}``); ``callbacks`` go to the
-    trainer, ``progress`` to the evaluation."""
+    ``overrides`` change config keys (for a quick check: ``{"epochs": 1}``); ``precision`` picks the
+    recipe's settings for the hardware (:func:`training_plan`); ``callbacks`` go to the trainer,
+    ``progress`` to the evaluation."""
     from vaekit.evaluation.evaluate import evaluate
     from vaekit.training.run import check_run_dir, config_dataset
     from vaekit.training.trainer import train
@@ -76,7 +117,9 @@ def reproduce(name: str, out: str | Path | None = None, *, iw_samples: int | Non
         raise ConfigError(f"--disentanglement-points applies to recipes scored by MIG; {recipe.name} is scored "
                           f"by {recipe.scoring.name}: use --iw-samples")
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    config = recipe.config(given)
+    config, fallback = training_plan(recipe, given, precision)
+    if precision == "bf16" and recipe.precision != "bf16":
+        given["precision"] = "bf16"                  # a change from the recipe: the run does not compare
     out = Path(out) if out is not None else Path("runs") / recipe.name
     check_run_dir(out, overwrite=overwrite)          # before loading data: fail fast, touch nothing
     k = recipe.iw_samples if iw_samples is None else iw_samples
@@ -94,4 +137,5 @@ def reproduce(name: str, out: str | Path | None = None, *, iw_samples: int | Non
         value = float(result["disentanglement"]["mig"])
     return Reproduction(recipe=recipe, run=str(out), score=recipe.score, value=value, published=recipe.published,
                         lower_is_better=recipe.scoring.lower_is_better, iw_samples=k, disentanglement_points=points,
-                        train_seconds=trained - start, eval_seconds=time.perf_counter() - trained, overrides=given)
+                        train_seconds=trained - start, eval_seconds=time.perf_counter() - trained, overrides=given,
+                        without_bf16=fallback)

@@ -28,7 +28,7 @@ PRIORS = ("standard", "vamp", "markov-codes")   # vaekit.nn.priors; which model 
 DEFAULT_VAL_FRACTION = 0.1
 VALIDATION_KEYS = {"val_fraction", "val_size"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
 SIGMA_CHOICES = ("learned", "learned-per-feature")
 DEFAULT_BATCH_SIZE = 128
@@ -63,7 +63,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     # Speed settings for accelerators (vaekit.training.acceleration); off by default, see BENCHMARKS.md "Speed".
-    precision: str = "fp32"             # fp32 | bf16: bfloat16 autocast of the training forward pass
+    precision: str = "fp32"             # fp32 | bf16 | auto: bfloat16 autocast of the training forward pass (auto: where it pays)
     compile: str = "off"                # off | default | reduce-overhead (torch.compile; CUDA graphs on a GPU)
     # Experiment tracking (vaekit.training.tracking): "none", or tensorboard and/or mlflow, comma-separated.
     log: str = "none"

@@ -14,6 +14,16 @@ which training ignores (:func:`vaekit.training.config.training_keys`), says what
     iw-samples = 5000                                     # score nll: importance samples S of the evaluation
     changes = ["epochs: ...", ...]                        # what the recipe changes from the protocol
 
+    [recipe.without-bf16]                                 # only for a recipe that trains in bf16
+    precision = "fp32"
+    epochs = 180                                          # what fits the same hour in fp32
+
+A recipe that trains in bf16 (``precision = "bf16"``) pays only on hardware with bfloat16 dot
+products; elsewhere bf16 is several times slower than fp32. Its ``[recipe.without-bf16]`` table gives
+the training keys that replace the file's there (precision fp32, and the epochs that fit the same
+time): :meth:`Recipe.config` takes them with ``without_bf16=True``, and ``vaekit reproduce`` does so by
+itself on such hardware (:meth:`Recipe.needs_fallback`).
+
 A recipe scored by ``mig`` (the mutual information gap, on data with known factors such as dsprites)
 gives ``disentanglement-points`` (the points of ``vaekit evaluate --disentanglement``) instead of
 ``iw-samples``. ``published`` may be left out: a baseline trained only to compare with the other
@@ -29,9 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.errors import ConfigError
-from vaekit.training.config import DESCRIPTION_TABLE, TrainConfig, build_config, read_config_file, training_keys
+from vaekit.training.config import (DESCRIPTION_TABLE, TrainConfig, build_config, normalise_keys, read_config_file,
+                                    training_keys)
 
 REQUIRED = ("title", "paper", "protocol", "metric", "changes")
+FALLBACK_TABLE = "without-bf16"      # [recipe.without-bf16]: the keys for hardware without bfloat16 dot products
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class Recipe:
     disentanglement_points: int | None  # score mig: training points of each disentanglement score
     changes: tuple[str, ...]
     values: dict[str, Any]          # the training keys, as written in the file
+    without_bf16: dict[str, Any] | None = None  # [recipe.without-bf16], normalised: the keys that replace them
+                                                # on hardware without bfloat16 dot products (None: no such table)
 
     @property
     def scoring(self) -> Score:
@@ -90,9 +104,27 @@ class Recipe:
     def dataset(self) -> str:
         return str(self.values.get("dataset", TrainConfig.dataset))
 
-    def config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
-        """The resolved training config, with ``overrides`` (None values: not given) on top."""
-        return build_config(self.path, overrides)
+    @property
+    def precision(self) -> str:
+        return str(self.values.get("precision", TrainConfig.precision))
+
+    def config(self, overrides: dict[str, Any] | None = None, *, without_bf16: bool = False) -> TrainConfig:
+        """The resolved training config, with ``overrides`` (None values: not given) on top; with
+        ``without_bf16``, the ``[recipe.without-bf16]`` keys come between the file and the overrides
+        (a recipe without that table then trains the file's settings in fp32)."""
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if without_bf16:
+            given = {**(self.without_bf16 or {"precision": "fp32"}),
+                     **normalise_keys(given, source="the command line")}
+        return build_config(self.path, given)
+
+    def needs_fallback(self, device) -> bool:
+        """Whether the recipe trains in bf16 and ``device`` (a torch device) is not known to have
+        bfloat16 dot products, where bf16 would be several times slower than fp32: training should
+        then take its ``[recipe.without-bf16]`` keys (:meth:`config` with ``without_bf16=True``)."""
+        from vaekit.training.acceleration import bf16_dot_products
+
+        return self.precision == "bf16" and not bf16_dot_products(device)
 
 
 def read_recipe(path: str | Path) -> Recipe:
@@ -122,12 +154,29 @@ def read_recipe(path: str | Path) -> Recipe:
     changes = about["changes"]
     if not isinstance(changes, list):
         raise ConfigError(f"{path}: changes must be a list of strings, not {changes!r}")
+    fallback = _fallback(path, about.get(FALLBACK_TABLE), training_keys(raw))
     return Recipe(name=path.stem, path=path, title=str(about["title"]), paper=str(about["paper"]),
                   protocol=str(about["protocol"]), metric=str(about["metric"]), score=score,
                   published=None if published is None else float(published),
                   iw_samples=budget if score == "nll" else None,
                   disentanglement_points=budget if score == "mig" else None,
-                  changes=tuple(str(c) for c in changes), values=training_keys(raw))
+                  changes=tuple(str(c) for c in changes), values=training_keys(raw), without_bf16=fallback)
+
+
+def _fallback(path: Path, table: Any, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``[recipe.without-bf16]`` keys, normalised, with precision fp32 unless they say otherwise;
+    a table that is not one, or in a recipe that does not train in bf16, or that keeps bf16, is refused."""
+    if table is None:
+        return None
+    where = f"{path} [{DESCRIPTION_TABLE}.{FALLBACK_TABLE}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of training keys, not {table!r}")
+    if values.get("precision") != "bf16":
+        raise ConfigError(f"{where} applies only to a recipe that trains in bf16 (precision = \"bf16\")")
+    keys = {"precision": "fp32", **normalise_keys(table, source=where)}
+    if keys["precision"] == "bf16":
+        raise ConfigError(f"{where} must not train in bf16: it is the recipe for hardware without it")
+    return keys
 
 
 def list_recipes() -> list[Recipe]:

@@ -79,11 +79,12 @@ def figure_path(run: str | Path, name: str) -> Path:
 
 
 def write_run_info(path: Path, config: TrainConfig, data: dict[str, Any], model, launch: dict[str, Any] | None,
-                   *, created: str | None = None) -> None:
+                   *, created: str | None = None, hardware: dict[str, Any] | None = None) -> None:
     """Write run.json and config.json (atomically): the only place either is written.
 
     ``data`` is :func:`describe_data` of the dataset, ``launch`` what a torchrun launch records (None
-    for one process); ``created`` keeps the time a resumed run was first created."""
+    for one process); ``created`` keeps the time a resumed run was first created; ``hardware`` is
+    where it trained (the trainer's :meth:`~vaekit.training.trainer.Trainer.hardware`)."""
     info: dict[str, Any] = {
         "format": RUN_FORMAT,
         "config": config.to_dict(),
@@ -92,6 +93,8 @@ def write_run_info(path: Path, config: TrainConfig, data: dict[str, Any], model,
         "versions": versions(),
         "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if hardware is not None:
+        info["hardware"] = hardware
     if launch is not None:
         info["distributed"] = launch
     atomic_write_text(path / "run.json", json.dumps(info, indent=2) + "\n")

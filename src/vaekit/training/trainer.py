@@ -146,6 +146,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.group = distributed.join(resolve_device(config.device))  # a group of one unless under torchrun
         self.device = self.group.device
+        self.precision = acceleration.resolve_precision(config.precision, self.device)  # auto: bf16 where it pays
         torch.manual_seed(config.seed)
         self.model = build_model(config, dataset.sample_shape, class_names=dataset.class_names).to(self.device)
         _fit_model_to_data(self.model, dataset)
@@ -178,6 +179,11 @@ class Trainer:
         self.callbacks += tracking.trackers(self)  # --log: TensorBoard, MLflow (rank 0 only)
 
     # -- checkpoints -----------------------------------------------------------------------------
+    def hardware(self) -> dict[str, Any]:
+        """Where this run trains, for run.json: the device, its name, whether it has bfloat16 dot
+        products, and the precision it trains in (``--precision auto`` resolved)."""
+        return acceleration.describe_hardware(self.device, self.precision)
+
     def _state(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "step": self.step, "best_val_loss": self.best_val_loss,
                 "best_epoch": self.best_epoch, "epochs_since_best": self.epochs_since_best}
@@ -308,7 +314,7 @@ class Trainer:
         the check that the loss is finite (before the update, so a NaN never reaches the weights), the
         update, then the step of a model's auxiliary network. Returns the model's output."""
         cfg, model = self.config, self.model
-        with acceleration.autocast(cfg.precision, self.device):  # bf16 only when asked for
+        with acceleration.autocast(self.precision, self.device):  # bf16 only when asked for
             out = self.train_model(x, beta=beta, generator=generator, step=self.step,  # the model, or its DDP wrapper
                                    **_model_inputs(self.train_y, part.index))
         self.optimizer.zero_grad(set_to_none=True)
@@ -321,7 +327,7 @@ class Trainer:
         self.optimizer.step()
         if self.aux_optimizer is not None:
             self.aux_optimizer.zero_grad(set_to_none=True)
-            with acceleration.autocast(cfg.precision, self.device):  # its inputs come from the forward pass above
+            with acceleration.autocast(self.precision, self.device):  # its inputs come from the forward pass above
                 auxiliary_loss = model.auxiliary_loss(out.auxiliary, generator=generator)
             auxiliary_loss.backward()
             self.aux_optimizer.step()
@@ -435,7 +441,8 @@ def train(config: TrainConfig, dataset, out: str | Path | None, *, overwrite: bo
                 config.dataset = location["path"]  # found again from any working directory
             if config.data_dir is not None:
                 config.data_dir = str(Path(config.data_dir).expanduser().resolve())
-            write_run_info(run_dir, config, describe_data(dataset, location), trainer.model, _launch(trainer.group, config))
+            write_run_info(run_dir, config, describe_data(dataset, location), trainer.model, _launch(trainer.group, config),
+                           hardware=trainer.hardware())
         return _finish(trainer)
     finally:
         if lock is not None:
@@ -488,7 +495,8 @@ def _resume(run_dir: str | Path, dataset_loader, *, epochs: int | None, callback
             data["path"] = config.dataset
         if checkpoint is None:
             _start_again(run.path)
-        write_run_info(run.path, config, data, trainer.model, _launch(group, config), created=run.info.get("created"))
+        write_run_info(run.path, config, data, trainer.model, _launch(group, config), created=run.info.get("created"),
+                       hardware=trainer.hardware())
     return _finish(trainer)
 
 
