@@ -10,7 +10,7 @@ what has been measured and where.
 bf16 pays only where the hardware multiplies bfloat16 matrices: a CUDA GPU of compute capability
 8.0 or newer, or a CPU with AVX512-BF16 or AMX (x86) or BF16 (Arm). Elsewhere torch emulates the
 products and they are slower than float32: on a 2-core AMD EPYC with AVX2 only, a training step of
-the recipes' models took 8 to 14 times as long in bf16. :func:`bf16_dot_products` tells the two
+the recipes' models took 9 to 14 times as long in bf16. :func:`bf16_dot_products` tells the two
 apart, ``--precision auto`` picks bf16 only where it pays, and a run asked for bf16 where it does not
 is warned.
 """
@@ -86,7 +86,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return chosen
     if precision == "bf16" and has_bf16 is False:
         log.warning("--precision bf16 on %s, which has no bfloat16 dot products: torch emulates them, and a training "
-                    "step is several times slower than in fp32 (8 to 14 times for the recipes' models on a 2-core "
+                    "step is several times slower than in fp32 (9 to 14 times for the recipes' models on a 2-core "
                     "AMD EPYC); use --precision fp32 or auto", _device_name(device))
     return precision
 
