@@ -46,6 +46,10 @@ def test_card_is_written_with_the_run(vae_run):
     assert "2 of 2 trained" in body                             # written again when training ended
     assert f"{info['model']['parameters']:,}" in body
     assert f"| torch | {info['versions']['torch']} |" in body
+    hardware = info["hardware"]                                 # where the training time was measured
+    assert hardware["device"] == "cpu" and hardware["precision"] == "fp32" and hardware["threads"] >= 1
+    row = next(line for line in body.splitlines() if line.startswith("| hardware |"))
+    assert hardware["name"] in row and row.rstrip(" |").endswith("trained in fp32")
     assert "Not evaluated yet" in body
     for heading in ("## Model", "## Data", "## Training", "## Evaluation", "## Intended use and limitations",
                     "## How to load", "## Versions"):

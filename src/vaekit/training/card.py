@@ -215,6 +215,13 @@ def _training(config: dict[str, Any], history: list[dict[str, Any]], info: dict[
         if speeds:
             rows.append(("throughput", f"{sum(speeds) / len(speeds):,.0f} images/s (mean over epochs)"))
         rows.append(("steps", _number(history[-1].get("step"))))
+    hardware = info.get("hardware")          # runs trained before vaekit recorded it have none
+    if hardware:
+        bf16 = {True: "with", False: "without"}.get(hardware.get("bf16_dot_products"))
+        rows.append(("hardware", f"{hardware.get('name', '?')} ({hardware.get('device', '?')}, "
+                                 f"{hardware.get('threads', '?')} threads"
+                                 + (f", {bf16} bfloat16 dot products" if bf16 else "")
+                                 + f"), trained in {hardware.get('precision', '?')}"))
     launch = info.get("distributed")
     if launch:
         rows.append(("distributed", f"{launch.get('world_size', '?')} processes (torchrun)"))
