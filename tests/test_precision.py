@@ -18,6 +18,7 @@ import torch
 from conftest import quick_config
 from vaekit.cli import render
 from vaekit.cli.app import main
+from vaekit.cpuinfo import cpu_flags
 from vaekit.errors import ConfigError
 from vaekit.evaluation.reproduce import fallback_settings, training_plan
 from vaekit.training import acceleration
@@ -47,10 +48,10 @@ def test_bf16_dot_products_are_read_from_the_cpus_flags(cpuinfo, expected):
 
 
 def test_the_flags_are_the_first_cpus_as_a_set():
-    assert acceleration.cpu_flags(EPYC_AVX2) == {"fpu", "vme", "de", "pse", "tsc", "msr", "sse", "sse2", "ssse3", "fma",
+    assert cpu_flags(EPYC_AVX2) == {"fpu", "vme", "de", "pse", "tsc", "msr", "sse", "sse2", "ssse3", "fma",
                                                  "sse4_1", "sse4_2", "avx", "f16c", "avx2", "bmi2", "sha_ni"}
-    assert "bf16" in acceleration.cpu_flags(GRAVITON3)
-    assert acceleration.cpu_flags("") is None
+    assert "bf16" in cpu_flags(GRAVITON3)
+    assert cpu_flags("") is None
 
 
 def test_a_device_it_cannot_inspect_is_unknown():

@@ -89,7 +89,8 @@ def _status_mib(key: str) -> float | None:
 def machine() -> dict:
     """The machine a benchmark ran on. ``cpu_bf16``: whether the CPU has bfloat16 dot products
     (AVX512-BF16 or AMX), which decides whether ``--precision bf16`` pays on it; None without /proc/cpuinfo."""
-    from vaekit.training.acceleration import bf16_dot_products, cpu_name
+    from vaekit.cpuinfo import cpu_name
+    from vaekit.training.acceleration import bf16_dot_products
 
     cpu, bf16 = cpu_name(), bf16_dot_products(torch.device("cpu"))
     load = os.getloadavg() if hasattr(os, "getloadavg") else None

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vaekit.bench.results import RESULTS
+from vaekit.cpuinfo import cpu_name
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def main() -> int:
     record = {
         "command": " ".join(["python", "-m", "vaekit.bench.serve_load", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
         "run": {"path": args.run, "model": info["model"], "arch": info["arch"], "latent_dim": dim,
                 "parameters": info["parameters"]},
         "model_alone": alone, "single_client": {**single_stats, "requests": len(single), "errors": len(single_errors)},
@@ -152,16 +153,6 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     print(f"written to {args.out}")
     return 1 if errors else 0
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

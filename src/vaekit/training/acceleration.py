@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import platform
-from pathlib import Path
 
 import torch
 
+from vaekit.cpuinfo import cpu_flags, cpu_name
 from vaekit.training.config import COMPILE_MODES, PRECISIONS
 from vaekit.errors import ConfigError
 
@@ -30,21 +29,6 @@ log = logging.getLogger(__name__)
 
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")   # x86's two, and Arm's (its "Features" line)
-
-
-def cpu_flags(cpuinfo: str | None = None) -> set[str] | None:
-    """The CPU's feature flags, from the first "flags" (x86) or "Features" (Arm) line of ``cpuinfo``
-    (default: /proc/cpuinfo); None where there is no such file or line (macOS, Windows)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return None
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return None
 
 
 def bf16_dot_products(device: torch.device, cpuinfo: str | None = None) -> bool | None:
@@ -60,17 +44,6 @@ def bf16_dot_products(device: torch.device, cpuinfo: str | None = None) -> bool 
     if flags is None:
         return None
     return any(flag in flags for flag in CPU_BF16_FLAGS)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one), else what ``platform`` says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
