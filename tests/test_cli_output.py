@@ -54,6 +54,29 @@ def test_an_epoch_line_names_the_importance_weighted_bound_and_gives_the_elbo_be
     assert elbo == "epoch   2/250  loss 224.50  val 225.98  (recon 209.83 + kl 17.46)  2,613 img/s *"
 
 
+def test_an_epoch_line_gives_the_training_time_and_what_is_left(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(render.time, "monotonic", lambda: clock[0])
+    stream = Piped()
+    bar = render.TrainBar(stream=stream, every=60)
+    bar.on_train_start(start_epoch=40, epochs=250, steps_per_epoch=500)   # resumed after epoch 40
+    record = {"train_loss": 224.5, "val_loss": 225.98, "images_per_s": 2613.0}
+    for epoch, seconds in ((41, 20.0), (42, 24.0)):
+        clock[0] += seconds
+        bar.on_epoch_end({**record, "epoch": epoch, "elapsed_s": 800.0 + clock[0] - 1000.0})
+    clock[0] += 30.0
+    bar.on_epoch_end({**record, "epoch": 250, "elapsed_s": 874.0})
+    resumed, first, second, last = stream.getvalue().splitlines()
+    assert resumed == "resuming after epoch 40 of 250"
+    assert first.endswith("2,613 img/s  [13 min 40 s; about 1 h 10 min left]")   # 209 epochs of 20 s: 69.7 min
+    assert second.endswith("  [14 min 04 s; about 1 h 16 min left]")             # 208 of 22 s: 76.3 min
+    assert last.endswith("  [14 min 34 s]")                                      # nothing left
+
+
+def test_rough_times_round_to_the_minute():
+    assert [render._rough(s) for s in (29, 31, 2832, 7500)] == ["under a minute", "1 min", "47 min", "2 h 05 min"]
+
+
 def test_counted_work_without_a_terminal_prints_progress_and_a_terminal_gets_only_the_bar():
     stream = Piped()
     with render.CountBar("evaluating", unit="img", stream=stream, every=0.05) as progress:

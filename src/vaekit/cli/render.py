@@ -121,11 +121,13 @@ class TrainBar:
         self.stream = stream or sys.stderr
         self.position: tuple[int, int, int, dict[str, float]] | None = None   # epoch, batch, steps, values
         self.epoch_started = time.monotonic()
+        self.started: tuple[float, int] | None = None   # when and after which epoch this process began training
         self.ticker = Ticker(self.describe, every=every, stream=self.stream) if Ticker.wanted(self.stream) else None
 
     def on_train_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = epochs
         self.epoch_started = time.monotonic()
+        self.started = (self.epoch_started, start_epoch)
         self.position = (start_epoch, 0, steps_per_epoch, {})
         if start_epoch:
             print(f"resuming after epoch {start_epoch} of {epochs}", file=self.stream)
@@ -165,7 +167,20 @@ class TrainBar:
             terms.append(f"(recon {record['val_recon']:.2f} + kl {record['val_kl']:.2f})")
         mark = " *" if record.get("best") else ""
         print(f"epoch {record['epoch']:>3}/{self.epochs}  " + "  ".join(terms)
-              + f"  {record['images_per_s']:,.0f} img/s{mark}", file=self.stream)
+              + f"  {record['images_per_s']:,.0f} img/s{self._time(record)}{mark}", file=self.stream)
+
+    def _time(self, record: dict[str, Any]) -> str:
+        """``  [12 min 04 s; about 47 min left]``: the training time so far, and the epochs still to
+        train at this process's mean epoch so far (early stopping may end sooner)."""
+        if self.started is None:
+            return ""
+        started, start_epoch = self.started
+        now = time.monotonic()
+        elapsed = record.get("elapsed_s", now - started)      # elapsed_s counts a resumed run's earlier epochs too
+        done, left = record["epoch"] - start_epoch, self.epochs - record["epoch"]
+        if done <= 0 or left <= 0:
+            return f"  [{_duration(elapsed)}]"
+        return f"  [{_duration(elapsed)}; about {_rough(left * (now - started) / done)} left]"
 
     def __enter__(self):
         if self.ticker is not None:
@@ -256,6 +271,15 @@ def train_summary(result) -> str:
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s" if minutes else f"{seconds:.1f} s"
+
+
+def _rough(seconds: float) -> str:
+    """A time still to come, to the minute: ``under a minute``, ``47 min``, ``2 h 05 min``."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def reproduction(result) -> str:
