@@ -252,6 +252,9 @@ def test_reproduce_end_to_end_prints_both_numbers_and_the_time(tmp_path, capsys)
     assert "228.70" in published
     assert f"{evaluation['nll']:.2f}" in ours
     assert "time: training" in printed and "evaluation" in printed
+    hardware = json.loads((out / "run.json").read_text())["hardware"]       # where the times were measured
+    timed = next(line for line in printed.splitlines() if line.startswith("time: training"))
+    assert timed.endswith(f" on {hardware['name']} (cpu, {hardware['threads']} threads, fp32)")
     assert "not comparable with the paper" in printed                 # the quick check changed the recipe
 
 

@@ -299,7 +299,8 @@ def reproduction(result) -> str:
         ours = (f"{'vaekit':<10}{result.value:>{width}.2f}   {budget}, {result.gap:+.2f}{unit}"
                 + (" (worse)" if result.worse else ""))
     lines = [f"{'':<10}{score.heading:>{width}}", published, ours,
-             f"time: training {_duration(result.train_seconds)}, evaluation {_duration(result.eval_seconds)}",
+             f"time: training {_duration(result.train_seconds)}, evaluation {_duration(result.eval_seconds)}"
+             + _hardware(result.hardware),
              f"run saved to {result.run}"]
     if result.without_bf16:
         lines.insert(-1, "trained the recipe's settings without bf16 ([recipe.without-bf16] in its file)")
@@ -310,6 +311,13 @@ def reproduction(result) -> str:
         against = "the paper" if result.published is not None else "a run of the recipe as written"
         lines.append(f"not comparable with {against}: the recipe was changed ({changed})")
     return "\n".join(lines)
+
+
+def _hardware(hardware: dict[str, Any] | None) -> str:
+    """`` on AMD EPYC (cpu, 2 threads, fp32)``: where a time was measured, or nothing if unknown."""
+    if not hardware:
+        return ""
+    return f" on {hardware['name']} ({hardware['device']}, {hardware['threads']} threads, {hardware['precision']})"
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -15,6 +15,7 @@ Each part is timed with a wall clock.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ class Reproduction:
     eval_seconds: float
     overrides: dict[str, Any]       # what was changed from the recipe (empty for a faithful reproduction)
     without_bf16: bool = False      # whether it trained the recipe's [recipe.without-bf16] settings
+    hardware: dict[str, Any] | None = None   # where it trained (run.json's "hardware"): the times depend on it
 
     @property
     def gap(self) -> float | None:
@@ -128,6 +130,7 @@ def reproduce(name: str, out: str | Path | None = None, *, iw_samples: int | Non
     start = time.perf_counter()
     train(config, dataset, out, overwrite=overwrite, callbacks=callbacks)
     trained = time.perf_counter()
+    hardware = json.loads((out / "run.json").read_text(encoding="utf-8")).get("hardware")
     if recipe.score == "nll":
         result = evaluate(out, split="test", iw_samples=k, device=config.device, progress=progress, regularity=False)
         value = float(result["nll"])
@@ -138,4 +141,4 @@ def reproduce(name: str, out: str | Path | None = None, *, iw_samples: int | Non
     return Reproduction(recipe=recipe, run=str(out), score=recipe.score, value=value, published=recipe.published,
                         lower_is_better=recipe.scoring.lower_is_better, iw_samples=k, disentanglement_points=points,
                         train_seconds=trained - start, eval_seconds=time.perf_counter() - trained, overrides=given,
-                        without_bf16=fallback)
+                        without_bf16=fallback, hardware=hardware)
