@@ -78,9 +78,7 @@ def training_plan(recipe: Recipe, overrides: dict[str, Any] | None = None,
 
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown --precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if precision == "bf16" and recipe.precision != "bf16":
-        given["precision"] = "bf16"
+    given = _changes(recipe, overrides, precision)
     if precision == "fp32":
         fallback = recipe.precision == "bf16"
     elif precision == "auto":
@@ -88,6 +86,15 @@ def training_plan(recipe: Recipe, overrides: dict[str, Any] | None = None,
     else:
         fallback = False
     return recipe.config(given, without_bf16=fallback), fallback
+
+
+def _changes(recipe: Recipe, overrides: dict[str, Any] | None, precision: str) -> dict[str, Any]:
+    """What a reproduction changes from the recipe: the given ``overrides``, and bf16 asked of a recipe
+    that trains in fp32 (the run then does not compare with the published number as the recipe's would)."""
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if precision == "bf16" and recipe.precision != "bf16":
+        given["precision"] = "bf16"
+    return given
 
 
 def fallback_settings(recipe: Recipe) -> str:
@@ -118,10 +125,8 @@ def reproduce(name: str, out: str | Path | None = None, *, iw_samples: int | Non
     if recipe.score != "mig" and disentanglement_points is not None:
         raise ConfigError(f"--disentanglement-points applies to recipes scored by MIG; {recipe.name} is scored "
                           f"by {recipe.scoring.name}: use --iw-samples")
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    config, fallback = training_plan(recipe, given, precision)
-    if precision == "bf16" and recipe.precision != "bf16":
-        given["precision"] = "bf16"                  # a change from the recipe: the run does not compare
+    config, fallback = training_plan(recipe, overrides, precision)
+    given = _changes(recipe, overrides, precision)
     out = Path(out) if out is not None else Path("runs") / recipe.name
     check_run_dir(out, overwrite=overwrite)          # before loading data: fail fast, touch nothing
     k = recipe.iw_samples if iw_samples is None else iw_samples
