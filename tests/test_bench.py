@@ -181,3 +181,16 @@ def test_recipe_curves_show_the_elbo_also_for_a_run_trained_on_the_iw_bound(tmp_
                                                         "val_kl": 19.0}) + "\n")
     (elbo_run / "eval.json").write_text(json.dumps({"nll": 227.0, "iw_samples": 5000}))
     assert [p["val_loss"] for p in reference_curve("elbo", elbo_run)["curve"]] == [231.0]
+
+
+def test_a_rerun_recipe_replaces_its_row_and_the_others_keep_theirs(tmp_path):
+    from vaekit.bench.recipe_results import merged
+
+    table = tmp_path / "recipes.json"
+    assert merged([{"recipe": "a", "vaekit": 1.0}], table) == [{"recipe": "a", "vaekit": 1.0}]   # no table yet
+    table.write_text(json.dumps([{"recipe": "a", "vaekit": 1.0, "machine": "old"},
+                                 {"recipe": "b", "vaekit": 2.0, "machine": "old"}]))
+    rows = merged([{"recipe": "c", "vaekit": 4.0, "machine": "new"}, {"recipe": "a", "vaekit": 3.0, "machine": "new"}],
+                  table)
+    assert [(r["recipe"], r["vaekit"], r["machine"]) for r in rows] == [("a", 3.0, "new"), ("b", 2.0, "old"),
+                                                                        ("c", 4.0, "new")]

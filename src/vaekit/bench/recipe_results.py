@@ -1,12 +1,13 @@
 """The recipes' results table and learning curves, from their trained and evaluated run folders.
 
-    python -m vaekit.bench.recipe_results RUN [RUN ...] [--json FILE] [--figure FILE] [--mig-figure FILE]
+    python -m vaekit.bench.recipe_results RUN [RUN ...] [--add] [--json FILE] [--figure FILE] [--mig-figure FILE]
 
 Each RUN is a folder trained by a recipe (``vaekit reproduce NAME --out RUN``, or ``vaekit train
 --config recipes/NAME.toml`` then ``vaekit evaluate``); the recipe is the one whose name the folder
 carries. For each it reads run.json, metrics.jsonl and eval.json (nothing is recomputed) and writes
 one row: the paper and its number, vaekit's number, the training wall time (``elapsed_s`` of the
-last epoch: training and validation, not evaluation), the epochs, the machine and the commands. It
+last epoch: training and validation, not evaluation), the epochs, the machine (where the table was
+made, and the hardware the run trained on where its run.json records it) and the commands. It
 prints the rows as a Markdown table and draws the Fashion-MNIST runs' validation -ELBO against
 training time, with each run's test NLL and the published number beside it. ``--mig-figure`` draws
 the MIG curves that ``python -m vaekit.bench.disentanglement_curve`` wrote.
@@ -73,6 +74,7 @@ def row(run: Path, machine: dict) -> dict:
         evaluated = f"vaekit evaluate {run.name} --iw-samples {evaluation['iw_samples']}"
     best = min(records, key=lambda r: r["val_loss"])
     curve = _curve(records)
+    trained_on = json.loads((run / "run.json").read_text(encoding="utf-8")).get("hardware")
     return {
         "recipe": recipe.name, "title": recipe.title, "paper": recipe.paper, "protocol": recipe.protocol,
         "score": recipe.score, "published": recipe.published, "vaekit": value,
@@ -83,7 +85,7 @@ def row(run: Path, machine: dict) -> dict:
         "train_minutes": curve[-1]["minutes"], "epochs": records[-1]["epoch"],
         "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
         "eval_minutes": evaluation.get("seconds", float("nan")) / 60,
-        "machine": machine, "commands": [f"vaekit train --config recipes/{recipe.name}.toml --out {run.name}", evaluated],
+        "machine": machine, "hardware": trained_on, "commands": [f"vaekit train --config recipes/{recipe.name}.toml --out {run.name}", evaluated],
         "curve": curve,
     }
 
@@ -102,6 +104,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def merged(rows: list[dict], path: Path) -> list[dict]:
+    """The rows of the table in ``path`` with ``rows`` in place of those of the same recipes (new
+    recipes after them): one rerun recipe updates the table, and the other rows keep the machine and
+    the date they were measured on."""
+    if not path.is_file():
+        return rows
+    new = {r["recipe"]: r for r in rows}
+    kept = [new.pop(r["recipe"], r) for r in json.loads(path.read_text(encoding="utf-8"))]
+    return kept + list(new.values())
+
+
 def curves_figure(rows: list[dict], path: Path, references: list[dict] = ()) -> Path:
     """Validation -ELBO against training minutes for the NLL recipes (and dashed, grey ``references``);
     each run's test NLL as a dot where it ends; the published numbers as dashed lines."""
@@ -110,7 +123,7 @@ def curves_figure(rows: list[dict], path: Path, references: list[dict] = ()) -> 
     rows = [r for r in rows if r["score"] == "nll"]
     figure = new_figure(9.0, 5.0)
     ax = figure.add_subplot(1, 1, 1)
-    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    colours = [f"C{i % 10}" for i in range(len(rows))]
     low = min(min(r["published"], r["vaekit"]) for r in rows)
     labelled: list[float] = []      # published numbers already labelled: a close one goes to the right
     for r, colour in zip(rows, colours):
@@ -176,9 +189,14 @@ def main() -> None:
     parser.add_argument("--mig-figure", type=Path, default=Path("docs/images/dsprites-mig-curve.png"))
     parser.add_argument("--reference", action="append", default=[], metavar="LABEL=RUN",
                         help="also draw this evaluated run (not a recipe) on the learning-curve figure")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other recipes' rows of the --json table: these runs' rows replace those "
+                             "of their recipes, and the table and figure show them all")
     args = parser.parse_args()
     about = machine()
     rows = [row(run, about) for run in args.runs]
+    if rows and args.add:
+        rows = merged(rows, args.json)
     if rows:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
         print(table(rows))
