@@ -120,11 +120,16 @@ def test_the_bf16_recipe_gives_settings_without_it_that_change_only_precision_an
     assert fallback_settings(recipe) == "--precision fp32 --epochs 180 --kl-warmup 60"
 
 
-def test_only_the_bf16_recipe_has_such_settings():
+def test_only_the_bf16_hour_recipe_has_such_settings():
+    """The two recipes that train in bf16 are the hour recipe and its two-hour IW variant; the variant
+    has no hour to fill, so without bf16 it trains its own settings in fp32 (no table of its own)."""
     from vaekit.training.recipes import list_recipes
 
     assert {r.name for r in list_recipes() if r.without_bf16 is not None} == {RECIPE}
-    assert {r.name for r in list_recipes() if r.precision == "bf16"} == {RECIPE}
+    assert {r.name for r in list_recipes() if r.precision == "bf16"} == {RECIPE, f"{RECIPE}-iw"}
+    variant = load_recipe(f"{RECIPE}-iw")
+    assert fallback_settings(variant) == "--precision fp32"
+    assert asdict(variant.config(without_bf16=True)) == {**asdict(variant.config()), "precision": "fp32"}
 
 
 @pytest.mark.parametrize("has_bf16, fallback", [(True, False), (False, True), (None, True)])
