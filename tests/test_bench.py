@@ -194,3 +194,33 @@ def test_a_rerun_recipe_replaces_its_row_and_the_others_keep_theirs(tmp_path):
                   table)
     assert [(r["recipe"], r["vaekit"], r["machine"]) for r in rows] == [("a", 3.0, "new"), ("b", 2.0, "old"),
                                                                         ("c", 4.0, "new")]
+
+
+@pytest.mark.parametrize("content, fragment", [("{not json", "is not a results table to add to ("),
+                                               ('{"recipe": "a"}', "should be a list of recipe rows")])
+def test_adding_to_a_table_that_is_not_one_is_a_one_line_error(content, fragment, tmp_path, monkeypatch, capsys):
+    from vaekit.bench import recipe_results
+    from vaekit.errors import ConfigError
+
+    table = tmp_path / "recipes.json"
+    table.write_text(content)
+    with pytest.raises(ConfigError, match="not a results table"):
+        recipe_results.merged([{"recipe": "a"}], table)
+    run = tmp_path / "fashion-mnist-vae"
+    monkeypatch.setattr(recipe_results, "row", lambda run, machine: {"recipe": run.name, "score": "nll"})
+    monkeypatch.setattr("vaekit.bench.measure.machine", lambda: {})
+    monkeypatch.setattr("sys.argv", ["recipe_results", str(run), "--add", "--json", str(table)])
+    assert recipe_results.main() == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert table.read_text() == content                      # nothing written over
+
+
+def test_a_run_folder_not_named_after_a_recipe_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from vaekit.bench import recipe_results
+
+    monkeypatch.setattr("sys.argv", ["recipe_results", str(tmp_path / "my-run"), "--json", str(tmp_path / "t.json")])
+    assert recipe_results.main() == 2
+    err = capsys.readouterr().err
+    assert "is not named after a recipe" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "t.json").exists()

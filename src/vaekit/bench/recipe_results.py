@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from vaekit.bench.results import RESULTS
@@ -110,8 +111,14 @@ def merged(rows: list[dict], path: Path) -> list[dict]:
     the date they were measured on."""
     if not path.is_file():
         return rows
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ConfigError(f"{path} is not a results table to add to ({error})") from None
+    if not isinstance(table, list) or not all(isinstance(r, dict) and "recipe" in r for r in table):
+        raise ConfigError(f"{path} is not a results table to add to: it should be a list of recipe rows")
     new = {r["recipe"]: r for r in rows}
-    kept = [new.pop(r["recipe"], r) for r in json.loads(path.read_text(encoding="utf-8"))]
+    kept = [new.pop(r["recipe"], r) for r in table]
     return kept + list(new.values())
 
 
@@ -179,7 +186,17 @@ def mig_figure(curve_files: list[Path], path: Path, *, published: dict[str, floa
     return save_figure(figure, path)
 
 
-def main() -> None:
+def main() -> int:
+    """Run the command; a run folder or table it cannot read ends in one line on stderr and exit code 2."""
+    try:
+        _main()
+    except (ConfigError, OSError) as error:
+        print(f"recipe_results: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _main() -> None:
     from vaekit.bench.measure import machine
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,4 +229,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
